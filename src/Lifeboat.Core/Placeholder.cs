@@ -1,0 +1,1 @@
+namespace Lifeboat.Core; internal static class Placeholder {}

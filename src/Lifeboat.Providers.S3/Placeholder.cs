@@ -1,0 +1,1 @@
+namespace Lifeboat.Providers.S3; internal static class Placeholder {}

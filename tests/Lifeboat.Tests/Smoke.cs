@@ -1,0 +1,1 @@
+namespace Lifeboat.Tests; public class Smoke { [Xunit.Fact] public void Ok() { } }
