@@ -1,1 +1,56 @@
-return 0;
+using System.CommandLine;
+using Lifeboat.Cli.Commands;
+
+namespace Lifeboat.Cli;
+
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var root = BuildCommands();
+        var parse = root.Parse(args);
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+    }
+
+    internal static readonly Option<string> ConfigOption = new("--config", "-c") { Description = "Lifeboat YAML config file", Required = true };
+
+    public static RootCommand BuildCommands()
+    {
+        var root = new RootCommand("Lifeboat: disaster recovery for cloud applications (replicate, verify, restore, measure)");
+        var resource = new Option<string?>("--resource", "-r") { Description = "Only this resource" };
+        var json = new Option<bool>("--json") { Description = "Machine-readable output" };
+
+        var validate = new Command("validate", "Check a config file; errors name file, line and key") { ConfigOption };
+        validate.SetAction((p, ct) => Cli.Run(() => Task.FromResult(ValidateCommand.Run(p.GetValue(ConfigOption)!))));
+        root.Subcommands.Add(validate);
+
+        var once = new Option<bool>("--once") { Description = "Backfill and reconcile, then exit (0 only if everything is replicated)" };
+        var replicate = new Command("replicate", "Replicate resources: continuously (until SIGINT/SIGTERM), or --once") { ConfigOption, resource, once };
+        replicate.SetAction((p, ct) => Cli.Run(() => ReplicateCommand.RunAsync(p.GetValue(ConfigOption)!, p.GetValue(resource), p.GetValue(once))));
+        root.Subcommands.Add(replicate);
+
+        var verify = new Command("verify", "Compare source and target: exit 0 when the target holds every source object with equal content and metadata") { ConfigOption, resource, json };
+        verify.SetAction((p, ct) => Cli.Run(() => VerifyCommand.RunAsync(p.GetValue(ConfigOption)!, p.GetValue(resource), p.GetValue(json), ct)));
+        root.Subcommands.Add(verify);
+
+        var status = new Command("status", "Backlog, lag p50/p99 over the last hour and measured RPO per resource") { ConfigOption, json };
+        status.SetAction((p, ct) => Cli.Run(() => Task.FromResult(StatusCommand.Run(p.GetValue(ConfigOption)!, p.GetValue(json)))));
+        root.Subcommands.Add(status);
+
+        var restoreResource = new Option<string>("--resource", "-r") { Description = "Resource to restore", Required = true };
+        var prefix = new Option<string?>("--prefix") { Description = "Only keys under this prefix (relative to the resource's prefix)" };
+        var toStore = new Option<string?>("--to-store") { Description = "Restore into this store instead of the source" };
+        var toBucket = new Option<string?>("--to-bucket") { Description = "Restore into this bucket instead of the source's" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Also replace objects that exist but differ (default: only restore missing ones)" };
+        var restore = new Command("restore", "Copy objects back from the replica (by default to the source)") { ConfigOption, restoreResource, prefix, toStore, toBucket, overwrite };
+        restore.SetAction((p, ct) => Cli.Run(() => RestoreCommand.RunAsync(p.GetValue(ConfigOption)!, p.GetValue(restoreResource)!, p.GetValue(prefix),
+            p.GetValue(toStore), p.GetValue(toBucket), p.GetValue(overwrite), ct)));
+        root.Subcommands.Add(restore);
+
+        var dir = new Option<string?>("--dir") { Description = "Folder for the demo's data (default: a new temporary folder)" };
+        var demo = new Command("demo", "Replicate, lose data by a mistyped delete, restore: on embedded defaults (local folders, SQLite)") { dir };
+        demo.SetAction((p, ct) => Cli.Run(() => DemoCommand.RunAsync(p.GetValue(dir), ct)));
+        root.Subcommands.Add(demo);
+        return root;
+    }
+}

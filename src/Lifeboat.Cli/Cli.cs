@@ -1,0 +1,81 @@
+using System.Runtime.InteropServices;
+using Lifeboat.Core.Abstractions;
+using Lifeboat.Core.Config;
+using Microsoft.Extensions.Logging;
+
+namespace Lifeboat.Cli;
+
+/// <summary>Exit codes, user-error printing (one line, no stack trace) and signal handling shared by the commands.</summary>
+public static class Cli
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int UserError = 2;
+
+    public static async Task<int> Run(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"lifeboat: {e.Message}");
+            return UserError;
+        }
+        catch (UserErrorException e)
+        {
+            Console.Error.WriteLine($"lifeboat: {e.Message}");
+            return UserError;
+        }
+        catch (StoreException e)
+        {
+            Console.Error.WriteLine($"lifeboat: {e.Message}");
+            return Failed;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("lifeboat: interrupted");
+            return 130;
+        }
+    }
+
+    public static ILoggerFactory Logs(LogLevel level = LogLevel.Information) => LoggerFactory.Create(b => b
+        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+        .AddFilter("Microsoft", LogLevel.Warning)
+        .SetMinimumLevel(level));
+
+    /// <summary>First SIGINT/SIGTERM: stop taking new work, finish what is in flight, checkpoint.
+    /// Second: abort in-flight work too (still safe: nothing is marked done before it is durable).</summary>
+    public sealed class Shutdown : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly CancellationTokenSource _abort = new();
+        private readonly List<PosixSignalRegistration> _regs = [];
+
+        public Shutdown()
+        {
+            foreach (var sig in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM })
+                _regs.Add(PosixSignalRegistration.Create(sig, ctx =>
+                {
+                    ctx.Cancel = true;
+                    if (!_stop.IsCancellationRequested)
+                    {
+                        Console.Error.WriteLine("lifeboat: stopping: finishing copies in flight (signal again to abort them)");
+                        _stop.Cancel();
+                    }
+                    else _abort.Cancel();
+                }));
+        }
+
+        public CancellationToken Stop => _stop.Token;
+        public CancellationToken Abort => _abort.Token;
+
+        public void Dispose()
+        {
+            foreach (var r in _regs) r.Dispose();
+            _stop.Dispose();
+            _abort.Dispose();
+        }
+    }
+}

@@ -1,0 +1,13 @@
+namespace Lifeboat.Core.Config;
+
+/// <summary>A user error in a configuration file: always names the file, line and key.</summary>
+public sealed class ConfigException(string file, long line, long column, string key, string message)
+    : Exception($"{file}:{line}:{column}: {key}: {message}")
+{
+    public string File { get; } = file;
+    public long Line { get; } = line;
+    public string Key { get; } = key;
+}
+
+/// <summary>A user error outside config files (unreachable endpoint, missing bucket...): printed as one line, no stack trace.</summary>
+public sealed class UserErrorException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Net;
+
+namespace Lifeboat.Core.Config;
+
+/// <summary>Loads and validates a Lifeboat YAML config. Every error names file, line and key.</summary>
+public static class ConfigLoader
+{
+    private static readonly Dictionary<string, StoreType> StoreTypes = new()
+    {
+        ["s3"] = StoreType.S3,
+        ["file"] = StoreType.File,
+    };
+
+    public static LifeboatConfig Load(string file) => Build(YamlMap.Load(file), file);
+
+    public static LifeboatConfig Parse(string file, string text) => Build(YamlMap.Parse(file, text), file);
+
+    private static LifeboatConfig Build(YamlMap root, string file)
+    {
+        var baseDir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file)) ?? ".";
+        var statePath = root.OptString("state") ?? ".lifeboat/state.db";
+        statePath = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, statePath));
+
+        var stores = new Dictionary<string, StoreConfig>(StringComparer.Ordinal);
+        var storesMap = root.OptMap("stores");
+        if (storesMap is not null)
+        {
+            foreach (var name in storesMap.Keys.ToList())
+            {
+                var m = storesMap.Map(name);
+                stores[name] = ReadStore(name, m, baseDir);
+            }
+        }
+
+        var resources = new List<BucketResource>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in root.OptListOfMaps("resources"))
+        {
+            var res = ReadResource(r, stores);
+            if (!names.Add(res.Name)) throw r.Error("name", $"duplicate resource name '{res.Name}'");
+            resources.Add(res);
+        }
+
+        MetricsConfig? metrics = null;
+        if (root.OptMap("metrics") is { } mm)
+        {
+            metrics = new MetricsConfig(ParseEndpoint(mm, "listen", required: true)!);
+            mm.EnsureNoUnknownKeys();
+        }
+
+        root.EnsureNoUnknownKeys();
+        CheckListenerConflicts(resources, file);
+        return new LifeboatConfig(file, statePath, stores, resources, metrics);
+    }
+
+    private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
+    {
+        var where = new ConfigLocation(m.File, m.Node.Start.Line, m.Path);
+        var type = m.OneOf("type", StoreTypes, required: true);
+        StoreConfig store;
+        if (type == StoreType.File)
+        {
+            var path = m.String("path");
+            store = new StoreConfig(name, type, where, Path: System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, path)));
+        }
+        else
+        {
+            var endpoint = m.OptString("endpoint");
+            if (endpoint is not null && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https")))
+                throw m.Error("endpoint", $"expected an http:// or https:// URL, got '{endpoint}'");
+            var region = m.OptString("region") ?? "us-east-1";
+            var accessEnv = m.OptString("access_key_env");
+            var secretEnv = m.OptString("secret_key_env");
+            if ((accessEnv is null) != (secretEnv is null))
+                throw m.Error(accessEnv is null ? "secret_key_env" : "access_key_env", "access_key_env and secret_key_env go together");
+            store = new StoreConfig(name, type, where,
+                Endpoint: endpoint?.TrimEnd('/'),
+                Region: region,
+                ForcePathStyle: m.OptBool("force_path_style"),
+                Profile: m.OptString("profile"),
+                RoleArn: m.OptString("role_arn"),
+                ExternalId: m.OptString("external_id"),
+                AccessKeyEnv: accessEnv,
+                SecretKeyEnv: secretEnv);
+        }
+        m.EnsureNoUnknownKeys();
+        return store;
+    }
+
+    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket" };
+
+    private static BucketResource ReadResource(YamlMap r, Dictionary<string, StoreConfig> stores)
+    {
+        var name = r.String("name");
+        if (name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+            throw r.Error("name", $"'{name}' may only contain letters, digits, '-', '_' and '.'");
+        var typeNode = r.Raw("type");
+        var type = r.OptString("type") ?? "bucket";
+        if (!ResourceTypes.ContainsKey(type))
+            throw r.Error(typeNode!, r.Join("type"), $"resource type '{type}' is not supported by this version (supported: {string.Join(", ", ResourceTypes.Keys)})");
+
+        var source = ReadLocation(r.Map("source"), stores);
+        var target = ReadLocation(r.Map("target"), stores);
+        if (source.Store == target.Store && source.Bucket == target.Bucket &&
+            (source.Prefix.StartsWith(target.Prefix, StringComparison.Ordinal) || target.Prefix.StartsWith(source.Prefix, StringComparison.Ordinal)))
+            throw r.Error("target", "source and target overlap (same store and bucket with nested prefixes): the copy would replicate itself");
+
+        var deletes = DeletePolicy.Retain;
+        if (r.OptString("deletes") is { } d)
+        {
+            deletes = d switch
+            {
+                "retain" => DeletePolicy.Retain,
+                "propagate" => DeletePolicy.Propagate,
+                _ when Durations.TryParse(d, out var delay) => new DeletePolicy(DeleteMode.Delayed, delay),
+                _ => throw r.Error("deletes", $"expected retain, propagate or a duration like 24h, got '{d}'"),
+            };
+        }
+
+        EventsConfig? events = null;
+        if (r.OptMap("events") is { } e)
+        {
+            var listen = ParseEndpoint(e, "listen", required: true)!;
+            string? token = e.OptString("token");
+            if (e.OptString("token_env") is { } tokenEnv)
+            {
+                if (token is not null) throw e.Error("token_env", "give token or token_env, not both");
+                token = Environment.GetEnvironmentVariable(tokenEnv);
+                if (string.IsNullOrEmpty(token)) throw e.Error("token_env", $"environment variable {tokenEnv} is not set");
+            }
+            var path = e.OptString("path") ?? "/events";
+            if (!path.StartsWith('/')) throw e.Error("path", "must start with '/'");
+            e.EnsureNoUnknownKeys();
+            events = new EventsConfig(listen, token, path);
+        }
+
+        var res = new BucketResource(
+            name, source, target, deletes,
+            Rpo: r.OptDuration("rpo", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(15),
+            Events: events,
+            ReconcileEvery: r.OptDuration("reconcile_every", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(10),
+            Concurrency: r.OptInt("concurrency", 1, 256) ?? 16,
+            MultipartThreshold: r.OptSize("multipart_threshold", 5L << 20, 5L << 30),
+            PartSize: r.OptSize("part_size", 5L << 20, 5L << 30),
+            Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path));
+        r.EnsureNoUnknownKeys();
+        return res;
+    }
+
+    private static Location ReadLocation(YamlMap m, Dictionary<string, StoreConfig> stores)
+    {
+        var store = m.String("store");
+        if (!stores.ContainsKey(store))
+            throw m.Error("store", stores.Count == 0
+                ? $"store '{store}' is not defined (the config has no stores: section)"
+                : $"store '{store}' is not defined (stores: {string.Join(", ", stores.Keys)})");
+        var bucket = m.String("bucket");
+        if (bucket.Contains('/') || bucket is "." or ".." || bucket.StartsWith('.'))
+            throw m.Error("bucket", $"'{bucket}' is not a valid bucket name");
+        var prefix = m.OptString("prefix") ?? "";
+        m.EnsureNoUnknownKeys();
+        return new Location(store, bucket, prefix, new ConfigLocation(m.File, m.Node.Start.Line, m.Path));
+    }
+
+    private static IPEndPoint? ParseEndpoint(YamlMap m, string key, bool required)
+    {
+        var v = required ? m.String(key) : m.OptString(key);
+        if (v is null) return null;
+        var i = v.LastIndexOf(':');
+        if (i <= 0 || !int.TryParse(v[(i + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+            throw m.Error(key, $"expected HOST:PORT such as 127.0.0.1:8099, got '{v}'");
+        var host = v[..i].Trim('[', ']');
+        if (host == "localhost") host = "127.0.0.1";
+        if (!IPAddress.TryParse(host, out var ip))
+            throw m.Error(key, $"'{host}' is not an IP address (use 127.0.0.1, or 0.0.0.0 to listen on every interface)");
+        return new IPEndPoint(ip, port);
+    }
+
+    private static void CheckListenerConflicts(List<BucketResource> resources, string file)
+    {
+        // Resources may share a listener only with the same token and path semantics.
+        foreach (var g in resources.Where(r => r.Events is not null).GroupBy(r => r.Events!.Listen.ToString()))
+        {
+            var tokens = g.Select(r => r.Events!.Token ?? "").Distinct().Count();
+            if (tokens > 1)
+            {
+                var r = g.Last();
+                throw new ConfigException(file, r.Where.Line, 1, $"{r.Where.Key}.events.token",
+                    $"resources sharing the listener {g.Key} must use the same token");
+            }
+        }
+    }
+}

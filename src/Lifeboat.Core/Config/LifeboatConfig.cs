@@ -1,0 +1,73 @@
+using System.Net;
+
+namespace Lifeboat.Core.Config;
+
+public enum StoreType { S3, File }
+
+/// <summary>Where a setting came from, for errors found after load (e.g. an unreachable endpoint).</summary>
+public sealed record ConfigLocation(string File, long Line, string Key)
+{
+    public override string ToString() => $"{File}:{Line}: {Key}";
+}
+
+public sealed record StoreConfig(
+    string Name,
+    StoreType Type,
+    ConfigLocation Where,
+    string? Endpoint = null,
+    string? Region = null,
+    bool? ForcePathStyle = null,
+    string? Profile = null,
+    string? RoleArn = null,
+    string? ExternalId = null,
+    string? AccessKeyEnv = null,
+    string? SecretKeyEnv = null,
+    string? Path = null);
+
+public sealed record Location(string Store, string Bucket, string Prefix, ConfigLocation Where);
+
+public enum DeleteMode { Retain, Propagate, Delayed }
+
+public sealed record DeletePolicy(DeleteMode Mode, TimeSpan Delay)
+{
+    public static DeletePolicy Retain { get; } = new(DeleteMode.Retain, TimeSpan.Zero);
+    public static DeletePolicy Propagate { get; } = new(DeleteMode.Propagate, TimeSpan.Zero);
+
+    public override string ToString() => Mode switch
+    {
+        DeleteMode.Retain => "retain",
+        DeleteMode.Propagate => "propagate",
+        _ => $"propagate after {Durations.Format(Delay)}",
+    };
+}
+
+public sealed record EventsConfig(IPEndPoint Listen, string? Token, string Path);
+
+public sealed record BucketResource(
+    string Name,
+    Location Source,
+    Location Target,
+    DeletePolicy Deletes,
+    TimeSpan Rpo,
+    EventsConfig? Events,
+    TimeSpan ReconcileEvery,
+    int Concurrency,
+    long? MultipartThreshold,
+    long? PartSize,
+    ConfigLocation Where);
+
+public sealed record MetricsConfig(IPEndPoint Listen);
+
+public sealed record LifeboatConfig(
+    string File,
+    string StatePath,
+    IReadOnlyDictionary<string, StoreConfig> Stores,
+    IReadOnlyList<BucketResource> Resources,
+    MetricsConfig? Metrics)
+{
+    public BucketResource Resource(string name) =>
+        Resources.FirstOrDefault(r => r.Name == name)
+        ?? throw new UserErrorException($"{File}: no resource named '{name}' (resources: {string.Join(", ", Resources.Select(r => r.Name))})");
+
+    public IReadOnlyList<BucketResource> Select(string? name) => name is null ? Resources : [Resource(name)];
+}

@@ -1,0 +1,513 @@
+using System.Threading.Channels;
+using Lifeboat.Core.Abstractions;
+using Lifeboat.Core.Config;
+using Lifeboat.Core.Metrics;
+using Lifeboat.Core.State;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
+
+namespace Lifeboat.Core.Replication;
+
+/// <summary>A hint that a source key changed (an S3 event, a journal entry left by a crash).
+/// Hints are never trusted for content: the replicator always reads the source's current state.</summary>
+public sealed record ChangeHint(string SourceKey, DateTimeOffset SeenAt);
+
+public sealed record PassProgress(long Listed, long InSync, long Copied, long Bytes, long Deleted, long Held, long Failed);
+
+public sealed record PassResult(long Listed, long InSync, long Copied, long Bytes, long Deleted, long Held, long Failed, bool Completed);
+
+public enum SyncOutcome { Copied, AlreadyEqual, Deleted, Held, Absent, Failed }
+
+/// <summary>
+/// Replicates one bucket resource. Invariants (docs/design.md):
+/// a journal row is marked durable only after the target confirmed the bytes and their checksum;
+/// applying a change twice is harmless; every copy reads the source's current state under a per-key lock;
+/// every failure is retried with backoff (transient) or recorded as failed and reported (permanent), never dropped;
+/// a delete is applied only per policy and never when the key exists again at the source.
+/// </summary>
+public sealed class ObjectReplicator
+{
+    private const string PassCheckpoint = "pass-position";
+    private const long MaxServerSideCopy = 5L << 30;
+    private static readonly long[] PartSizeGuesses = [8L << 20, 5L << 20, 16L << 20, 10L << 20, 15L << 20, 32L << 20, 64L << 20, 100L << 20, 128L << 20];
+
+    private readonly BucketResource _res;
+    private readonly IObjectStore _source;
+    private readonly IObjectStore _target;
+    private readonly StateStore _state;
+    private readonly TimeProvider _time;
+    private readonly MetricsRegistry _metrics;
+    private readonly ILogger _log;
+    private readonly KeyLocks _locks = new();
+    private readonly ResiliencePipeline _retry;
+    private readonly bool _serverSide;
+    private readonly (string, string)[] _label;
+    private readonly bool _onlyMissing;
+
+    private readonly Channel<string> _queue = Channel.CreateUnbounded<string>();
+    private readonly HashSet<string> _queued = new(StringComparer.Ordinal);
+
+    public ObjectReplicator(BucketResource res, IObjectStore source, IObjectStore target, StateStore state,
+        TimeProvider time, MetricsRegistry metrics, ILogger log, RetryStrategyOptions? retry = null, bool onlyMissing = false)
+    {
+        _onlyMissing = onlyMissing;
+        _res = res;
+        _source = source;
+        _target = target;
+        _state = state;
+        _time = time;
+        _metrics = metrics;
+        _log = log;
+        _label = [("resource", res.Name)];
+        _serverSide = source.Capabilities.ServerSideCopy && target.Capabilities.ServerSideCopy &&
+                      source.EndpointIdentity == target.EndpointIdentity;
+        _retry = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(retry ?? new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<StoreException>(e => e.Kind == StoreErrorKind.Transient),
+                MaxRetryAttempts = 5,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(500),
+                MaxDelay = TimeSpan.FromSeconds(15),
+                OnRetry = a =>
+                {
+                    _metrics.Inc("lifeboat_retries_total", "Transient errors retried", 1, _label);
+                    _log.LogWarning("{Resource}: retrying after transient error (attempt {Attempt}): {Error}", _res.Name, a.AttemptNumber + 1, a.Outcome.Exception?.Message);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+        _metrics.Gauge("lifeboat_backlog", "Changes seen at the source and not yet durable on the target", () => _state.Backlog(_res.Name), _label);
+    }
+
+    public BucketResource Resource => _res;
+    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private string TargetKey(string sourceKey) => _res.Target.Prefix + sourceKey[_res.Source.Prefix.Length..];
+    private string SourceKeyOf(string targetKey) => _res.Source.Prefix + targetKey[_res.Target.Prefix.Length..];
+    public bool Covers(string bucket, string key) => bucket == _res.Source.Bucket && key.StartsWith(_res.Source.Prefix, StringComparison.Ordinal);
+
+    /// <summary>Checks both buckets are reachable, with errors that name the store, endpoint and bucket.</summary>
+    public async Task PrepareAsync(CancellationToken ct)
+    {
+        foreach (var (store, loc, side) in new[] { (_source, _res.Source, "source"), (_target, _res.Target, "target") })
+        {
+            try
+            {
+                await _retry.ExecuteAsync(async t => await store.CheckBucketAsync(loc.Bucket, t).ConfigureAwait(false), ct).ConfigureAwait(false);
+            }
+            catch (StoreException e)
+            {
+                throw new UserErrorException($"resource '{_res.Name}' {side} ({loc.Where}): {e.Message}", e);
+            }
+        }
+        _state.ReopenActive(_res.Name);
+    }
+
+    // ---------------------------------------------------------------- one key
+
+    /// <summary>Brings the target copy of <paramref name="sourceKey"/> to the source's current state.</summary>
+    public async Task<SyncOutcome> SyncKeyAsync(string sourceKey, DateTimeOffset seenAt, ObjectInfo? listed, CancellationToken ct)
+    {
+        using var _ = await _locks.AcquireAsync(sourceKey, ct).ConfigureAwait(false);
+        var (id, seenMs) = _state.BeginChange(_res.Name, sourceKey, ChangeOp.Put, seenAt.ToUnixTimeMilliseconds());
+        try
+        {
+            var outcome = await _retry.ExecuteAsync(async t => await SyncOnceAsync(sourceKey, id, seenMs, listed, t).ConfigureAwait(false), ct).ConfigureAwait(false);
+            return outcome;
+        }
+        catch (StoreException e)
+        {
+            _state.MarkFailed(id, e.Message, permanent: true);
+            _metrics.Inc("lifeboat_errors_total", "Changes that failed after retries, by kind", 1, ("resource", _res.Name), ("kind", e.Kind.ToString().ToLowerInvariant()));
+            _log.LogError("{Resource}: {Key}: {Error}", _res.Name, sourceKey, e.Message);
+            return SyncOutcome.Failed;
+        }
+    }
+
+    private async Task<SyncOutcome> SyncOnceAsync(string sourceKey, long id, long seenMs, ObjectInfo? listed, CancellationToken ct)
+    {
+        var targetKey = TargetKey(sourceKey);
+        if (_serverSide && (listed is null || listed.Size <= MaxServerSideCopy))
+        {
+            string etag;
+            try
+            {
+                etag = await _target.CopyAsync(_res.Source.Bucket, sourceKey, _res.Target.Bucket, targetKey, ObjectMetadata.Empty, ct).ConfigureAwait(false);
+            }
+            catch (StoreException e) when (e.Kind == StoreErrorKind.NotFound)
+            {
+                return await HandleMissingSourceAsync(sourceKey, id, seenMs, ct).ConfigureAwait(false);
+            }
+            // Verified when the copy's ETag is the content MD5 the source reports for its current version.
+            var src = listed is not null && listed.ETag == etag ? listed : (await _source.HeadAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false))?.Info;
+            if (src is not null && src.ETag == etag && (ETags.IsMd5(etag) || ETags.IsMultipart(etag, out _)))
+            {
+                Durable(id, seenMs, sourceKey, new ReplicatedRecord(src.ETag, src.Size, etag, NowMs), src.Size);
+                return SyncOutcome.Copied;
+            }
+            // The server gave the copy a new ETag (e.g. a multipart source): fall back to a streamed copy,
+            // which recomputes and checks both sides' checksums.
+        }
+
+        await using var reader = await _source.GetAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false);
+        if (reader is null) return await HandleMissingSourceAsync(sourceKey, id, seenMs, ct).ConfigureAwait(false);
+        var info = reader.Head.Info;
+        var (layout, layoutFromSource) = await ChooseLayoutAsync(sourceKey, info, ct).ConfigureAwait(false);
+        using var hashing = new HashingStream(reader.Content, layout.PartSize);
+        var targetETag = await _target.PutAsync(_res.Target.Bucket, targetKey, hashing, info.Size, reader.Head.Metadata, layout, ct).ConfigureAwait(false);
+
+        if (hashing.BytesRead != info.Size)
+            throw new StoreException(StoreErrorKind.Transient, $"{sourceKey}: read {hashing.BytesRead} bytes, the source said {info.Size}");
+        var md5 = hashing.Md5Hex();
+        var expected = _target.Capabilities.Multipart && layout.IsMultipart(info.Size) ? hashing.MultipartETag() : md5;
+        if (targetETag != expected)
+            throw new StoreException(StoreErrorKind.Transient, $"{_target.Describe}: {targetKey}: target checksum {targetETag} does not match the {expected} computed from the bytes sent");
+        if (ETags.IsMd5(info.ETag) && info.ETag != md5)
+            throw new StoreException(StoreErrorKind.Transient, $"{_source.Describe}: {sourceKey}: content read has MD5 {md5}, the source reports {info.ETag} (changed during the copy, or corrupted in transit)");
+        if (layoutFromSource && ETags.IsMultipart(info.ETag, out _) && hashing.MultipartETag() != info.ETag)
+            throw new StoreException(StoreErrorKind.Transient, $"{_source.Describe}: {sourceKey}: recomputed multipart ETag {hashing.MultipartETag()} does not match the source's {info.ETag}");
+        if (info.ETag.StartsWith("W/", StringComparison.Ordinal))
+        {
+            // A file with no recorded checksum: make sure it did not change while it was read.
+            var after = await _source.HeadAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false);
+            if (after is null || after.Info.ETag != info.ETag)
+                throw new StoreException(StoreErrorKind.Transient, $"{_source.Describe}: {sourceKey}: changed while being copied");
+        }
+        Durable(id, seenMs, sourceKey, new ReplicatedRecord(info.ETag, info.Size, targetETag, NowMs), info.Size);
+        return SyncOutcome.Copied;
+    }
+
+    private void Durable(long id, long seenMs, string sourceKey, ReplicatedRecord? rec, long bytes)
+    {
+        var now = NowMs;
+        _state.MarkDurable(id, now, rec, _res.Name, sourceKey);
+        if (rec is not null) _state.Unhold(_res.Name, sourceKey);
+        _metrics.Observe("lifeboat_replication_lag_seconds", "Time from a change being seen at the source to being durable on the target",
+            Math.Max(0, now - seenMs) / 1000.0, MetricsRegistry.LagBuckets, _label);
+        if (rec is not null)
+        {
+            _metrics.Inc("lifeboat_copies_total", "Objects copied and verified", 1, _label);
+            _metrics.Inc("lifeboat_bytes_total", "Bytes copied and verified", bytes, _label);
+        }
+    }
+
+    private async Task<(PartLayout Layout, bool FromSource)> ChooseLayoutAsync(string sourceKey, ObjectInfo info, CancellationToken ct)
+    {
+        var caps = _target.Capabilities;
+        var threshold = _res.MultipartThreshold ?? caps.DefaultMultipartThreshold;
+        var partSize = _res.PartSize ?? caps.DefaultPartSize;
+        if (!caps.Multipart) return (new PartLayout(long.MaxValue, partSize), false);
+        if (ETags.IsMultipart(info.ETag, out var parts) && info.Size > 0 && parts <= caps.MaxParts)
+        {
+            // Reproduce the source's layout so the target's ETag equals the source's: end-to-end verification.
+            if (_source is IPartSizeProbe probe &&
+                await probe.FirstPartSizeAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false) is { } p &&
+                p > 0 && (info.Size + p - 1) / p == parts)
+                return (new PartLayout(0, p), true);
+            foreach (var guess in PartSizeGuesses.Prepend(partSize))
+                if ((info.Size + guess - 1) / guess == parts)
+                    return (new PartLayout(0, guess), true);
+        }
+        if (info.Size > threshold)
+        {
+            // Keep within the store's part count limit, rounding up to whole MiB.
+            var min = (info.Size + caps.MaxParts - 1) / caps.MaxParts;
+            if (min > partSize) partSize = (min + (1 << 20) - 1) / (1 << 20) * (1 << 20);
+        }
+        return (new PartLayout(threshold, partSize), false);
+    }
+
+    private async Task<SyncOutcome> HandleMissingSourceAsync(string sourceKey, long id, long seenMs, CancellationToken ct)
+    {
+        var targetKey = TargetKey(sourceKey);
+        var th = await _target.HeadAsync(_res.Target.Bucket, targetKey, ct).ConfigureAwait(false);
+        if (th is null)
+        {
+            _state.Unhold(_res.Name, sourceKey);
+            Durable(id, seenMs, sourceKey, null, 0);
+            return SyncOutcome.Absent;
+        }
+        switch (_res.Deletes.Mode)
+        {
+            case DeleteMode.Propagate:
+                await _target.DeleteAsync(_res.Target.Bucket, targetKey, ct).ConfigureAwait(false);
+                _state.Unhold(_res.Name, sourceKey);
+                Durable(id, seenMs, sourceKey, null, 0);
+                _metrics.Inc("lifeboat_deletes_total", "Deletes applied to the target", 1, _label);
+                _log.LogInformation("{Resource}: deleted {Key} from the target (source deleted it; policy propagate)", _res.Name, targetKey);
+                return SyncOutcome.Deleted;
+            case DeleteMode.Delayed:
+                _state.Hold(_res.Name, sourceKey, seenMs, seenMs + (long)_res.Deletes.Delay.TotalMilliseconds);
+                _state.MarkSettled(id, "held", NowMs);
+                return SyncOutcome.Held;
+            default:
+                _state.Hold(_res.Name, sourceKey, seenMs, null);
+                _state.MarkSettled(id, "held", NowMs);
+                return SyncOutcome.Held;
+        }
+    }
+
+    /// <summary>Applies delayed deletes whose time has come, re-checking that the source still lacks the key.</summary>
+    public async Task<int> ApplyDueDeletesAsync(CancellationToken ct)
+    {
+        if (_res.Deletes.Mode == DeleteMode.Retain) return 0;
+        var applied = 0;
+        foreach (var h in _state.HeldDeletes(_res.Name, dueBeforeMs: NowMs))
+        {
+            using var _ = await _locks.AcquireAsync(h.Key, ct).ConfigureAwait(false);
+            try
+            {
+                await _retry.ExecuteAsync(async t =>
+                {
+                    if (await _source.HeadAsync(_res.Source.Bucket, h.Key, t).ConfigureAwait(false) is not null)
+                    {
+                        _state.Unhold(_res.Name, h.Key); // back at the source: never delete; the next sync copies it
+                        Enqueue(new ChangeHint(h.Key, _time.GetUtcNow()));
+                        return;
+                    }
+                    await _target.DeleteAsync(_res.Target.Bucket, TargetKey(h.Key), t).ConfigureAwait(false);
+                    var (id, _) = _state.BeginChange(_res.Name, h.Key, ChangeOp.Delete, h.SeenAtMs);
+                    _state.Unhold(_res.Name, h.Key);
+                    Durable(id, h.SeenAtMs, h.Key, null, 0);
+                    _metrics.Inc("lifeboat_deletes_total", "Deletes applied to the target", 1, _label);
+                    applied++;
+                }, ct).ConfigureAwait(false);
+            }
+            catch (StoreException e)
+            {
+                _metrics.Inc("lifeboat_errors_total", "Changes that failed after retries, by kind", 1, ("resource", _res.Name), ("kind", e.Kind.ToString().ToLowerInvariant()));
+                _log.LogError("{Resource}: delayed delete of {Key}: {Error}", _res.Name, h.Key, e.Message);
+            }
+        }
+        return applied;
+    }
+
+    // ---------------------------------------------------------------- full pass (backfill and reconciliation)
+
+    /// <summary>Whether the target copy equals the source, judged from listings plus what Lifeboat recorded when it
+    /// copied (a multipart target ETag differs from a single-part source's MD5 and is matched through the record).</summary>
+    public bool InSync(string sourceKey, ObjectInfo src, ObjectInfo tgt)
+    {
+        if (src.Size != tgt.Size) return false;
+        if (src.ETag == tgt.ETag && !src.ETag.StartsWith("W/", StringComparison.Ordinal)) return true;
+        var rec = _state.GetReplicated(_res.Name, sourceKey);
+        return rec is not null && rec.SourceETag == src.ETag && rec.SourceSize == src.Size && rec.TargetETag == tgt.ETag;
+    }
+
+    /// <summary>One pass over both sides: copies what is missing or different, applies the delete policy to what the
+    /// source no longer has, and checkpoints the key position below which everything is durable.</summary>
+    public async Task<PassResult> ReconcileAsync(IProgress<PassProgress>? progress, CancellationToken stop, CancellationToken abort = default)
+    {
+        var resume = _state.GetCheckpoint(_res.Name, PassCheckpoint);
+        if (resume is not null) _log.LogInformation("{Resource}: resuming the interrupted pass after '{Key}'", _res.Name, resume);
+        long listed = 0, inSync = 0, copied = 0, bytes = 0, deleted = 0, held = 0, failed = 0;
+        var tracker = new CompletionTracker();
+        using var gate = new SemaphoreSlim(_res.Concurrency);
+        var running = new List<Task>();
+        var lastCheckpoint = _time.GetTimestamp();
+        var completed = false;
+
+        void Report() => progress?.Report(new PassProgress(listed, Interlocked.Read(ref inSync), Interlocked.Read(ref copied),
+            Interlocked.Read(ref bytes), Interlocked.Read(ref deleted), Interlocked.Read(ref held), Interlocked.Read(ref failed)));
+
+        void MaybeCheckpoint(bool force)
+        {
+            if (!force && _time.GetElapsedTime(lastCheckpoint) < TimeSpan.FromSeconds(1)) return;
+            lastCheckpoint = _time.GetTimestamp();
+            if (tracker.LowWater is { } key) _state.SetCheckpoint(_res.Name, PassCheckpoint, key, NowMs);
+        }
+
+        try
+        {
+            await foreach (var item in PairedListing.MergeAsync(_source, _res.Source, _target, _res.Target, resume, stop).ConfigureAwait(false))
+            {
+                listed++;
+                var seq = tracker.Add(item.Rel);
+                var sourceKey = _res.Source.Prefix + item.Rel;
+                if (item.Side == Side.Both && (_onlyMissing || InSync(sourceKey, item.Source!, item.Target!)))
+                {
+                    Interlocked.Increment(ref inSync);
+                    tracker.Complete(seq);
+                    if (_res.Deletes.Mode != DeleteMode.Propagate) _state.Unhold(_res.Name, sourceKey);
+                    MaybeCheckpoint(false);
+                    if (listed % 256 == 0) Report();
+                    continue;
+                }
+                if (item.Side == Side.TargetOnly && (_onlyMissing || IsHeld(sourceKey)))
+                {
+                    Interlocked.Increment(ref held);
+                    tracker.Complete(seq);
+                    continue;
+                }
+                await gate.WaitAsync(stop).ConfigureAwait(false);
+                running.Add(Task.Run(async () =>
+                {
+                    try
+                    {
+                        var outcome = await SyncKeyAsync(sourceKey, _time.GetUtcNow(), item.Source, abort).ConfigureAwait(false);
+                        switch (outcome)
+                        {
+                            case SyncOutcome.Copied: Interlocked.Increment(ref copied); Interlocked.Add(ref bytes, item.Source?.Size ?? 0); break;
+                            case SyncOutcome.Deleted: Interlocked.Increment(ref deleted); break;
+                            case SyncOutcome.Held: Interlocked.Increment(ref held); break;
+                            case SyncOutcome.Failed: Interlocked.Increment(ref failed); break;
+                        }
+                    }
+                    finally
+                    {
+                        gate.Release();
+                        tracker.Complete(seq);
+                    }
+                }, CancellationToken.None));
+                if (running.Count > 4 * _res.Concurrency) running.RemoveAll(t => t.IsCompleted);
+                MaybeCheckpoint(false);
+                Report();
+            }
+            completed = true;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            _log.LogInformation("{Resource}: stopping the pass; finishing {Count} copies in flight", _res.Name, running.Count(t => !t.IsCompleted));
+        }
+        finally
+        {
+            // In-flight copies finish (or are aborted by the hard-stop token) before the checkpoint is written.
+            try { await Task.WhenAll(running).ConfigureAwait(false); }
+            finally
+            {
+                if (completed)
+                {
+                    _state.SetCheckpoint(_res.Name, PassCheckpoint, null, NowMs);
+                    _state.SetCheckpoint(_res.Name, "last-full-pass", NowMs.ToString(System.Globalization.CultureInfo.InvariantCulture), NowMs);
+                }
+                else MaybeCheckpoint(true);
+                Report();
+            }
+        }
+        _metrics.Inc("lifeboat_passes_total", "Full reconciliation passes completed", completed ? 1 : 0, _label);
+        return new PassResult(listed, inSync, copied, bytes, deleted, held, failed, completed);
+    }
+
+    private bool IsHeld(string sourceKey)
+    {
+        if (_res.Deletes.Mode == DeleteMode.Propagate) return false;
+        return _state.IsHeld(_res.Name, sourceKey);
+    }
+
+    /// <summary>Retries changes recorded but not finished (a crash, an earlier permanent failure).</summary>
+    public async Task<int> RetryOpenChangesAsync(CancellationToken ct)
+    {
+        _state.ReopenFailed(_res.Name);
+        _state.ReopenActive(_res.Name);
+        var open = _state.OpenChanges(_res.Name);
+        var failed = 0;
+        await Parallel.ForEachAsync(open, new ParallelOptions { MaxDegreeOfParallelism = _res.Concurrency, CancellationToken = ct }, async (c, t) =>
+        {
+            var outcome = await SyncKeyAsync(c.Key, DateTimeOffset.FromUnixTimeMilliseconds(c.SeenAtMs), null, t).ConfigureAwait(false);
+            if (outcome == SyncOutcome.Failed) Interlocked.Increment(ref failed);
+        }).ConfigureAwait(false);
+        return failed;
+    }
+
+    // ---------------------------------------------------------------- continuous mode
+
+    /// <summary>Records a change hint durably (it counts toward RPO from now on) and queues the key.</summary>
+    public void Enqueue(ChangeHint hint)
+    {
+        if (!Covers(_res.Source.Bucket, hint.SourceKey)) return;
+        var seen = hint.SeenAt > _time.GetUtcNow() ? _time.GetUtcNow() : hint.SeenAt;
+        _state.RecordSeen(_res.Name, hint.SourceKey, ChangeOp.Put, seen.ToUnixTimeMilliseconds());
+        _metrics.Inc("lifeboat_events_total", "Change events received", 1, _label);
+        lock (_queued)
+            if (!_queued.Add(hint.SourceKey)) return;
+        _queue.Writer.TryWrite(hint.SourceKey);
+    }
+
+    /// <summary>Runs until <paramref name="stop"/>: event workers plus a reconciliation pass every reconcile_every.
+    /// On stop, finishes in-flight copies (unless <paramref name="abort"/> fires), checkpoints and returns.</summary>
+    public async Task RunAsync(IProgress<PassProgress>? progress, CancellationToken stop, CancellationToken abort)
+    {
+        var workers = Enumerable.Range(0, _res.Concurrency).Select(_ => Task.Run(() => WorkerAsync(stop, abort), CancellationToken.None)).ToList();
+        var sweeper = Task.Run(() => SweepAsync(stop, abort), CancellationToken.None);
+        try
+        {
+            await RetryOpenChangesAsync(abort).ConfigureAwait(false);
+            while (!stop.IsCancellationRequested)
+            {
+                var r = await ReconcileAsync(progress, stop, abort).ConfigureAwait(false);
+                if (r.Completed)
+                    _log.LogInformation("{Resource}: pass done: {Listed} listed, {Copied} copied, {Deleted} deleted, {Held} held, {Failed} failed",
+                        _res.Name, r.Listed, r.Copied, r.Deleted, r.Held, r.Failed);
+                try { await Task.Delay(_res.ReconcileEvery, _time, stop).ConfigureAwait(false); }
+                catch (OperationCanceledException) { break; }
+                _state.ReopenFailed(_res.Name);
+            }
+        }
+        finally
+        {
+            _queue.Writer.TryComplete();
+            await Task.WhenAll(workers.Append(sweeper)).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WorkerAsync(CancellationToken stop, CancellationToken abort)
+    {
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync(stop).ConfigureAwait(false))
+            {
+                while (!stop.IsCancellationRequested && _queue.Reader.TryRead(out var key))
+                {
+                    lock (_queued) _queued.Remove(key);
+                    await SyncKeyAsync(key, _time.GetUtcNow(), null, abort).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+    }
+
+    private async Task SweepAsync(CancellationToken stop, CancellationToken abort)
+    {
+        var every = TimeSpan.FromSeconds(Math.Clamp(_res.ReconcileEvery.TotalSeconds / 4, 1, 30));
+        while (!stop.IsCancellationRequested)
+        {
+            try { await Task.Delay(every, _time, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+            await ApplyDueDeletesAsync(abort).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Tracks items listed in key order and completed in any order; <see cref="LowWater"/> is the largest key
+/// at or below which every item is complete: the only position a checkpoint may name.</summary>
+internal sealed class CompletionTracker
+{
+    private readonly Lock _gate = new();
+    private readonly Queue<(long Seq, string Key)> _order = new();
+    private readonly HashSet<long> _done = [];
+    private long _next;
+
+    public string? LowWater { get { lock (_gate) return _low; } }
+    private string? _low;
+
+    public long Add(string key)
+    {
+        lock (_gate)
+        {
+            _order.Enqueue((_next, key));
+            return _next++;
+        }
+    }
+
+    public void Complete(long seq)
+    {
+        lock (_gate)
+        {
+            _done.Add(seq);
+            while (_order.Count > 0 && _done.Remove(_order.Peek().Seq)) _low = _order.Dequeue().Key;
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using Lifeboat.Core.Abstractions;
+using Lifeboat.Core.Config;
+
+namespace Lifeboat.Core.Replication;
+
+public enum Side { Both, SourceOnly, TargetOnly }
+
+/// <summary>One key of a merged listing; <see cref="Rel"/> is the key relative to each side's prefix.</summary>
+public sealed record PassItem(string Rel, Side Side, ObjectInfo? Source, ObjectInfo? Target);
+
+public static class PairedListing
+{
+    /// <summary>Lists both sides in key order and merges them, without holding either listing in memory;
+    /// starts after <paramref name="resumeAfter"/> (a relative key) when given.</summary>
+    public static async IAsyncEnumerable<PassItem> MergeAsync(IObjectStore source, Location src, IObjectStore target, Location tgt,
+        string? resumeAfter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var cmp = KeyComparer.Instance;
+        await using var s = source.ListAsync(src.Bucket, src.Prefix, resumeAfter is null ? null : src.Prefix + resumeAfter, ct).GetAsyncEnumerator(ct);
+        await using var t = target.ListAsync(tgt.Bucket, tgt.Prefix, resumeAfter is null ? null : tgt.Prefix + resumeAfter, ct).GetAsyncEnumerator(ct);
+        var hasS = await s.MoveNextAsync().ConfigureAwait(false);
+        var hasT = await t.MoveNextAsync().ConfigureAwait(false);
+        while (hasS || hasT)
+        {
+            var rs = hasS ? s.Current.Key[src.Prefix.Length..] : null;
+            var rt = hasT ? t.Current.Key[tgt.Prefix.Length..] : null;
+            var c = !hasS ? 1 : !hasT ? -1 : cmp.Compare(rs, rt);
+            if (c == 0)
+            {
+                yield return new PassItem(rs!, Side.Both, s.Current, t.Current);
+                hasS = await s.MoveNextAsync().ConfigureAwait(false);
+                hasT = await t.MoveNextAsync().ConfigureAwait(false);
+            }
+            else if (c < 0)
+            {
+                yield return new PassItem(rs!, Side.SourceOnly, s.Current, null);
+                hasS = await s.MoveNextAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                yield return new PassItem(rt!, Side.TargetOnly, null, t.Current);
+                hasT = await t.MoveNextAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,358 @@
+using Microsoft.Data.Sqlite;
+
+namespace Lifeboat.Core.State;
+
+public enum ChangeOp { Put, Delete }
+
+public sealed record ReplicatedRecord(string SourceETag, long SourceSize, string TargetETag, long ReplicatedAtMs);
+
+public sealed record HeldDelete(string Key, long SeenAtMs, long? DueAtMs);
+
+public sealed record FailedChange(string Key, ChangeOp Op, long SeenAtMs, string Error, int Attempts);
+
+public sealed record ResourceStats(
+    long Backlog,
+    long? OldestPendingSeenAtMs,
+    long? LastDurableAtMs,
+    string? LastKey,
+    long[] LagsLastHourMs,
+    long Failed,
+    long HeldDeletes,
+    long? LastFullPassAtMs);
+
+/// <summary>
+/// Lifeboat's state in SQLite: the change journal (when each change was seen at the source and when it was
+/// durable on the target), what was replicated (source and target ETags, so a copy is not repeated),
+/// deletes held back by policy, and checkpoints.
+/// Durability: WAL mode with synchronous=NORMAL. A process crash (kill -9) loses no committed transaction;
+/// a power loss can lose the last few, which only makes Lifeboat re-check work it had finished, never skip work:
+/// every row here is written after the effect it records is durable on the target.
+/// One connection per process, guarded by a lock: SQLite serialises writers anyway.
+/// </summary>
+public sealed class StateStore : IDisposable
+{
+    private readonly SqliteConnection _db;
+    private readonly Lock _gate = new();
+
+    public string Path { get; }
+
+    public StateStore(string path)
+    {
+        Path = path;
+        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        try
+        {
+            _db.Open();
+            Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;");
+            Exec("""
+                CREATE TABLE IF NOT EXISTS journal(
+                  id INTEGER PRIMARY KEY AUTOINCREMENT,
+                  resource TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL,
+                  seen_at INTEGER NOT NULL, durable_at INTEGER, status TEXT NOT NULL,
+                  attempts INTEGER NOT NULL DEFAULT 0, error TEXT);
+                CREATE INDEX IF NOT EXISTS journal_open ON journal(resource, status, key);
+                CREATE INDEX IF NOT EXISTS journal_durable ON journal(resource, durable_at);
+                CREATE TABLE IF NOT EXISTS replicated(
+                  resource TEXT NOT NULL, key TEXT NOT NULL, source_etag TEXT NOT NULL, source_size INTEGER NOT NULL,
+                  target_etag TEXT NOT NULL, replicated_at INTEGER NOT NULL, PRIMARY KEY(resource, key)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS held_deletes(
+                  resource TEXT NOT NULL, key TEXT NOT NULL, seen_at INTEGER NOT NULL, due_at INTEGER,
+                  PRIMARY KEY(resource, key)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS checkpoints(
+                  resource TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at INTEGER NOT NULL,
+                  PRIMARY KEY(resource, name)) WITHOUT ROWID;
+                """);
+        }
+        catch (SqliteException e)
+        {
+            _db.Dispose();
+            throw new Config.UserErrorException($"state store {path}: {e.Message}", e);
+        }
+    }
+
+    private void Exec(string sql)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private SqliteCommand Cmd(string sql, params (string, object?)[] args)
+    {
+        var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (n, v) in args) cmd.Parameters.AddWithValue(n, v ?? DBNull.Value);
+        return cmd;
+    }
+
+    private static string OpName(ChangeOp op) => op == ChangeOp.Put ? "put" : "delete";
+
+    /// <summary>Records that a change to <paramref name="key"/> was seen. Coalesces with an open change for the
+    /// same key (keeping the earliest seen time, which is what RPO measures). Returns the journal id.</summary>
+    public long RecordSeen(string resource, string key, ChangeOp op, long seenAtMs)
+    {
+        lock (_gate)
+        {
+            using (var find = Cmd("SELECT id, seen_at FROM journal WHERE resource=$r AND key=$k AND status='pending' LIMIT 1",
+                       ("$r", resource), ("$k", key)))
+            using (var rd = find.ExecuteReader())
+            {
+                if (rd.Read())
+                {
+                    var id = rd.GetInt64(0);
+                    var seen = Math.Min(rd.GetInt64(1), seenAtMs);
+                    rd.Close();
+                    using var upd = Cmd("UPDATE journal SET op=$op, seen_at=$s WHERE id=$id", ("$op", OpName(op)), ("$s", seen), ("$id", id));
+                    upd.ExecuteNonQuery();
+                    return id;
+                }
+            }
+            using var ins = Cmd("INSERT INTO journal(resource,key,op,seen_at,status) VALUES($r,$k,$op,$s,'pending') RETURNING id",
+                ("$r", resource), ("$k", key), ("$op", OpName(op)), ("$s", seenAtMs));
+            return (long)ins.ExecuteScalar()!;
+        }
+    }
+
+    /// <summary>Starts work on a key: coalesces with its pending change (or records a new one) and claims it, so
+    /// changes seen while the work runs open a new journal row. Call under the key's lock.</summary>
+    public (long Id, long SeenAtMs) BeginChange(string resource, string key, ChangeOp op, long seenAtMs)
+    {
+        var id = RecordSeen(resource, key, op, seenAtMs);
+        lock (_gate)
+        {
+            using var c = Cmd("UPDATE journal SET status='active' WHERE id=$id RETURNING seen_at", ("$id", id));
+            return (id, (long)c.ExecuteScalar()!);
+        }
+    }
+
+    /// <summary>After a crash, changes that were being worked on are pending again.</summary>
+    public int ReopenActive(string resource)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("UPDATE journal SET status='pending' WHERE resource=$r AND status='active'", ("$r", resource));
+            return c.ExecuteNonQuery();
+        }
+    }
+
+    public long Backlog(string resource)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("SELECT count(*) FROM journal WHERE resource=$r AND status IN ('pending','active')", ("$r", resource));
+            return (long)c.ExecuteScalar()!;
+        }
+    }
+
+    /// <summary>Marks a change durable on the target; call only after the target confirmed it.</summary>
+    public void MarkDurable(long id, long durableAtMs, ReplicatedRecord? replicated, string resource, string key)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using (var c = Cmd("UPDATE journal SET status='done', durable_at=$d, error=NULL, attempts=attempts+1 WHERE id=$id",
+                       ("$d", durableAtMs), ("$id", id)))
+            {
+                c.Transaction = tx;
+                c.ExecuteNonQuery();
+            }
+            if (replicated is not null) UpsertReplicated(tx, resource, key, replicated);
+            else
+            {
+                using var del = Cmd("DELETE FROM replicated WHERE resource=$r AND key=$k", ("$r", resource), ("$k", key));
+                del.Transaction = tx;
+                del.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    /// <summary>Closes a change that needed no work (target already equal, or the delete is held by policy).</summary>
+    public void MarkSettled(long id, string status, long atMs)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("UPDATE journal SET status=$st, durable_at=$d WHERE id=$id", ("$st", status), ("$d", atMs), ("$id", id));
+            c.ExecuteNonQuery();
+        }
+    }
+
+    public void MarkFailed(long id, string error, bool permanent)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("UPDATE journal SET status=$st, error=$e, attempts=attempts+1 WHERE id=$id",
+                ("$st", permanent ? "failed" : "pending"), ("$e", error), ("$id", id));
+            c.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Re-opens failed changes of a resource so a new run retries them.</summary>
+    public int ReopenFailed(string resource)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("UPDATE journal SET status='pending' WHERE resource=$r AND status='failed'", ("$r", resource));
+            return c.ExecuteNonQuery();
+        }
+    }
+
+    public IReadOnlyList<(long Id, string Key, ChangeOp Op, long SeenAtMs)> OpenChanges(string resource)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("SELECT id,key,op,seen_at FROM journal WHERE resource=$r AND status IN ('pending','active') ORDER BY id", ("$r", resource));
+            using var rd = c.ExecuteReader();
+            var list = new List<(long, string, ChangeOp, long)>();
+            while (rd.Read()) list.Add((rd.GetInt64(0), rd.GetString(1), rd.GetString(2) == "put" ? ChangeOp.Put : ChangeOp.Delete, rd.GetInt64(3)));
+            return list;
+        }
+    }
+
+    public IReadOnlyList<FailedChange> Failed(string resource)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("SELECT key,op,seen_at,error,attempts FROM journal WHERE resource=$r AND status='failed' ORDER BY id", ("$r", resource));
+            using var rd = c.ExecuteReader();
+            var list = new List<FailedChange>();
+            while (rd.Read())
+                list.Add(new FailedChange(rd.GetString(0), rd.GetString(1) == "put" ? ChangeOp.Put : ChangeOp.Delete,
+                    rd.GetInt64(2), rd.IsDBNull(3) ? "" : rd.GetString(3), rd.GetInt32(4)));
+            return list;
+        }
+    }
+
+    private void UpsertReplicated(SqliteTransaction tx, string resource, string key, ReplicatedRecord r)
+    {
+        using var c = Cmd("""
+            INSERT INTO replicated(resource,key,source_etag,source_size,target_etag,replicated_at) VALUES($r,$k,$se,$ss,$te,$at)
+            ON CONFLICT(resource,key) DO UPDATE SET source_etag=$se, source_size=$ss, target_etag=$te, replicated_at=$at
+            """, ("$r", resource), ("$k", key), ("$se", r.SourceETag), ("$ss", r.SourceSize), ("$te", r.TargetETag), ("$at", r.ReplicatedAtMs));
+        c.Transaction = tx;
+        c.ExecuteNonQuery();
+    }
+
+    public ReplicatedRecord? GetReplicated(string resource, string key)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("SELECT source_etag,source_size,target_etag,replicated_at FROM replicated WHERE resource=$r AND key=$k",
+                ("$r", resource), ("$k", key));
+            using var rd = c.ExecuteReader();
+            return rd.Read() ? new ReplicatedRecord(rd.GetString(0), rd.GetInt64(1), rd.GetString(2), rd.GetInt64(3)) : null;
+        }
+    }
+
+    public void Hold(string resource, string key, long seenAtMs, long? dueAtMs)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("INSERT INTO held_deletes(resource,key,seen_at,due_at) VALUES($r,$k,$s,$d) ON CONFLICT(resource,key) DO NOTHING",
+                ("$r", resource), ("$k", key), ("$s", seenAtMs), ("$d", dueAtMs));
+            c.ExecuteNonQuery();
+        }
+    }
+
+    public void Unhold(string resource, string key)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("DELETE FROM held_deletes WHERE resource=$r AND key=$k", ("$r", resource), ("$k", key));
+            c.ExecuteNonQuery();
+        }
+    }
+
+    public bool IsHeld(string resource, string key)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("SELECT 1 FROM held_deletes WHERE resource=$r AND key=$k", ("$r", resource), ("$k", key));
+            return c.ExecuteScalar() is not null;
+        }
+    }
+
+    public IReadOnlyList<HeldDelete> HeldDeletes(string resource, long? dueBeforeMs = null)
+    {
+        lock (_gate)
+        {
+            using var c = dueBeforeMs is { } due
+                ? Cmd("SELECT key,seen_at,due_at FROM held_deletes WHERE resource=$r AND due_at IS NOT NULL AND due_at<=$d ORDER BY key", ("$r", resource), ("$d", due))
+                : Cmd("SELECT key,seen_at,due_at FROM held_deletes WHERE resource=$r ORDER BY key", ("$r", resource));
+            using var rd = c.ExecuteReader();
+            var list = new List<HeldDelete>();
+            while (rd.Read()) list.Add(new HeldDelete(rd.GetString(0), rd.GetInt64(1), rd.IsDBNull(2) ? null : rd.GetInt64(2)));
+            return list;
+        }
+    }
+
+    public string? GetCheckpoint(string resource, string name)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("SELECT value FROM checkpoints WHERE resource=$r AND name=$n", ("$r", resource), ("$n", name));
+            return c.ExecuteScalar() as string;
+        }
+    }
+
+    public void SetCheckpoint(string resource, string name, string? value, long atMs)
+    {
+        lock (_gate)
+        {
+            using var c = value is null
+                ? Cmd("DELETE FROM checkpoints WHERE resource=$r AND name=$n", ("$r", resource), ("$n", name))
+                : Cmd("INSERT INTO checkpoints(resource,name,value,updated_at) VALUES($r,$n,$v,$t) ON CONFLICT(resource,name) DO UPDATE SET value=$v, updated_at=$t",
+                    ("$r", resource), ("$n", name), ("$v", value), ("$t", atMs));
+            c.ExecuteNonQuery();
+        }
+    }
+
+    public ResourceStats Stats(string resource, long nowMs)
+    {
+        lock (_gate)
+        {
+            long backlog; long? oldest;
+            using (var c = Cmd("SELECT count(*), min(seen_at) FROM journal WHERE resource=$r AND status IN ('pending','active')", ("$r", resource)))
+            using (var rd = c.ExecuteReader())
+            {
+                rd.Read();
+                backlog = rd.GetInt64(0);
+                oldest = rd.IsDBNull(1) ? null : rd.GetInt64(1);
+            }
+            long? lastDurable = null; string? lastKey = null;
+            using (var c = Cmd("SELECT durable_at, key FROM journal WHERE resource=$r AND status='done' ORDER BY durable_at DESC LIMIT 1", ("$r", resource)))
+            using (var rd = c.ExecuteReader())
+                if (rd.Read()) { lastDurable = rd.GetInt64(0); lastKey = rd.GetString(1); }
+            var lags = new List<long>();
+            using (var c = Cmd("SELECT durable_at - seen_at FROM journal WHERE resource=$r AND status='done' AND durable_at >= $since",
+                       ("$r", resource), ("$since", nowMs - 3_600_000)))
+            using (var rd = c.ExecuteReader())
+                while (rd.Read()) lags.Add(Math.Max(0, rd.GetInt64(0)));
+            long failed, held;
+            using (var c = Cmd("SELECT count(*) FROM journal WHERE resource=$r AND status='failed'", ("$r", resource)))
+                failed = (long)c.ExecuteScalar()!;
+            using (var c = Cmd("SELECT count(*) FROM held_deletes WHERE resource=$r", ("$r", resource)))
+                held = (long)c.ExecuteScalar()!;
+            long? lastPass = null;
+            using (var c = Cmd("SELECT value FROM checkpoints WHERE resource=$r AND name='last-full-pass'", ("$r", resource)))
+                if (c.ExecuteScalar() is string s && long.TryParse(s, out var v)) lastPass = v;
+            var arr = lags.ToArray();
+            Array.Sort(arr);
+            return new ResourceStats(backlog, oldest, lastDurable, lastKey, arr, failed, held, lastPass);
+        }
+    }
+
+    /// <summary>Drops settled journal rows older than <paramref name="beforeMs"/> (open and failed rows are kept).</summary>
+    public int Prune(long beforeMs)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("DELETE FROM journal WHERE status IN ('done','same','held') AND durable_at < $b", ("$b", beforeMs));
+            return c.ExecuteNonQuery();
+        }
+    }
+
+    public void Dispose() => _db.Dispose();
+}

@@ -1,1 +1,0 @@
-namespace Lifeboat.Providers.S3; internal static class Placeholder {}
