@@ -18,7 +18,7 @@
 # Region: RGW ignores the region in SigV4, any value (e.g. us-east-1) works.
 #
 # Bucket notifications (HTTP push), checked with the Debian AWS CLI v2
-# (/usr/bin/aws, 2.9.19; the endpoint must be http://127.0.0.1:$PORT):
+# (/usr/bin/aws 2.9.19, AWS_CA_BUNDLE unset, AWS_ACCESS_KEY_ID/SECRET from env):
 #
 #   aws --endpoint-url http://127.0.0.1:7480 sns create-topic --name lifeboat-events \
 #       --attributes push-endpoint=http://127.0.0.1:18111/events
@@ -38,6 +38,14 @@
 #     &Attributes.entry.1.value=http%3A%2F%2F127.0.0.1%3A18111%2Fevents
 #   -> 200 <CreateTopicResponse ...><CreateTopicResult>
 #        <TopicArn>arn:aws:sns:default::lifeboat-events</TopicArn>...
+# CreateTopic is idempotent (same name -> same ARN; a repeat replaces the push
+# endpoint). In 16.2 topics belong to the tenant, not to a user (even an
+# unsigned CreateTopic succeeds), and the ARN is
+# arn:aws:sns:<zonegroup, "default">::<name>, whatever region was signed for.
+# Removing a bucket's notifications: RGW rejects an empty
+# <NotificationConfiguration/> PUT with 400 MalformedXML (the CLI then crashes
+# with "argument of type 'NoneType' is not iterable"); use the RGW extension
+#   DELETE /BUCKET?notification            (200, removes all of them)
 # Events are POSTed (S3 event JSON, {"Records":[...]}, eventSource "ceph:s3")
 # synchronously, before the object PUT/DELETE returns; if the endpoint is down
 # the event is dropped (unless the topic has persistent=true: async, queued).
@@ -279,7 +287,7 @@ do_start() {
     "$STATE/monmap" >>"$STATE/log/setup.log" 2>&1 || fail "monmaptool failed (see $STATE/log/setup.log)"
   ceph-mon -c "$CONF" -i a --mkfs --monmap "$STATE/monmap" >>"$STATE/log/setup.log" 2>&1 \
     || fail "ceph-mon --mkfs failed"
-  ceph-mon -c "$CONF" -i a >>"$STATE/log/setup.log" 2>&1 || fail "ceph-mon did not start"
+  ceph-mon -c "$CONF" -i a </dev/null >>"$STATE/log/setup.log" 2>&1 9>&- || fail "ceph-mon did not start"
   wait_for "ceph-mon" "$deadline" ceph_cmd mon stat
 
   log "starting ceph-osd (memstore)"
@@ -288,11 +296,11 @@ do_start() {
   mkdir -p "$STATE/osd/ceph-0"
   ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$STATE/log/setup.log" 2>&1 \
     || fail "ceph-osd --mkfs failed"
-  ceph-osd -c "$CONF" -i 0 >>"$STATE/log/setup.log" 2>&1 || fail "ceph-osd did not start"
+  ceph-osd -c "$CONF" -i 0 </dev/null >>"$STATE/log/setup.log" 2>&1 9>&- || fail "ceph-osd did not start"
   wait_for "ceph-osd" "$deadline" osd_up
 
   log "starting radosgw on 127.0.0.1:$PORT"
-  radosgw -c "$CONF" -n "$RGW_NAME" >>"$STATE/log/setup.log" 2>&1 || fail "radosgw did not start"
+  radosgw -c "$CONF" -n "$RGW_NAME" </dev/null >>"$STATE/log/setup.log" 2>&1 9>&- || fail "radosgw did not start"
   wait_for "radosgw" "$deadline" rgw_answers
 
   if ! user_ready; then
@@ -315,7 +323,8 @@ do_status() {
 }
 
 # start and stop hold a lock (outside the state folder, which stop deletes) so
-# that concurrent callers, e.g. parallel test processes, do not race.
+# that concurrent callers, e.g. parallel test processes, do not race. Daemons
+# are started with fd 9 closed, else they would hold the lock forever.
 with_lock() {
   mkdir -p "$SERVERS_DIR"
   exec 9>"$SERVERS_DIR/.rgw.lock"

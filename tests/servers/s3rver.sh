@@ -119,7 +119,7 @@ do_start() {
   local t0=$EPOCHREALTIME deadline=$((SECONDS + READY_TIMEOUT)) pid
   # setsid: own session, so the server outlives the caller's shell/job.
   setsid node --openssl-legacy-provider "$BIN" -d "$STATE/data" -a 127.0.0.1 -p "$PORT" --silent \
-    >"$STATE/s3rver.log" 2>&1 </dev/null &
+    >"$STATE/s3rver.log" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$PIDFILE"
   until answers; do
@@ -136,7 +136,8 @@ do_start() {
 }
 
 # start and stop hold a lock (outside the state folder, which stop deletes) so
-# that concurrent callers, e.g. parallel test processes, do not race.
+# that concurrent callers, e.g. parallel test processes, do not race. The
+# server is started with fd 9 closed, else it would hold the lock forever.
 with_lock() {
   mkdir -p "$SERVERS_DIR"
   exec 9>"$SERVERS_DIR/.s3rver.lock"

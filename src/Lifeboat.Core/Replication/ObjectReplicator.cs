@@ -62,23 +62,23 @@ public sealed class ObjectReplicator
         _label = [("resource", res.Name)];
         _serverSide = source.Capabilities.ServerSideCopy && target.Capabilities.ServerSideCopy &&
                       source.EndpointIdentity == target.EndpointIdentity;
-        _retry = new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRetry(retry ?? new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<StoreException>(e => e.Kind == StoreErrorKind.Transient),
-                MaxRetryAttempts = 5,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromMilliseconds(500),
-                MaxDelay = TimeSpan.FromSeconds(15),
-                OnRetry = a =>
-                {
-                    _metrics.Inc("lifeboat_retries_total", "Transient errors retried", 1, _label);
-                    _log.LogWarning("{Resource}: retrying after transient error (attempt {Attempt}): {Error}", _res.Name, a.AttemptNumber + 1, a.Outcome.Exception?.Message);
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .Build();
+        var options = retry ?? new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<StoreException>(e => e.Kind == StoreErrorKind.Transient),
+            MaxRetryAttempts = 5,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(500),
+            MaxDelay = TimeSpan.FromSeconds(15),
+        };
+        var inner = options.OnRetry;
+        options.OnRetry = async a =>
+        {
+            _metrics.Inc("lifeboat_retries_total", "Transient errors retried", 1, _label);
+            _log.LogWarning("{Resource}: retrying after transient error (attempt {Attempt}): {Error}", _res.Name, a.AttemptNumber + 1, a.Outcome.Exception?.Message);
+            if (inner is not null) await inner(a).ConfigureAwait(false);
+        };
+        _retry = new ResiliencePipelineBuilder { TimeProvider = time }.AddRetry(options).Build();
         _metrics.Gauge("lifeboat_backlog", "Changes seen at the source and not yet durable on the target", () => _state.Backlog(_res.Name), _label);
     }
 

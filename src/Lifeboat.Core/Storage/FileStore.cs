@@ -64,7 +64,7 @@ public sealed class FileStore : IObjectStore
     public Task CheckBucketAsync(string bucket, CancellationToken ct)
     {
         if (!Directory.Exists(_root))
-            throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: folder does not exist");
+            throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: folder does not exist, so bucket '{bucket}' cannot be used");
         Directory.CreateDirectory(BucketDir(bucket));
         return Task.CompletedTask;
     }
@@ -245,8 +245,8 @@ public sealed class FileStore : IObjectStore
     {
         var path = DataPath(bucket, key);
         var metaPath = MetaPath(bucket, key);
-        File.Delete(path);
-        File.Delete(metaPath);
+        if (File.Exists(path)) File.Delete(path);
+        if (File.Exists(metaPath)) File.Delete(metaPath);
         var bucketDir = BucketDir(bucket);
         // Remove folders the delete left empty, up to (not including) the bucket folder.
         for (var d = Path.GetDirectoryName(path); d is not null && d.Length > bucketDir.Length; d = Path.GetDirectoryName(d))

@@ -1,0 +1,177 @@
+using System.Security.Cryptography;
+using Lifeboat.Core.Abstractions;
+using Lifeboat.Core.Replication;
+using Lifeboat.Tests.Infrastructure;
+using Xunit;
+
+namespace Lifeboat.Tests.Conformance;
+
+/// <summary>
+/// The object-store contract (IObjectStore), run by every provider against its real backend:
+/// FileStore on a local folder, S3Store on Ceph RGW. A provider that diverges overrides a test and says why.
+/// </summary>
+public abstract class ObjectStoreConformance : IAsyncLifetime
+{
+    protected IObjectStore Store = null!;
+    protected string Bucket = "";
+
+    protected abstract Task<(IObjectStore Store, string Bucket)> CreateAsync();
+    public async Task InitializeAsync() => (Store, Bucket) = await CreateAsync();
+    public async Task DisposeAsync() => await Store.DisposeAsync();
+
+    protected static readonly PartLayout Single = new(long.MaxValue, 8 << 20);
+
+    protected static ObjectMetadata Meta(string? type = "text/plain", Dictionary<string, string>? tags = null) =>
+        new(type, "max-age=60", "identity", new Dictionary<string, string> { ["owner"] = "team-a", ["x-trace"] = "42" },
+            tags ?? new Dictionary<string, string> { ["class"] = "gold" });
+
+    protected async Task<string> PutBytesAsync(string key, byte[] data, ObjectMetadata? md = null, PartLayout? layout = null) =>
+        await Store.PutAsync(Bucket, key, new MemoryStream(data), data.Length, md ?? Meta(), layout ?? Single, CancellationToken.None);
+
+    protected static byte[] Bytes(int n, int seed = 1) { var b = new byte[n]; new Random(seed).NextBytes(b); return b; }
+
+    private async Task<byte[]> ReadAllAsync(string key)
+    {
+        await using var r = await Store.GetAsync(Bucket, key, CancellationToken.None) ?? throw new Xunit.Sdk.XunitException($"{key} missing");
+        using var ms = new MemoryStream();
+        await r.Content.CopyToAsync(ms);
+        return ms.ToArray();
+    }
+
+    [Fact]
+    public async Task Put_ThenGet_ReturnsSameBytesMetadataAndMd5ETag()
+    {
+        var data = Bytes(70_000);
+        var etag = await PutBytesAsync("dir/a b+c%.txt", data);
+        Assert.Equal(Convert.ToHexStringLower(MD5.HashData(data)), etag);
+        await using var r = await Store.GetAsync(Bucket, "dir/a b+c%.txt", CancellationToken.None);
+        Assert.NotNull(r);
+        Assert.Equal(data.Length, r.Head.Info.Size);
+        Assert.Equal(etag, r.Head.Info.ETag);
+        Assert.Equal("text/plain", r.Head.Metadata.ContentType);
+        Assert.Equal("max-age=60", r.Head.Metadata.CacheControl);
+        Assert.Equal("identity", r.Head.Metadata.ContentEncoding);
+        Assert.Equal("team-a", r.Head.Metadata.UserMetadata["owner"]);
+        Assert.Equal("gold", r.Head.Metadata.Tags["class"]);
+        Assert.Equal(data, await ReadAllAsync("dir/a b+c%.txt"));
+    }
+
+    [Fact]
+    public async Task Head_Missing_ReturnsNull_AndGetReturnsNull()
+    {
+        Assert.Null(await Store.HeadAsync(Bucket, "nope/never", CancellationToken.None));
+        Assert.Null(await Store.GetAsync(Bucket, "nope/never", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Head_ReportsMetadataAndTags()
+    {
+        await PutBytesAsync("h.bin", Bytes(10), Meta("application/octet-stream", new() { ["a"] = "1", ["b"] = "two" }));
+        var h = await Store.HeadAsync(Bucket, "h.bin", CancellationToken.None);
+        Assert.NotNull(h);
+        Assert.Equal(10, h.Info.Size);
+        Assert.Equal("application/octet-stream", h.Metadata.ContentType);
+        Assert.Equal(new Dictionary<string, string> { ["a"] = "1", ["b"] = "two" }, h.Metadata.Tags.ToDictionary());
+        Assert.Empty(Meta("application/octet-stream", new() { ["a"] = "1", ["b"] = "two" }).DifferencesFrom(h.Metadata));
+    }
+
+    [Fact]
+    public async Task List_IsInUtf8KeyOrder_WithPrefixAndStartAfter()
+    {
+        string[] keys = ["b/2", "a", "b/1", "b/10", "c", "b/é", "b/z"];
+        foreach (var k in keys) await PutBytesAsync(k, Bytes(3));
+        var all = await ListAsync("", null);
+        Assert.Equal(keys.OrderBy(k => k, KeyComparer.Instance).ToArray(), all);
+        Assert.Equal(["b/1", "b/10", "b/2", "b/z", "b/é"], await ListAsync("b/", null));
+        Assert.Equal(["b/2", "b/z", "b/é"], await ListAsync("b/", "b/10"));
+        Assert.Empty(await ListAsync("zz", null));
+    }
+
+    protected async Task<string[]> ListAsync(string prefix, string? startAfter)
+    {
+        var list = new List<string>();
+        await foreach (var o in Store.ListAsync(Bucket, prefix, startAfter, CancellationToken.None)) list.Add(o.Key);
+        return list.ToArray();
+    }
+
+    [Fact]
+    public async Task List_ReportsSizeAndETagMatchingHead()
+    {
+        await PutBytesAsync("x", Bytes(1234));
+        var listed = await Store.ListAsync(Bucket, "", null, CancellationToken.None).SingleAsync();
+        var head = await Store.HeadAsync(Bucket, "x", CancellationToken.None);
+        Assert.Equal(1234, listed.Size);
+        Assert.Equal(head!.Info.ETag, listed.ETag);
+    }
+
+    [Fact]
+    public async Task Put_Overwrite_ReplacesContentAndMetadata()
+    {
+        await PutBytesAsync("k", Bytes(100, 1), Meta("text/a"));
+        await PutBytesAsync("k", Bytes(50, 2), Meta("text/b", new() { ["v"] = "2" }));
+        Assert.Equal(Bytes(50, 2), await ReadAllAsync("k"));
+        var h = await Store.HeadAsync(Bucket, "k", CancellationToken.None);
+        Assert.Equal("text/b", h!.Metadata.ContentType);
+        Assert.Equal("2", h.Metadata.Tags["v"]);
+    }
+
+    [Fact]
+    public async Task Put_ShortStream_FailsAndLeavesNoObject()
+    {
+        var ex = await Assert.ThrowsAsync<StoreException>(() =>
+            Store.PutAsync(Bucket, "short", new MemoryStream(Bytes(10)), 20, Meta(), Single, CancellationToken.None));
+        Assert.Equal(StoreErrorKind.Transient, ex.Kind);
+        Assert.Null(await Store.HeadAsync(Bucket, "short", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Delete_IsIdempotent()
+    {
+        await PutBytesAsync("d/1", Bytes(5));
+        await Store.DeleteAsync(Bucket, "d/1", CancellationToken.None);
+        await Store.DeleteAsync(Bucket, "d/1", CancellationToken.None);
+        Assert.Null(await Store.HeadAsync(Bucket, "d/1", CancellationToken.None));
+        Assert.Empty(await ListAsync("d/", null));
+    }
+
+    [Fact]
+    public async Task EmptyObject_RoundTrips()
+    {
+        var etag = await PutBytesAsync("empty", []);
+        Assert.Equal("d41d8cd98f00b204e9800998ecf8427e", etag);
+        Assert.Empty(await ReadAllAsync("empty"));
+    }
+
+    [Fact]
+    public async Task Multipart_ETagEqualsRecomputation()
+    {
+        var data = Bytes(12 << 20, 7);
+        var layout = new PartLayout(5 << 20, 5 << 20);
+        var etag = await PutBytesAsync("big/mp.bin", data, layout: layout);
+        using var hs = new HashingStream(new MemoryStream(data), layout.PartSize);
+        await hs.CopyToAsync(Stream.Null);
+        var expected = Store.Capabilities.Multipart ? hs.MultipartETag() : hs.Md5Hex();
+        Assert.Equal(expected, etag);
+        Assert.Equal(data, await ReadAllAsync("big/mp.bin"));
+    }
+
+    [Fact]
+    public async Task CheckBucket_Missing_IsPermanentAndNamesTheBucket()
+    {
+        var ex = await Assert.ThrowsAsync<StoreException>(() => CheckMissingBucketAsync("no-such-bucket-" + Guid.NewGuid().ToString("N")[..8]));
+        Assert.Equal(StoreErrorKind.Permanent, ex.Kind);
+        Assert.Contains("no-such-bucket", ex.Message);
+    }
+
+    protected virtual Task CheckMissingBucketAsync(string bucket) => Store.CheckBucketAsync(bucket, CancellationToken.None);
+}
+
+internal static class AsyncEnumerableExtensions
+{
+    public static async Task<T> SingleAsync<T>(this IAsyncEnumerable<T> source)
+    {
+        var list = new List<T>();
+        await foreach (var x in source) list.Add(x);
+        return Assert.Single(list);
+    }
+}

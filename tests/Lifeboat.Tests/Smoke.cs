@@ -1,1 +1,0 @@
-namespace Lifeboat.Tests; public class Smoke { [Xunit.Fact] public void Ok() { } }
