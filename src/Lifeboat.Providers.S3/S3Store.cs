@@ -205,7 +205,8 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
         try
         {
             var resp = await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key, PartNumber = 1 }, ct).ConfigureAwait(false);
-            return resp.ContentLength;
+            // A server that ignores partNumber (Ceph RGW 16) answers with the whole object and no parts count.
+            return resp.PartsCount is > 0 ? resp.ContentLength : null;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
         catch (AmazonS3Exception) { return null; }
@@ -348,7 +349,14 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
             parts.Sort((a, b) => (a.PartNumber ?? 0).CompareTo(b.PartNumber ?? 0));
             var complete = new CompleteMultipartUploadRequest { BucketName = bucket, Key = key, UploadId = upload.UploadId, PartETags = parts };
             var resp = await Call($"complete multipart {bucket}/{key}", () => _s3.CompleteMultipartUploadAsync(complete, ct), ct).ConfigureAwait(false);
-            return ETags.Normalize(resp.ETag);
+            var etag = ETags.Normalize(resp.ETag);
+            if (etag.Length == 0)
+            {
+                // Some servers (Ceph RGW 16) return the ETag in a form the SDK does not surface: ask for it.
+                var head = await Call($"head {bucket}/{key}", () => _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key }, ct), ct).ConfigureAwait(false);
+                etag = ETags.Normalize(head.ETag);
+            }
+            return etag;
         }
         catch
         {

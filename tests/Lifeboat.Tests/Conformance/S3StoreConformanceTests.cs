@@ -46,6 +46,7 @@ public sealed class S3StoreConformanceTests : ObjectStoreConformance
     {
         await PutBytesAsync("mp", Bytes(11 << 20), layout: new PartLayout(5 << 20, 6 << 20));
         var p = await ((IPartSizeProbe)Store).FirstPartSizeAsync(Bucket, "mp", CancellationToken.None);
+        // Ceph RGW 16 ignores partNumber on HEAD (the probe then says null); AWS S3 reports the part's length.
         Assert.True(p is null or (6 << 20), $"first part size {p}");
     }
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs Lifeboat's whole test suite on this machine, from nothing: installs the Debian packages the real test
+# servers need, starts them on 127.0.0.1 (Ceph RADOS Gateway for S3), restores NuGet packages, runs every test,
+# and prints one summary line: `tests: N passed, M failed[, K skipped]`. Exits non-zero if anything failed.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+out="$root/artifacts/test-results"
+rm -rf "$out"
+mkdir -p "$out"
+
+fail() {
+  echo "$*" >&2
+  echo "tests: 0 passed, 1 failed"
+  exit 1
+}
+
+command -v dotnet >/dev/null 2>&1 || fail "run.sh: the .NET SDK (dotnet) is not installed"
+bash tests/servers/install.sh || fail "run.sh: installing the test servers' packages failed"
+
+# The daemons outlive the script and inherit its descriptors: send its output to a file, never a pipe.
+if ! bash tests/servers/rgw.sh start >"$out/rgw-start.log" 2>&1 </dev/null; then
+  cat "$out/rgw-start.log" >&2
+  fail "run.sh: starting Ceph RGW failed"
+fi
+eval "$(grep '^export LIFEBOAT_' "$out/rgw-start.log")"
+echo "run.sh: Ceph RGW at $LIFEBOAT_S3_ENDPOINT"
+
+dotnet test "$root/tests/Lifeboat.Tests/Lifeboat.Tests.csproj" -c Release \
+  --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
+  --results-directory "$out" 2>&1 | tee "$out/dotnet-test.log" | grep -E '^\s*(Failed|Passed|Skipped) |error|Error Message|Assert|Total tests|^\s+at Lifeboat' | grep -v '^\s*Passed ' | head -400
+status=${PIPESTATUS[0]}
+
+trx=$(find "$out" -name 'results.trx' | head -n 1)
+if [ -z "$trx" ]; then
+  tail -n 60 "$out/dotnet-test.log" >&2
+  fail "run.sh: dotnet test produced no results (build or restore failed; exit $status)"
+fi
+counters=$(grep -o '<Counters [^>]*>' "$trx")
+num() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+total=$(num total); passed=$(num passed); failed=$(num failed); errors=$(num error); timeouts=$(num timeout); aborted=$(num aborted)
+executed=$(num executed)
+failed=$(( failed + errors + timeouts + aborted ))
+skipped=$(( total - executed ))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # the runner itself failed (crash, abort)
+if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then failed=1; echo "run.sh: no test ran" >&2; fi
+line="tests: $passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+echo "$line"
+[ "$failed" -eq 0 ] && [ "$skipped" -eq 0 ] || exit 1
