@@ -14,13 +14,16 @@ public sealed record EndpointProfile(
     RequestChecksumCalculation RequestChecksums,
     ResponseChecksumValidation ResponseChecksums,
     /// <summary>Whether DeleteObjects (multi-object delete) is safe; Ceph RGW 16.2.15 aborts on it for buckets with notifications.</summary>
-    bool BatchDelete)
+    bool BatchDelete,
+    /// <summary>Whether uploads may use aws-chunked streaming signatures; Ceph RGW 16 stores "aws-chunked" as the
+    /// object's Content-Encoding, so compatible endpoints get plain signed payloads.</summary>
+    bool ChunkedUploads)
 {
     public static EndpointProfile Aws { get; } = new("aws", false,
-        RequestChecksumCalculation.WHEN_SUPPORTED, ResponseChecksumValidation.WHEN_SUPPORTED, BatchDelete: true);
+        RequestChecksumCalculation.WHEN_SUPPORTED, ResponseChecksumValidation.WHEN_SUPPORTED, BatchDelete: true, ChunkedUploads: true);
 
     public static EndpointProfile Compatible { get; } = new("s3-compatible", true,
-        RequestChecksumCalculation.WHEN_REQUIRED, ResponseChecksumValidation.WHEN_REQUIRED, BatchDelete: false);
+        RequestChecksumCalculation.WHEN_REQUIRED, ResponseChecksumValidation.WHEN_REQUIRED, BatchDelete: false, ChunkedUploads: false);
 
     public static EndpointProfile For(string? endpoint) =>
         endpoint is null || IsAwsHost(new Uri(endpoint).Host) ? Aws : Compatible;

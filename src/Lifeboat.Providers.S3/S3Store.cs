@@ -25,10 +25,11 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
     private const int PartConcurrency = 4;
     private readonly AmazonS3Client _s3;
     private readonly string _endpoint;
+    private readonly EndpointProfile _profile;
 
     public S3Store(StoreConfig cfg)
     {
-        var profile = EndpointProfile.For(cfg.Endpoint);
+        var profile = _profile = EndpointProfile.For(cfg.Endpoint);
         _endpoint = cfg.Endpoint ?? $"AWS S3 ({cfg.Region})";
         Describe = $"store '{cfg.Name}' ({_endpoint})";
         var config = new AmazonS3Config
@@ -171,7 +172,10 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
             var name = k.StartsWith("x-amz-meta-", StringComparison.OrdinalIgnoreCase) ? k["x-amz-meta-".Length..] : k;
             user[name.ToLowerInvariant()] = meta[k];
         }
-        return new ObjectMetadata(headers.ContentType, headers.CacheControl, headers.ContentEncoding, user, tags);
+        // "aws-chunked" describes how a request was sent, not the object; some servers store it anyway.
+        var encoding = string.Join(",", (headers.ContentEncoding ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Where(e => !e.Equals("aws-chunked", StringComparison.OrdinalIgnoreCase)));
+        return new ObjectMetadata(headers.ContentType, headers.CacheControl, encoding.Length == 0 ? null : encoding, user, tags);
     }
 
     private async Task<IReadOnlyDictionary<string, string>> TagsAsync(string bucket, string key, CancellationToken ct)
@@ -302,6 +306,7 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
                     InputStream = new MemoryStream(buf, 0, n, writable: false),
                     AutoCloseStream = false,
                     MD5Digest = Convert.ToBase64String(MD5.HashData(buf.AsSpan(0, n))),
+                    UseChunkEncoding = _profile.ChunkedUploads,
                 };
                 Apply(metadata, v => req.ContentType = v, req.Headers, req.Metadata);
                 if (metadata.Tags.Count > 0) req.TagSet = Tags(metadata);
@@ -356,6 +361,14 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
                 var head = await Call($"head {bucket}/{key}", () => _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key }, ct), ct).ConfigureAwait(false);
                 etag = ETags.Normalize(head.ETag);
             }
+            if (metadata.Tags.Count > 0)
+            {
+                // Ceph RGW 16 ignores the tagging header on CreateMultipartUpload: set the tags explicitly.
+                await Call($"tag {bucket}/{key}", () => _s3.PutObjectTaggingAsync(new PutObjectTaggingRequest
+                {
+                    BucketName = bucket, Key = key, Tagging = new Tagging { TagSet = Tags(metadata) },
+                }, ct), ct).ConfigureAwait(false);
+            }
             return etag;
         }
         catch
@@ -380,6 +393,7 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
                 InputStream = new MemoryStream(buf, 0, size, writable: false),
                 PartSize = size,
                 MD5Digest = Convert.ToBase64String(MD5.HashData(buf.AsSpan(0, size))),
+                UseChunkEncoding = _profile.ChunkedUploads,
             };
             var resp = await Call($"upload part {number} of {bucket}/{key}", () => _s3.UploadPartAsync(req, ct), ct).ConfigureAwait(false);
             return new PartETag(number, resp.ETag);

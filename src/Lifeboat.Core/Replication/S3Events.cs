@@ -24,6 +24,10 @@ public static class S3Events
 {
     public const int MaxBodyBytes = 256 * 1024;
 
+    /// <summary>Event sources that put the key in the event as it is, not URL-encoded (measured: Ceph RGW 16.2 sends
+    /// "a b+c%.txt" for that key, where AWS S3 and MinIO send "a+b%2Bc%25.txt").</summary>
+    public static readonly IReadOnlySet<string> RawKeySources = new HashSet<string>(StringComparer.Ordinal) { "ceph:s3" };
+
     public static WebhookMessage Parse(ReadOnlySpan<byte> body)
     {
         if (body.Length > MaxBodyBytes) throw new EventFormatException($"event body is {body.Length} bytes; the limit is {MaxBodyBytes}");
@@ -68,7 +72,8 @@ public static class S3Events
                 var seq = obj.ValueKind == JsonValueKind.Object ? Str(obj, "sequencer") : null;
                 DateTimeOffset? time = DateTimeOffset.TryParse(Str(r, "eventTime"), System.Globalization.CultureInfo.InvariantCulture,
                     System.Globalization.DateTimeStyles.AssumeUniversal, out var t) ? t : null;
-                list.Add(new S3EventRecord(bucket, DecodeKey(rawKey), name, time, seq));
+                var source = Str(r, "eventSource") ?? "aws:s3";
+                list.Add(new S3EventRecord(bucket, RawKeySources.Contains(source) ? rawKey : DecodeKey(rawKey), name, time, seq));
                 i++;
             }
             return new S3Notification(list);
