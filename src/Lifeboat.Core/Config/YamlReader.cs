@@ -11,6 +11,7 @@ namespace Lifeboat.Core.Config;
 public sealed class YamlMap
 {
     private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _asked = new(StringComparer.Ordinal);
 
     public YamlMap(string file, string path, YamlMappingNode node)
     {
@@ -48,6 +49,11 @@ public sealed class YamlMap
         {
             throw new ConfigException(file, e.Start.Line, e.Start.Column, "(yaml)", Flatten(e));
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet reports some malformed documents (e.g. an unclosed flow mapping) this way, without a position.
+            throw new ConfigException(file, 1, 1, "(yaml)", $"malformed YAML ({e.Message}); check brackets and indentation");
+        }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new ConfigException(file, 1, 1, "(root)", "expected a mapping of settings (state, stores, resources)");
         return new YamlMap(file, "", root);
@@ -68,7 +74,7 @@ public sealed class YamlMap
     public ConfigException Error(string key, string message)
     {
         var node = Find(key);
-        return node is null ? Error(Node, Path.Length == 0 ? key : Path, message) : Error(node, Join(key), message);
+        return node is null ? Error(Node, Join(key), message) : Error(node, Join(key), message);
     }
 
     public bool Has(string key) => Find(key) is not null;
@@ -77,6 +83,7 @@ public sealed class YamlMap
 
     private YamlNode? Find(string key)
     {
+        _asked.Add(key);
         foreach (var (k, v) in Node.Children)
             if (k is YamlScalarNode s && s.Value == key) { _seen.Add(key); return v; }
         return null;
@@ -199,7 +206,7 @@ public sealed class YamlMap
             var name = ((YamlScalarNode)k).Value!;
             if (!_seen.Contains(name) && !allowed.Contains(name))
             {
-                var known = allowed.Concat(_seen).Distinct().OrderBy(x => x, StringComparer.Ordinal);
+                var known = allowed.Concat(_asked).Distinct().OrderBy(x => x, StringComparer.Ordinal);
                 throw Error(k, Join(name), $"unknown key (known here: {string.Join(", ", known)})");
             }
         }

@@ -1,0 +1,224 @@
+using System.Text;
+using Lifeboat.Core.Abstractions;
+using Lifeboat.Core.Storage;
+using Lifeboat.Tests.Infrastructure;
+using Xunit;
+
+namespace Lifeboat.Tests.EndToEnd;
+
+/// <summary>The CLI as a user runs it: a separate process, real config files, real RGW, exit codes and messages.</summary>
+public sealed class CliTests
+{
+    private static string RgwConfig(TempDir dir, string src, string dst, string extra = "", string srcProfile = "lifeboat-test", string? endpoint = null) => dir.File("lifeboat.yaml", $"""
+        state: state/lifeboat.db
+        stores:
+          primary:  {"{"} type: s3, endpoint: {endpoint ?? RgwServer.Instance.Endpoint}, region: us-east-1, force_path_style: true, profile: {srcProfile} {"}"}
+          recovery: {"{"} type: file, path: recovery {"}"}
+        resources:
+          - name: photos
+            type: bucket
+            source: {"{"} store: primary, bucket: {src}, prefix: "" {"}"}
+            target: {"{"} store: recovery, bucket: {dst}, prefix: "" {"}"}
+            rpo: 5m
+            reconcile_every: 10m
+        {extra}
+        """);
+
+    private static Dictionary<string, string?> Env(TempDir dir) => new()
+    {
+        ["AWS_SHARED_CREDENTIALS_FILE"] = RgwServer.Instance.CredentialsFile(dir),
+        ["AWS_CONFIG_FILE"] = Path.Combine(dir.Path, "no-config"),
+        ["AWS_CA_BUNDLE"] = null,
+    };
+
+    private static async Task SeedRgwAsync(string bucket, int n)
+    {
+        await using var s3 = RgwServer.Instance.CreateStore();
+        await s3.CreateBucketAsync(bucket, CancellationToken.None);
+        for (var i = 0; i < n; i++)
+        {
+            var data = Encoding.UTF8.GetBytes($"object {i} " + new string('x', i * 10));
+            await s3.PutAsync(bucket, $"p/{i:000}.txt", new MemoryStream(data), data.Length,
+                new ObjectMetadata("text/plain", null, null, new Dictionary<string, string> { ["n"] = i.ToString() }, new Dictionary<string, string>()),
+                new PartLayout(long.MaxValue, 8 << 20), CancellationToken.None);
+        }
+    }
+
+    private static void AssertNoStackTrace(string output) =>
+        Assert.DoesNotContain("   at ", output);
+
+    [Fact]
+    public void Validate_GoodConfig_ExitsZero_BadConfig_NamesFileLineKey()
+    {
+        using var dir = new TempDir();
+        var good = RgwConfig(dir, "a", "b");
+        var (code, output) = LifeboatCli.Run(dir.Path, null, "validate", "-c", good);
+        Assert.True(code == 0, output);
+        Assert.Contains("OK", output);
+
+        var bad = dir.File("bad.yaml", File.ReadAllText(good).Replace("rpo: 5m", "rpo: 5 minutes"));
+        (code, output) = LifeboatCli.Run(dir.Path, null, "validate", "-c", bad);
+        Assert.Equal(2, code);
+        Assert.Contains($"{bad}:10:", output);
+        Assert.Contains("resources[0].rpo", output);
+        AssertNoStackTrace(output);
+
+        (code, output) = LifeboatCli.Run(dir.Path, null, "validate", "-c", Path.Combine(dir.Path, "missing.yaml"));
+        Assert.Equal(2, code);
+        Assert.Contains("missing.yaml", output);
+        AssertNoStackTrace(output);
+    }
+
+    [Fact]
+    public async Task ReplicateOnce_ThenVerify_ThenAMissingObjectMakesVerifyFail()
+    {
+        using var dir = new TempDir();
+        var src = RgwServer.NewBucketName("cli");
+        await SeedRgwAsync(src, 30);
+        var cfg = RgwConfig(dir, src, "photos-dr");
+        Directory.CreateDirectory(Path.Combine(dir.Path, "recovery"));
+        var (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", cfg, "--once");
+        Assert.True(code == 0, output);
+        Assert.Contains("30 copied", output);
+
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "verify", "-c", cfg);
+        Assert.True(code == 0, output);
+        Assert.Contains("30 equal", output);
+
+        File.Delete(Path.Combine(dir.Path, "recovery", "photos-dr", "p/007.txt"));
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "verify", "-c", cfg, "--json");
+        Assert.Equal(1, code);
+        Assert.Contains("\"key\": \"p/007.txt\"", output);
+        Assert.Contains("\"kind\": \"missing\"", output);
+
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "status", "-c", cfg, "--json");
+        Assert.True(code == 0, output);
+        Assert.Contains("\"rpo_met\": true", output);
+        Assert.Contains("\"lag_p99_seconds\":", output);
+    }
+
+    [Fact]
+    public async Task Restore_BringsBackWhatAMistypedDeleteRemoved()
+    {
+        using var dir = new TempDir();
+        var src = RgwServer.NewBucketName("rst");
+        await SeedRgwAsync(src, 12);
+        var cfg = RgwConfig(dir, src, "photos-dr");
+        Directory.CreateDirectory(Path.Combine(dir.Path, "recovery"));
+        Assert.Equal(0, LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", cfg, "--once").Code);
+        await using (var s3 = RgwServer.Instance.CreateStore())
+            for (var i = 0; i < 5; i++) await s3.DeleteAsync(src, $"p/{i:000}.txt", CancellationToken.None);
+        var (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", cfg, "--once");
+        Assert.True(code == 0, output);
+        Assert.Contains("5 deletes held", output);
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "verify", "-c", cfg);
+        Assert.True(code == 0, output); // held deletes are reported, not failures
+        Assert.Contains("5 held", output);
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "restore", "-c", cfg, "--resource", "photos", "--prefix", "p/00");
+        Assert.True(code == 0, output);
+        Assert.Contains("5 objects restored", output);
+        await using var check = RgwServer.Instance.CreateStore();
+        var head = await check.HeadAsync(src, "p/003.txt", CancellationToken.None);
+        Assert.NotNull(head);
+        Assert.Equal("3", head.Metadata.UserMetadata["n"]);
+    }
+
+    [Fact]
+    public void UnreachableEndpoint_OneLineErrorNamingIt()
+    {
+        using var dir = new TempDir();
+        var cfg = RgwConfig(dir, "x", "y", endpoint: "http://127.0.0.1:9");
+        Directory.CreateDirectory(Path.Combine(dir.Path, "recovery"));
+        var (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", cfg, "--once");
+        Assert.Equal(2, code);
+        Assert.Contains("127.0.0.1:9", output);
+        AssertNoStackTrace(output);
+    }
+
+    [Fact]
+    public void WrongCredentials_And_MissingBucket_AreOneLineErrors()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(Path.Combine(dir.Path, "recovery"));
+        var (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", RgwConfig(dir, "x", "y", srcProfile: "wrong"), "--once");
+        Assert.Equal(2, code);
+        Assert.Contains("wrong credentials", output);
+        AssertNoStackTrace(output);
+
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", RgwConfig(dir, "bucket-that-does-not-exist", "y"), "--once");
+        Assert.Equal(2, code);
+        Assert.Contains("bucket-that-does-not-exist", output);
+        Assert.Contains("does not exist", output);
+        AssertNoStackTrace(output);
+
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", RgwConfig(dir, "x", "y", srcProfile: "no-such-profile"), "--once");
+        Assert.Equal(2, code);
+        Assert.Contains("no-such-profile", output);
+        AssertNoStackTrace(output);
+    }
+
+    [Fact]
+    public async Task Continuous_ServesEventsAndMetrics_AndStopsCleanlyOnSigterm()
+    {
+        using var dir = new TempDir();
+        var src = RgwServer.NewBucketName("cont");
+        await SeedRgwAsync(src, 5);
+        var port = S3ReplicationTests.FreePort();
+        var cfg = RgwConfig(dir, src, "photos-dr", extra: "    events: { listen: 127.0.0.1:" + port + ", token: s3cret }");
+        Directory.CreateDirectory(Path.Combine(dir.Path, "recovery"));
+        await RgwNotifications.ConfigureAsync(RgwServer.Instance, src, $"http://127.0.0.1:{port}/events?token=s3cret");
+        var output = new StringBuilder();
+        using var p = LifeboatCli.Start(dir.Path, Env(dir), output, "replicate", "-c", cfg);
+        using var http = new HttpClient();
+        var target = Path.Combine(dir.Path, "recovery", "photos-dr", "p");
+        try
+        {
+            await Eventually.TrueAsync(() => Directory.Exists(target) && Directory.GetFiles(target).Length == 5, TimeSpan.FromSeconds(60), "backfill of 5 objects");
+            await using (var s3 = RgwServer.Instance.CreateStore())
+                await s3.PutAsync(src, "p/live.txt", new MemoryStream([1, 2, 3]), 3, ObjectMetadata.Empty, new PartLayout(long.MaxValue, 8 << 20), CancellationToken.None);
+            await Eventually.TrueAsync(() => File.Exists(Path.Combine(target, "live.txt")), TimeSpan.FromSeconds(30), "event-driven copy; output: " + output);
+
+            var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            Assert.Contains("lifeboat_replication_lag_seconds_bucket{resource=\"photos\",le=\"1\"}", metrics);
+            Assert.Contains("lifeboat_copies_total{resource=\"photos\"} 6", metrics);
+            Assert.Contains("lifeboat_backlog{resource=\"photos\"} 0", metrics);
+            Assert.Contains("lifeboat_bytes_total{resource=\"photos\"}", metrics);
+            var unauthorized = await http.PostAsync($"http://127.0.0.1:{port}/events", new StringContent("{}"));
+            Assert.Equal(401, (int)unauthorized.StatusCode);
+            var notAnEvent = await http.PostAsync($"http://127.0.0.1:{port}/events?token=s3cret", new StringContent("{\"hello\":1}"));
+            Assert.Equal(400, (int)notAnEvent.StatusCode);
+            var tooBig = await http.PostAsync($"http://127.0.0.1:{port}/events?token=s3cret", new ByteArrayContent(new byte[300 * 1024]));
+            Assert.Equal(413, (int)tooBig.StatusCode);
+        }
+        finally
+        {
+            Mono.Unix.Signal(p.Id, 15);
+        }
+        Assert.True(p.WaitForExit(30_000), output.ToString());
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, output.ToString());
+        Assert.Contains("stopped cleanly", output.ToString());
+    }
+
+    [Fact]
+    public void Demo_RunsOnEmbeddedDefaults()
+    {
+        using var dir = new TempDir();
+        var (code, output) = LifeboatCli.Run(dir.Path, null, "demo", "--dir", Path.Combine(dir.Path, "demo"));
+        Assert.True(code == 0, output);
+        Assert.Contains("kept in the recovery copy", output);
+        Assert.Contains("60 objects copied back", output);
+        Assert.Contains("RPO now", output);
+    }
+}
+
+internal static class Mono
+{
+    internal static class Unix
+    {
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+        private static extern int Kill(int pid, int sig);
+
+        public static void Signal(int pid, int sig) => _ = Kill(pid, sig);
+    }
+}
