@@ -23,7 +23,7 @@ public sealed record ObjectMetadata(
     public IReadOnlyList<string> DifferencesFrom(ObjectMetadata other)
     {
         var diffs = new List<string>();
-        if (!string.Equals(Norm(ContentType), Norm(other.ContentType), StringComparison.Ordinal))
+        if (!string.Equals(NormType(ContentType), NormType(other.ContentType), StringComparison.Ordinal))
             diffs.Add($"content-type {Show(ContentType)} vs {Show(other.ContentType)}");
         if (!string.Equals(Norm(CacheControl), Norm(other.CacheControl), StringComparison.Ordinal))
             diffs.Add($"cache-control {Show(CacheControl)} vs {Show(other.CacheControl)}");
@@ -35,6 +35,10 @@ public sealed record ObjectMetadata(
     }
 
     private static string? Norm(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
+    /// <summary>S3 stores an object put without a content type as application/octet-stream (AWS: binary/octet-stream):
+    /// the three mean the same.</summary>
+    private static string? NormType(string? s) => s is null or "" or "application/octet-stream" or "binary/octet-stream" ? null : s;
     private static string Show(string? s) => s is null ? "(none)" : $"'{s}'";
 
     private static Dictionary<string, string> Lower(IReadOnlyDictionary<string, string> map) =>

@@ -109,13 +109,23 @@ public sealed class ObjectReplicator
     // ---------------------------------------------------------------- one key
 
     /// <summary>Brings the target copy of <paramref name="sourceKey"/> to the source's current state.</summary>
-    public async Task<SyncOutcome> SyncKeyAsync(string sourceKey, DateTimeOffset seenAt, ObjectInfo? listed, CancellationToken ct)
+    /// <param name="checkFirst">Compare both sides before copying (used when re-running changes a crash left open:
+    /// the copy may have completed before the journal recorded it, and must not be repeated).</param>
+    public async Task<SyncOutcome> SyncKeyAsync(string sourceKey, DateTimeOffset seenAt, ObjectInfo? listed, CancellationToken ct, bool checkFirst = false)
     {
         using var _ = await _locks.AcquireAsync(sourceKey, ct).ConfigureAwait(false);
         var (id, seenMs) = _state.BeginChange(_res.Name, sourceKey, ChangeOp.Put, seenAt.ToUnixTimeMilliseconds());
         try
         {
-            var outcome = await _retry.ExecuteAsync(async t => await SyncOnceAsync(sourceKey, id, seenMs, listed, t).ConfigureAwait(false), ct).ConfigureAwait(false);
+            var outcome = await _retry.ExecuteAsync(async t =>
+            {
+                if (checkFirst && await AlreadyEqualAsync(sourceKey, t).ConfigureAwait(false))
+                {
+                    _state.MarkSettled(id, "same", NowMs);
+                    return SyncOutcome.AlreadyEqual;
+                }
+                return await SyncOnceAsync(sourceKey, id, seenMs, listed, t).ConfigureAwait(false);
+            }, ct).ConfigureAwait(false);
             return outcome;
         }
         catch (StoreException e)
@@ -125,6 +135,14 @@ public sealed class ObjectReplicator
             _log.LogError("{Resource}: {Key}: {Error}", _res.Name, sourceKey, e.Message);
             return SyncOutcome.Failed;
         }
+    }
+
+    private async Task<bool> AlreadyEqualAsync(string sourceKey, CancellationToken ct)
+    {
+        var s = await _source.HeadAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false);
+        var t = await _target.HeadAsync(_res.Target.Bucket, TargetKey(sourceKey), ct).ConfigureAwait(false);
+        if (s is null || t is null) return s is null && t is null;
+        return InSync(sourceKey, s.Info, t.Info) && s.Metadata.DifferencesFrom(t.Metadata).Count == 0;
     }
 
     private async Task<SyncOutcome> SyncOnceAsync(string sourceKey, long id, long seenMs, ObjectInfo? listed, CancellationToken ct)
@@ -406,7 +424,7 @@ public sealed class ObjectReplicator
         var failed = 0;
         await Parallel.ForEachAsync(open, new ParallelOptions { MaxDegreeOfParallelism = _res.Concurrency, CancellationToken = ct }, async (c, t) =>
         {
-            var outcome = await SyncKeyAsync(c.Key, DateTimeOffset.FromUnixTimeMilliseconds(c.SeenAtMs), null, t).ConfigureAwait(false);
+            var outcome = await SyncKeyAsync(c.Key, DateTimeOffset.FromUnixTimeMilliseconds(c.SeenAtMs), null, t, checkFirst: true).ConfigureAwait(false);
             if (outcome == SyncOutcome.Failed) Interlocked.Increment(ref failed);
         }).ConfigureAwait(false);
         return failed;

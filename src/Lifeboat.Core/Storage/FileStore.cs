@@ -21,9 +21,11 @@ public sealed class FileStore : IObjectStore
     private const string Reserved = ".lifeboat";
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
     private readonly string _root;
+    private readonly TimeProvider _time;
 
-    public FileStore(string name, string root)
+    public FileStore(string name, string root, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _root = Path.GetFullPath(root);
         Describe = $"store '{name}' (folder {_root})";
         EndpointIdentity = "file:" + _root;
@@ -66,7 +68,22 @@ public sealed class FileStore : IObjectStore
         if (!Directory.Exists(_root))
             throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: folder does not exist, so bucket '{bucket}' cannot be used");
         Directory.CreateDirectory(BucketDir(bucket));
+        RemoveStaleTempFiles(bucket);
         return Task.CompletedTask;
+    }
+
+    /// <summary>Temp files left by a killed writer are invisible to listings; remove those older than an hour
+    /// (a live writer's temp file is younger) so they do not accumulate.</summary>
+    private void RemoveStaleTempFiles(string bucket)
+    {
+        var tmpDir = Path.Combine(BucketDir(bucket), Reserved, "tmp");
+        if (!Directory.Exists(tmpDir)) return;
+        var cutoff = _time.GetUtcNow().UtcDateTime - TimeSpan.FromHours(1);
+        foreach (var f in Directory.EnumerateFiles(tmpDir))
+        {
+            try { if (File.GetLastWriteTimeUtc(f) < cutoff) File.Delete(f); }
+            catch (IOException) { } // in use or already gone: leave it for the next start
+        }
     }
 
     public Task CreateBucketAsync(string bucket, CancellationToken ct)
