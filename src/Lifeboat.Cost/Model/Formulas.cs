@@ -58,7 +58,7 @@ public static class Formulas
         if (o.ReconcileEvery is not { } every) yield break;
         var passes = p.HoursPerMonth * 3600 / every.TotalSeconds;
         var pages = Math.Max(1, Math.Ceiling(w.Objects / p.Number(P.KeysPerList)));
-        yield return Item(p, Category.Requests, $"reconcile LISTs every {Core.Config.Durations.Format(every)} ({sides} listing{(sides == 1 ? "" : "s")})",
+        yield return Item(p, Category.Requests, $"reconcile LISTs every {Format.Duration(every)} ({sides} listing{(sides == 1 ? "" : "s")})",
             passes * pages * sides, P.S3List);
     }
 
@@ -178,7 +178,7 @@ public static class Formulas
         {
             Item(p, Category.Storage, "replica storage", w.DataBytes / GiB, P.DynamoStorage),
             Item(p, Category.Requests, $"replica writes ({WriteUnits(w, p)} unit{(WriteUnits(w, p) == 1 ? "" : "s")} each)", w.WritesPerMonth * WriteUnits(w, p), P.DynamoWrite),
-            Item(p, Category.Requests, $"stream reads ({o.StreamShards} shard{(o.StreamShards == 1 ? "" : "s")}, polled every {Core.Config.Durations.Format(o.StreamPollInterval)})", reads, P.StreamRead),
+            Item(p, Category.Requests, $"stream reads ({o.StreamShards} shard{(o.StreamShards == 1 ? "" : "s")}, polled every {Format.Duration(o.StreamPollInterval)})", reads, P.StreamRead),
             Item(p, Category.Transfer, "inter-region transfer", w.ChangedBytesPerMonth / GiB, P.InterRegion),
         };
         items.AddRange(Instance(p, "instance", o.InstanceType, n, o.InstanceDiskBytes / GiB));
@@ -211,9 +211,9 @@ public static class Formulas
         var retainedMonths = o.SnapshotRetention.TotalHours / p.HoursPerMonth;
         var stored = (w.DataBytes + w.ChangedBytesPerMonth * retainedMonths) / GiB;
         var memGb = o.FunctionMemoryBytes / GiB;
-        return new OptionCost("db-snapshots", $"Lifeboat {(rds ? "snapshot copies" : "backup copies")} every {Core.Config.Durations.Format(o.SnapshotEvery)}", Side.Lifeboat,
+        return new OptionCost("db-snapshots", $"Lifeboat {(rds ? "snapshot copies" : "backup copies")} every {Format.Duration(o.SnapshotEvery)}", Side.Lifeboat,
         [
-            Item(p, Category.Storage, $"{(rds ? "snapshots" : "backups")} in the recovery region (full + {Core.Config.Durations.Format(o.SnapshotRetention)} of changes)", stored, rds ? P.RdsSnapshot : P.S3Storage),
+            Item(p, Category.Storage, $"{(rds ? "snapshots" : "backups")} in the recovery region (full + {Format.Duration(o.SnapshotRetention)} of changes)", stored, rds ? P.RdsSnapshot : P.S3Storage),
             Item(p, Category.Transfer, "incremental copies, inter-region", w.ChangedBytesPerMonth / GiB, P.InterRegion),
             Item(p, Category.Compute, "scheduler invocations", copies, P.LambdaRequest),
             Item(p, Category.Compute, $"scheduler duration {Ms(o.FunctionDuration)} × {Mb(o.FunctionMemoryBytes)}", copies * o.FunctionDuration.TotalSeconds * memGb, P.LambdaGbSecond),
@@ -234,6 +234,6 @@ public static class Formulas
     };
 
     public static string Gb(double gib) => gib.ToString(gib < 10 ? "0.##" : "N0", CultureInfo.InvariantCulture) + " GiB";
-    private static string Ms(TimeSpan t) => Core.Config.Durations.Format(t);
+    private static string Ms(TimeSpan t) => Format.Duration(t);
     private static string Mb(double bytes) => (bytes / (1024 * 1024)).ToString("0", CultureInfo.InvariantCulture) + "MiB";
 }

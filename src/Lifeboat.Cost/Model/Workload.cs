@@ -223,7 +223,7 @@ public sealed class WorkloadSpec
         var sizeKey = ResourceKinds.SizeKey(Kind);
         Figure? Pick(string name, double? configured, double? measuredValue)
         {
-            if (configured is { } c) return Add(new Figure(name, c, FigureSource.Configured, $"configured{(Where.Length > 0 ? $" ({Where})" : "")}"));
+            if (configured is { } c) return Add(new Figure(name, c, FigureSource.Configured, $"configured{(Where.Length > 0 ? $" at {Where}" : "")}"));
             if (measuredValue is { } v && measured is not null) return Add(new Figure(name, v, FigureSource.Measured, measured.Note));
             return null;
         }
@@ -234,7 +234,7 @@ public sealed class WorkloadSpec
         var avg = Pick(sizeKey, AvgSize, measured?.AvgSizeBytes);
         var data = Pick("data_size", Data, measured?.DataBytes);
         var objects = ResourceKinds.IsDatabase(Kind) ? null : Pick("objects", Objects, measured?.Objects);
-        if (ChangeRate is { } cr) Add(new Figure("change_rate", cr, FigureSource.Configured, $"configured{(Where.Length > 0 ? $" ({Where})" : "")}"));
+        if (ChangeRate is { } cr) Add(new Figure("change_rate", cr, FigureSource.Configured, $"configured{(Where.Length > 0 ? $" at {Where}" : "")}"));
 
         // Bytes changed a month: the writes when both their number and size are known, else data × change rate.
         double? changed = writes is not null && avg is not null ? writes.Value * avg.Value
@@ -254,7 +254,7 @@ public sealed class WorkloadSpec
 
         if (avg is null) return (null, figs, $"{sizeKey} (the average size of one write)");
         if (writes is null) return (null, figs, "writes_per_month (or data_size with change_rate)");
-        var dataBytes = data?.Value ?? Add(new Figure("data_size", writes.Value * avg.Value, FigureSource.Derived, $"derived: one month of writes (writes_per_month × {sizeKey})")).Value;
+        var dataBytes = data?.Value ?? Add(new Figure("data_size", writes.Value * avg.Value, FigureSource.Derived, $"derived: one month of writes, writes_per_month × {sizeKey}")).Value;
         var objectCount = objects?.Value ?? Add(new Figure("objects", Math.Ceiling(dataBytes / avg.Value), FigureSource.Derived, $"derived: data_size / {sizeKey}")).Value;
         return (new Workload(writes.Value, avg.Value, dataBytes, objectCount, writes.Value * avg.Value), figs, null);
     }
