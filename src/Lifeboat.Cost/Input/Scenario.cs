@@ -59,8 +59,8 @@ public sealed record Scenario(
         var title = root.OptString("title") ?? name;
         var kind = root.OneOf("resource", ResourceKinds.ScenarioNames, required: true);
         var sweep = root.Map("sweep");
-        var from = Model.Parse.OptNumber(sweep, "from", 1, "a number of writes a month") ?? throw sweep.Error("from", "is required");
-        var to = Model.Parse.OptNumber(sweep, "to", 1, "a number of writes a month") ?? throw sweep.Error("to", "is required");
+        var from = Model.Parse.OptNumber(sweep, "from", 1, "a number of writes a month") ?? throw sweep.Error(sweep.Node, sweep.Join("from"), "is required");
+        var to = Model.Parse.OptNumber(sweep, "to", 1, "a number of writes a month") ?? throw sweep.Error(sweep.Node, sweep.Join("to"), "is required");
         if (to <= from) throw sweep.Error("to", $"must be greater than from ({from:N0})");
         var rows = sweep.OptInt("rows_per_decade", 1, 20) ?? 1;
         sweep.EnsureNoUnknownKeys();
