@@ -141,10 +141,10 @@ public sealed class WorkloadSpec
             AvgSize = Parse.OptSize(m, sizeKey, 1),
             Data = Parse.OptSize(m, "data_size", 0),
             ChangeRate = changeRate,
-            Objects = kind is ResourceKind.Rds or ResourceKind.Postgres ? null : Parse.OptNumber(m, "objects", 0, "a number of objects"),
+            Objects = kind is ResourceKind.Bucket or ResourceKind.Folder ? Parse.OptNumber(m, "objects", 0, "a number of objects") : null,
             Options = ReadOptions(m, kind, prices, defaults),
         };
-        var allowed = FigureKeys.Where(k => k != "objects" || !ResourceKinds.IsDatabase(kind)).Append(sizeKey).Concat(OptionKeys[kind]).ToArray();
+        var allowed = FigureKeys.Where(k => k != "objects" || kind is ResourceKind.Bucket or ResourceKind.Folder).Append(sizeKey).Concat(OptionKeys[kind]).ToArray();
         foreach (var key in m.Keys)
         {
             if (allowed.Contains(key)) continue;
@@ -233,7 +233,8 @@ public sealed class WorkloadSpec
             : Pick("writes_per_month", Writes, measured?.WritesPerMonth);
         var avg = Pick(sizeKey, AvgSize, measured?.AvgSizeBytes);
         var data = Pick("data_size", Data, measured?.DataBytes);
-        var objects = ResourceKinds.IsDatabase(Kind) ? null : Pick("objects", Objects, measured?.Objects);
+        var listed = Kind is ResourceKind.Bucket or ResourceKind.Folder; // only listings need an object count
+        var objects = listed ? Pick("objects", Objects, measured?.Objects) : null;
         if (ChangeRate is { } cr) Add(new Figure("change_rate", cr, FigureSource.Configured, $"configured{(Where.Length > 0 ? $" at {Where}" : "")}"));
 
         // Bytes changed a month: the writes when both their number and size are known, else data × change rate.
@@ -255,7 +256,7 @@ public sealed class WorkloadSpec
         if (avg is null) return (null, figs, $"{sizeKey} (the average size of one write)");
         if (writes is null) return (null, figs, "writes_per_month (or data_size with change_rate)");
         var dataBytes = data?.Value ?? Add(new Figure("data_size", writes.Value * avg.Value, FigureSource.Derived, $"derived: one month of writes, writes_per_month × {sizeKey}")).Value;
-        var objectCount = objects?.Value ?? Add(new Figure("objects", Math.Ceiling(dataBytes / avg.Value), FigureSource.Derived, $"derived: data_size / {sizeKey}")).Value;
+        var objectCount = objects?.Value ?? (listed ? Add(new Figure("objects", Math.Ceiling(dataBytes / avg.Value), FigureSource.Derived, $"derived: data_size / {sizeKey}")).Value : 0);
         return (new Workload(writes.Value, avg.Value, dataBytes, objectCount, writes.Value * avg.Value), figs, null);
     }
 
