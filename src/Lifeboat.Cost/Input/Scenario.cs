@@ -62,6 +62,7 @@ public sealed record Scenario(
         var from = Model.Parse.OptNumber(sweep, "from", 1, "a number of writes a month") ?? throw sweep.Error(sweep.Node, sweep.Join("from"), "is required");
         var to = Model.Parse.OptNumber(sweep, "to", 1, "a number of writes a month") ?? throw sweep.Error(sweep.Node, sweep.Join("to"), "is required");
         if (to <= from) throw sweep.Error("to", $"must be greater than from ({from:N0})");
+        if (to > WorkloadSpec.MaxWrites) throw sweep.Error("to", $"more than {WorkloadSpec.MaxWrites:0e0} writes a month is beyond this model");
         var rows = sweep.OptInt("rows_per_decade", 1, 20) ?? 1;
         sweep.EnsureNoUnknownKeys();
         var prices = PriceBook.FromSetting(root, "prices", baseDir);

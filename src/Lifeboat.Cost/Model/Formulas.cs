@@ -42,7 +42,10 @@ public static class Formulas
     {
         var bitsPerSecond = bytesPerMonth * 8 / SecondsPerMonth(p);
         var baseline = p.Entry(P.BaselineMbps, type) * 1_000_000;
-        return Math.Max(1, (int)Math.Ceiling(bitsPerSecond / baseline - 1e-9));
+        var n = Math.Ceiling(bitsPerSecond / baseline - 1e-9);
+        if (n > 1_000_000)
+            throw new Core.Config.UserErrorException($"the workload moves {bitsPerSecond / 1e9:N0} Gbit/s on average: more than a million {type} instances; check the figures, or price a larger instance_type");
+        return Math.Max(1, (int)n);
     }
 
     private static IEnumerable<LineItem> Instance(PriceBook p, string role, string type, int count, double diskGiB)

@@ -100,6 +100,8 @@ public sealed record Measurement(long Puts, DateTimeOffset Since, double? Writes
 /// <summary>A workload as written (all optional), with where it was written, before it is resolved into numbers.</summary>
 public sealed class WorkloadSpec
 {
+    public const double MaxWrites = 1e15;
+
     public static readonly IReadOnlyList<string> FigureKeys = ["writes_per_month", "data_size", "change_rate", "objects"];
 
     private static readonly Dictionary<ResourceKind, string[]> OptionKeys = new()
@@ -129,6 +131,7 @@ public sealed class WorkloadSpec
         if (m is null) return new WorkloadSpec { Kind = kind, Options = defaults };
         var sizeKey = ResourceKinds.SizeKey(kind);
         var writes = sweep ? null : Parse.OptNumber(m, "writes_per_month", 0, "a number of writes a month");
+        if (writes > MaxWrites) throw m.Error("writes_per_month", $"more than {MaxWrites:0e0} writes a month is beyond this model");
         if (sweep && m.Has("writes_per_month"))
             throw m.Error("writes_per_month", "is what the scenario sweeps: set the range in sweep: from/to instead");
         var changeRate = Parse.OptFraction(m, "change_rate");

@@ -172,6 +172,7 @@ public sealed class InputErrorTests
     {
         AssertAt(Scenario("name: x\nresource: bucket\nsweep: { to: 1000 }\nworkload: { avg_object_size: 1KB }\n"), "s.yaml", 3, "sweep.from", "is required");
         AssertAt(Scenario("name: x\nresource: bucket\nsweep:\n  from: 1000\n  to: 10\nworkload: { avg_object_size: 1KB }\n"), "s.yaml", 5, "sweep.to", "must be greater than from");
+        AssertAt(Scenario("name: x\nresource: bucket\nsweep:\n  from: 1000\n  to: 1e18\nworkload: { avg_object_size: 1KB }\n"), "s.yaml", 5, "sweep.to", "beyond this model");
         AssertAt(Scenario("name: x\nresource: queue\nsweep: { from: 1, to: 10 }\nworkload: { avg_object_size: 1KB }\n"), "s.yaml", 2, "resource", "'queue' is not one of");
         AssertAt(Scenario("name: x\nresource: bucket\nsweep: { from: 1, to: 10 }\nworkload:\n  avg_object_size: 1KB\n  writes_per_month: 5\n"), "s.yaml", 6, "workload.writes_per_month", "is what the scenario sweeps");
         AssertAt(Scenario("name: x\nresource: bucket\nsweep: { from: 1, to: 10 }\nworkload:\n  function_duration: 1s\n"), "s.yaml", 5, "workload", "avg_object_size (the average size of one write) is required");

@@ -1,6 +1,7 @@
 using Lifeboat.Cost.Input;
 using Lifeboat.Cost.Model;
 using Lifeboat.Cost.Prices;
+using Lifeboat.Tests.Infrastructure;
 using Xunit;
 
 namespace Lifeboat.Tests.Cost;
@@ -85,24 +86,19 @@ public sealed class SweepTests
         // DataSync adds 1 MiB × 0.0125/GiB = 0.0000122070 and a fixed 408 (agent + volume); Lifeboat a fixed 4.8
         // per t4g.nano, one more per 32 Mbit/s: never more than DataSync in 1e3..1e8 (at 1e8: 233 Mbit/s → 8
         // instances = 38.4 against 408 + 1220.7).
+        using var dir = new TempDir();
+        var prices = dir.File("test-prices.yaml", TestPrices.Yaml);
         var s = Scenario.Parse("folder.yaml", $"""
             name: folder
             resource: folder
             sweep: {"{"} from: 1000, to: 100000000 {"}"}
             workload: {"{"} avg_object_size: 1MiB, instance_type: t4g.nano, reconcile_every: "off" {"}"}
             prices:
-              file: {WriteTestPrices()}
+              file: {prices}
             """);
         var r = s.Run();
         Assert.Equal("Lifeboat cheaper across the range", r.Pairs.Single().Verdict);
         var last = r.Rows[^1];
         Assert.Equal(8 * 4.8, last["lifeboat-sync"].Items.Where(i => i.What.StartsWith("instance", StringComparison.Ordinal)).Sum(i => i.Amount), 1e-9);
-    }
-
-    private static string WriteTestPrices()
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"lifeboat-test-prices-{Environment.ProcessId}.yaml");
-        File.WriteAllText(path, TestPrices.Yaml);
-        return path;
     }
 }
