@@ -47,6 +47,14 @@ public static class Program
             p.GetValue(toStore), p.GetValue(toBucket), p.GetValue(overwrite), ct)));
         root.Subcommands.Add(restore);
 
+        var costConfig = new Option<string?>("--config", "-c") { Description = "Lifeboat YAML config: estimate each resource from its workload: block or the state store's measurements" };
+        var scenario = new Option<string?>("--scenario") { Description = "A scenario file to sweep, or a built-in scenario (seed)" };
+        var costOut = new Option<string?>("--out") { Description = "Folder for the scenario's table (.md) and chart (.svg, .png) (default: the current folder)" };
+        var cost = new Command("cost", "Monthly DR cost, native options versus Lifeboat, for a config's workloads (-c) or a sweep (--scenario)") { costConfig, scenario, json, costOut };
+        cost.SetAction((p, ct) => Cli.Run(() => Task.FromResult(CostCommand.Run(p.GetValue(costConfig), p.GetValue(scenario), p.GetValue(json), p.GetValue(costOut),
+            Console.Out, Console.Error, TimeProvider.System))));
+        root.Subcommands.Add(cost);
+
         var dir = new Option<string?>("--dir") { Description = "Folder for the demo's data (default: a new temporary folder)" };
         var demo = new Command("demo", "Replicate, lose data by a mistyped delete, restore: on embedded defaults (local folders, SQLite)") { dir };
         demo.SetAction((p, ct) => Cli.Run(() => DemoCommand.RunAsync(p.GetValue(dir), ct)));

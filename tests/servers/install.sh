@@ -15,6 +15,7 @@ PACKAGES=(
   ceph-mon ceph-osd radosgw ceph-common
   # clients and peer tools used by tests and benchmarks
   awscli rclone curl
+  librsvg2-bin  # rsvg-convert: PNG of `lifeboat cost --scenario` charts (optional; no test needs it)
   # later servers: BIND 9, PostgreSQL 15 + pgBackRest
   bind9 bind9-utils bind9-dnsutils
   postgresql-15 pgbackrest

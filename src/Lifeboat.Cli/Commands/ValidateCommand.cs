@@ -7,6 +7,7 @@ public static class ValidateCommand
     public static int Run(string file)
     {
         var cfg = ConfigLoader.Load(file);
+        Cost.Input.CostConfig.Load(file); // workload: blocks and prices:, with the cost command's rules
         Console.WriteLine($"{file}: OK ({cfg.Stores.Count} stores, {cfg.Resources.Count} resources; state {cfg.StatePath})");
         foreach (var r in cfg.Resources)
             Console.WriteLine($"  {r.Name}: {r.Source.Store}/{r.Source.Bucket}/{r.Source.Prefix} -> {r.Target.Store}/{r.Target.Bucket}/{r.Target.Prefix}; deletes {r.Deletes}; rpo {Durations.Format(r.Rpo)}; reconcile every {Durations.Format(r.ReconcileEvery)}{(r.Events is null ? "" : $"; events on {r.Events.Listen}{r.Events.Path}")}");

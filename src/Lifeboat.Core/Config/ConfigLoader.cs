@@ -49,6 +49,9 @@ public static class ConfigLoader
             mm.EnsureNoUnknownKeys();
         }
 
+        // Prices for `lifeboat cost`: a price file path or a mapping of overrides; the cost command reads them.
+        if (root.Raw("prices") is { } prices && prices is not YamlDotNet.RepresentationModel.YamlScalarNode and not YamlDotNet.RepresentationModel.YamlMappingNode)
+            throw root.Error("prices", "expected a price file path or a mapping of price overrides");
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
         return new LifeboatConfig(file, statePath, stores, resources, metrics);
@@ -143,7 +146,8 @@ public static class ConfigLoader
             Concurrency: r.OptInt("concurrency", 1, 256) ?? 16,
             MultipartThreshold: r.OptSize("multipart_threshold", 5L << 20, 5L << 30),
             PartSize: r.OptSize("part_size", 5L << 20, 5L << 30),
-            Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path));
+            Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path),
+            Workload: r.OptMap("workload")); // for `lifeboat cost`, which validates its keys
         r.EnsureNoUnknownKeys();
         return res;
     }

@@ -54,7 +54,8 @@ public sealed record BucketResource(
     int Concurrency,
     long? MultipartThreshold,
     long? PartSize,
-    ConfigLocation Where);
+    ConfigLocation Where,
+    YamlMap? Workload = null);
 
 public sealed record MetricsConfig(IPEndPoint Listen);
 
