@@ -124,7 +124,8 @@ public static class ConfigLoader
         EventsConfig? events = null;
         if (r.OptMap("events") is { } e)
         {
-            var listen = ParseEndpoint(e, "listen", required: true)!;
+            // Binds the loopback address unless told otherwise.
+            var listen = ParseEndpoint(e, "listen", required: false) ?? new IPEndPoint(IPAddress.Loopback, 8099);
             string? token = e.OptString("token");
             if (e.OptString("token_env") is { } tokenEnv)
             {

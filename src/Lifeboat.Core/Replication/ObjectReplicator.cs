@@ -202,7 +202,6 @@ public sealed class ObjectReplicator
     {
         var now = NowMs;
         _state.MarkDurable(id, now, rec, _res.Name, sourceKey);
-        if (rec is not null) _state.Unhold(_res.Name, sourceKey);
         _metrics.Observe("lifeboat_replication_lag_seconds", "Time from a change being seen at the source to being durable on the target",
             Math.Max(0, now - seenMs) / 1000.0, MetricsRegistry.LagBuckets, _label);
         if (rec is not null)
@@ -244,7 +243,6 @@ public sealed class ObjectReplicator
         var th = await _target.HeadAsync(_res.Target.Bucket, targetKey, ct).ConfigureAwait(false);
         if (th is null)
         {
-            _state.Unhold(_res.Name, sourceKey);
             Durable(id, seenMs, sourceKey, null, 0);
             return SyncOutcome.Absent;
         }
@@ -252,7 +250,6 @@ public sealed class ObjectReplicator
         {
             case DeleteMode.Propagate:
                 await _target.DeleteAsync(_res.Target.Bucket, targetKey, ct).ConfigureAwait(false);
-                _state.Unhold(_res.Name, sourceKey);
                 Durable(id, seenMs, sourceKey, null, 0);
                 _metrics.Inc("lifeboat_deletes_total", "Deletes applied to the target", 1, _label);
                 _log.LogInformation("{Resource}: deleted {Key} from the target (source deleted it; policy propagate)", _res.Name, targetKey);
@@ -288,7 +285,6 @@ public sealed class ObjectReplicator
                     }
                     await _target.DeleteAsync(_res.Target.Bucket, TargetKey(h.Key), t).ConfigureAwait(false);
                     var (id, _) = _state.BeginChange(_res.Name, h.Key, ChangeOp.Delete, h.SeenAtMs);
-                    _state.Unhold(_res.Name, h.Key);
                     Durable(id, h.SeenAtMs, h.Key, null, 0);
                     _metrics.Inc("lifeboat_deletes_total", "Deletes applied to the target", 1, _label);
                     applied++;
@@ -327,6 +323,7 @@ public sealed class ObjectReplicator
         var running = new List<Task>();
         var lastCheckpoint = _time.GetTimestamp();
         var completed = false;
+        var anyHeld = _state.HeldDeletes(_res.Name).Count > 0;
 
         void Report() => progress?.Report(new PassProgress(listed, Interlocked.Read(ref inSync), Interlocked.Read(ref copied),
             Interlocked.Read(ref bytes), Interlocked.Read(ref deleted), Interlocked.Read(ref held), Interlocked.Read(ref failed)));
@@ -349,7 +346,7 @@ public sealed class ObjectReplicator
                 {
                     Interlocked.Increment(ref inSync);
                     tracker.Complete(seq);
-                    if (_res.Deletes.Mode != DeleteMode.Propagate) _state.Unhold(_res.Name, sourceKey);
+                    if (anyHeld) _state.Unhold(_res.Name, sourceKey); // back at the source and equal: no longer a held delete
                     MaybeCheckpoint(false);
                     if (listed % 256 == 0) Report();
                     continue;

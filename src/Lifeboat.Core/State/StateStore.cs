@@ -119,11 +119,26 @@ public sealed class StateStore : IDisposable
     /// changes seen while the work runs open a new journal row. Call under the key's lock.</summary>
     public (long Id, long SeenAtMs) BeginChange(string resource, string key, ChangeOp op, long seenAtMs)
     {
-        var id = RecordSeen(resource, key, op, seenAtMs);
         lock (_gate)
         {
-            using var c = Cmd("UPDATE journal SET status='active' WHERE id=$id RETURNING seen_at", ("$id", id));
-            return (id, (long)c.ExecuteScalar()!);
+            using var tx = _db.BeginTransaction();
+            long id, seen;
+            using (var find = Cmd("SELECT id, seen_at FROM journal WHERE resource=$r AND key=$k AND status='pending' LIMIT 1", ("$r", resource), ("$k", key)))
+            {
+                find.Transaction = tx;
+                using var rd = find.ExecuteReader();
+                if (rd.Read()) { id = rd.GetInt64(0); seen = Math.Min(rd.GetInt64(1), seenAtMs); }
+                else { id = -1; seen = seenAtMs; }
+            }
+            using (var c = id < 0
+                       ? Cmd("INSERT INTO journal(resource,key,op,seen_at,status) VALUES($r,$k,$op,$s,'active') RETURNING id", ("$r", resource), ("$k", key), ("$op", OpName(op)), ("$s", seen))
+                       : Cmd("UPDATE journal SET status='active', op=$op, seen_at=$s WHERE id=$id RETURNING id", ("$op", OpName(op)), ("$s", seen), ("$id", id)))
+            {
+                c.Transaction = tx;
+                id = (long)c.ExecuteScalar()!;
+            }
+            tx.Commit();
+            return (id, seen);
         }
     }
 
@@ -164,6 +179,12 @@ public sealed class StateStore : IDisposable
                 using var del = Cmd("DELETE FROM replicated WHERE resource=$r AND key=$k", ("$r", resource), ("$k", key));
                 del.Transaction = tx;
                 del.ExecuteNonQuery();
+            }
+            // The target now matches the source, so no delete of this key is held any more.
+            using (var unhold = Cmd("DELETE FROM held_deletes WHERE resource=$r AND key=$k", ("$r", resource), ("$k", key)))
+            {
+                unhold.Transaction = tx;
+                unhold.ExecuteNonQuery();
             }
             tx.Commit();
         }
