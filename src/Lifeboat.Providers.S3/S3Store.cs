@@ -9,6 +9,7 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Config;
+using Lifeboat.Core.Replication;
 
 namespace Lifeboat.Providers.S3;
 
@@ -17,7 +18,8 @@ namespace Lifeboat.Providers.S3;
 /// <see cref="StoreException"/>: 5xx, throttling, timeouts and refused connections are transient; 4xx are permanent
 /// and name the cause (missing bucket, access denied, bad credentials).
 /// Uploads above the layout's threshold use multipart with exactly the layout's part size and up to
-/// <see cref="PartConcurrency"/> parts in flight, so memory stays at PartConcurrency x PartSize per object.
+/// <see cref="PartConcurrency"/> parts in flight; every upload buffer is counted against the process-wide
+/// <see cref="MemoryBudget"/>, so memory stays bounded whatever the concurrency and object sizes.
 /// Every PUT and UploadPart carries Content-MD5, so the server itself rejects a corrupted body.
 /// </summary>
 public sealed class S3Store : IObjectStore, IPartSizeProbe
@@ -294,6 +296,7 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
     {
         if (!layout.IsMultipart(length))
         {
+            using var lease = await MemoryBudget.Shared.AcquireAsync(length, ct).ConfigureAwait(false);
             var buf = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
             try
             {
@@ -332,14 +335,16 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
             for (var i = 1; i <= partCount; i++)
             {
                 var size = (int)Math.Min(partSize, length - (i - 1) * partSize);
+                var lease = await MemoryBudget.Shared.AcquireAsync(size, ct).ConfigureAwait(false);
                 var buf = ArrayPool<byte>.Shared.Rent(size);
                 var n = await ReadFullAsync(content, buf, size, ct).ConfigureAwait(false);
                 if (n != size)
                 {
                     ArrayPool<byte>.Shared.Return(buf);
+                    lease.Dispose();
                     throw new StoreException(StoreErrorKind.Transient, $"{Describe}: put {bucket}/{key}: the source ended early at part {i} (it changed while being copied)");
                 }
-                inflight.Add(UploadPartAsync(bucket, key, upload.UploadId, i, buf, size, ct));
+                inflight.Add(UploadPartAsync(bucket, key, upload.UploadId, i, buf, size, lease, ct));
                 if (inflight.Count >= PartConcurrency)
                 {
                     var done = await Task.WhenAny(inflight).ConfigureAwait(false);
@@ -383,8 +388,9 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
         }
     }
 
-    private async Task<PartETag> UploadPartAsync(string bucket, string key, string uploadId, int number, byte[] buf, int size, CancellationToken ct)
+    private async Task<PartETag> UploadPartAsync(string bucket, string key, string uploadId, int number, byte[] buf, int size, IDisposable lease, CancellationToken ct)
     {
+        using var _ = lease;
         try
         {
             var req = new UploadPartRequest

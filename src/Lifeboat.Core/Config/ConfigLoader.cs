@@ -144,9 +144,9 @@ public static class ConfigLoader
             Rpo: r.OptDuration("rpo", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(15),
             Events: events,
             ReconcileEvery: r.OptDuration("reconcile_every", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(10),
-            Concurrency: r.OptInt("concurrency", 1, 256) ?? 16,
-            MultipartThreshold: r.OptSize("multipart_threshold", 5L << 20, 5L << 30),
-            PartSize: r.OptSize("part_size", 5L << 20, 5L << 30),
+            Concurrency: r.OptInt("concurrency", 1, 256) ?? 32,
+            MultipartThreshold: r.OptSize("multipart_threshold", 5L << 20, 128L << 20),
+            PartSize: r.OptSize("part_size", 5L << 20, 128L << 20),
             Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path),
             Workload: r.OptMap("workload")); // for `lifeboat cost`, which validates its keys
         r.EnsureNoUnknownKeys();

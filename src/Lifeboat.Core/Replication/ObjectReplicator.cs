@@ -30,6 +30,8 @@ public sealed class ObjectReplicator
 {
     private const string PassCheckpoint = "pass-position";
     private const long MaxServerSideCopy = 5L << 30;
+    /// <summary>Parts are buffered in memory (within the process's MemoryBudget): larger source parts are not reproduced.</summary>
+    private const long MaxBufferedPart = 128L << 20;
     private static readonly long[] PartSizeGuesses = [8L << 20, 5L << 20, 16L << 20, 10L << 20, 15L << 20, 32L << 20, 64L << 20, 100L << 20, 128L << 20];
 
     private readonly BucketResource _res;
@@ -222,7 +224,7 @@ public sealed class ObjectReplicator
             // Reproduce the source's layout so the target's ETag equals the source's: end-to-end verification.
             if (_source is IPartSizeProbe probe &&
                 await probe.FirstPartSizeAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false) is { } p &&
-                p > 0 && (info.Size + p - 1) / p == parts)
+                p > 0 && p <= MaxBufferedPart && (info.Size + p - 1) / p == parts)
                 return (new PartLayout(0, p), true);
             foreach (var guess in PartSizeGuesses.Prepend(partSize))
                 if ((info.Size + guess - 1) / guess == parts)
