@@ -121,6 +121,12 @@ public sealed class CliTests
         var head = await check.HeadAsync(src, "p/003.txt", CancellationToken.None);
         Assert.NotNull(head);
         Assert.Equal("3", head.Metadata.UserMetadata["n"]);
+
+        // Elsewhere: into another bucket of another store, leaving the source alone.
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "restore", "-c", cfg, "--resource", "photos", "--to-store", "recovery", "--to-bucket", "side-copy");
+        Assert.True(code == 0, output);
+        Assert.Contains("12 objects restored", output);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "recovery", "side-copy", "p", "011.txt")));
     }
 
     [Fact]
