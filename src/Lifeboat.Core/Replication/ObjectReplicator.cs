@@ -29,6 +29,8 @@ public enum SyncOutcome { Copied, AlreadyEqual, Deleted, Held, Absent, Failed }
 public sealed class ObjectReplicator
 {
     private const string PassCheckpoint = "pass-position";
+    /// <summary>Settled journal rows are kept this long (status reads the last hour); open and failed rows are kept.</summary>
+    private static readonly TimeSpan JournalRetention = TimeSpan.FromDays(7);
     private const long MaxServerSideCopy = 5L << 30;
     /// <summary>Parts are buffered in memory (within the process's MemoryBudget): larger source parts are not reproduced.</summary>
     private const long MaxBufferedPart = 128L << 20;
@@ -455,6 +457,7 @@ public sealed class ObjectReplicator
             while (!stop.IsCancellationRequested)
             {
                 var r = await ReconcileAsync(progress, stop, abort).ConfigureAwait(false);
+                _state.Prune(NowMs - (long)JournalRetention.TotalMilliseconds);
                 if (r.Completed)
                     _log.LogInformation("{Resource}: pass done: {Listed} listed, {Copied} copied, {Deleted} deleted, {Held} held, {Failed} failed",
                         _res.Name, r.Listed, r.Copied, r.Deleted, r.Held, r.Failed);
