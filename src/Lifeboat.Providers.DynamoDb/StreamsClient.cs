@@ -138,10 +138,10 @@ public sealed class StreamsClient : IDisposable
             if (limit is { } l) w.WriteNumber("Limit", l);
         }, ct).ConfigureAwait(false);
         var d = doc.RootElement.GetProperty("StreamDescription");
-        var keys = new List<KeySchemaElement>();
+        var keys = new List<KeyElement>();
         if (d.TryGetProperty("KeySchema", out var ks))
             foreach (var k in ks.EnumerateArray())
-                keys.Add(new KeySchemaElement(k.GetProperty("AttributeName").GetString()!, k.GetProperty("KeyType").GetString()!));
+                keys.Add(new KeyElement(k.GetProperty("AttributeName").GetString()!, k.GetProperty("KeyType").GetString()!));
         var shards = new List<Shard>();
         if (d.TryGetProperty("Shards", out var sh))
             foreach (var s in sh.EnumerateArray())

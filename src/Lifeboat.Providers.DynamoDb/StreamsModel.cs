@@ -15,7 +15,7 @@ public sealed record Shard(string ShardId, string? ParentShardId, SequenceNumber
     public bool IsClosed => SequenceNumberRange.EndingSequenceNumber is not null;
 }
 
-public sealed record KeySchemaElement(string AttributeName, string KeyType);
+public sealed record KeyElement(string AttributeName, string KeyType);
 
 public sealed record StreamDescription(
     string StreamArn,
@@ -24,7 +24,7 @@ public sealed record StreamDescription(
     string? StreamViewType,
     string? TableName,
     DateTimeOffset? CreationRequestDateTime,
-    IReadOnlyList<KeySchemaElement> KeySchema,
+    IReadOnlyList<KeyElement> KeySchema,
     IReadOnlyList<Shard> Shards,
     string? LastEvaluatedShardId);
 

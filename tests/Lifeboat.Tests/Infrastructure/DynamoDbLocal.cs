@@ -34,5 +34,19 @@ public sealed class DynamoDbLocal
         return new DynamoDbLocal { Endpoint = m.Groups[1].Value.Trim('\'', '"').TrimEnd('/') };
     }
 
+    /// <summary>An AWSSDK.DynamoDBv2 client for the table API (creating tables, writing items).</summary>
+    public Amazon.DynamoDBv2.AmazonDynamoDBClient DynamoClient() =>
+        new(new Amazon.Runtime.BasicAWSCredentials(AccessKey, SecretKey),
+            new Amazon.DynamoDBv2.AmazonDynamoDBConfig { ServiceURL = Endpoint, AuthenticationRegion = Region, MaxErrorRetry = 2 });
+
+    /// <summary>Lifeboat's own Streams client for this server.</summary>
+    public Providers.DynamoDb.StreamsClient StreamsClient(TimeProvider? time = null) => new(new Providers.DynamoDb.StreamsClientOptions
+    {
+        Endpoint = new Uri(Endpoint),
+        Region = Region,
+        Credentials = () => new Amazon.Runtime.BasicAWSCredentials(AccessKey, SecretKey),
+        Time = time ?? TimeProvider.System,
+    });
+
     public static string NewTableName(string hint) => $"{hint}-{Guid.NewGuid().ToString("N")[..10]}";
 }
