@@ -264,6 +264,21 @@ public sealed class StreamsClientTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ForStore_UsesTheStoreConfigsEndpointAndCredentials()
+    {
+        using var ddb = Ddb.DynamoClient();
+        var table = DynamoDbLocal.NewTableName("store");
+        var arn = await CreateTableAsync(ddb, table, StreamViewType.NEW_AND_OLD_IMAGES);
+        using var client = StreamsClient.ForStore(Ddb.StoreConfig(), TimeProvider.System);
+        var stream = Assert.Single(await client.ListAllStreamsAsync(table));
+        Assert.Equal(arn, stream.StreamArn);
+
+        var missing = Ddb.StoreConfig() with { AccessKeyEnv = "LIFEBOAT_TEST_UNSET_AK", SecretKeyEnv = "LIFEBOAT_TEST_UNSET_SK" };
+        var e = Assert.Throws<Core.Config.UserErrorException>(() => StreamsClient.ForStore(missing, TimeProvider.System));
+        Assert.Contains("LIFEBOAT_TEST_UNSET_AK", e.Message);
+    }
+
+    [Fact]
     public async Task UnknownStream_IsATypedResourceNotFound()
     {
         using var client = Ddb.StreamsClient();

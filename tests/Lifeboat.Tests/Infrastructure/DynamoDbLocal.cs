@@ -34,6 +34,16 @@ public sealed class DynamoDbLocal
         return new DynamoDbLocal { Endpoint = m.Groups[1].Value.Trim('\'', '"').TrimEnd('/') };
     }
 
+    /// <summary>A <c>type: dynamodb</c> store config for this server (credentials through environment variables set for
+    /// the process, as users may configure them).</summary>
+    public Core.Config.StoreConfig StoreConfig(string name = "ddb")
+    {
+        Environment.SetEnvironmentVariable("LIFEBOAT_TEST_DDB_AK", AccessKey);
+        Environment.SetEnvironmentVariable("LIFEBOAT_TEST_DDB_SK", SecretKey);
+        return new Core.Config.StoreConfig(name, Core.Config.StoreType.DynamoDb, new Core.Config.ConfigLocation("test", 1, name),
+            Endpoint: Endpoint, Region: Region, AccessKeyEnv: "LIFEBOAT_TEST_DDB_AK", SecretKeyEnv: "LIFEBOAT_TEST_DDB_SK");
+    }
+
     /// <summary>An AWSSDK.DynamoDBv2 client for the table API (creating tables, writing items).</summary>
     public Amazon.DynamoDBv2.AmazonDynamoDBClient DynamoClient() =>
         new(new Amazon.Runtime.BasicAWSCredentials(AccessKey, SecretKey),
