@@ -243,6 +243,56 @@ public sealed class TableReplicatorTests : IDisposable
     }
 
     [Fact]
+    public async Task TrimmedRecords_TriggerAFullResync_NeverASilentGap()
+    {
+        // DynamoDB Local never trims records, so the Streams calls go through a FAKE proxy (FakeStreamsEndpoint) that
+        // forwards to DynamoDB Local and answers TrimmedDataAccessException once when told to. Tables are real.
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await CreateSourceAsync(src, withIndexes: false);
+        for (var i = 0; i < 30; i++) await PutAsync(src, Item("t", i, "before"));
+
+        var trim = 0;
+        using var http = new HttpClient();
+        using var proxy = new FakeStreamsEndpoint(c =>
+        {
+            if (c.Op == "GetRecords" && Interlocked.Exchange(ref trim, 0) == 1)
+                return FakeStreamsEndpoint.Error(400, "TrimmedDataAccessException", "The operation attempted to read past the oldest stream record in a shard.");
+            using var req = new HttpRequestMessage(HttpMethod.Post, Ddb.Endpoint + "/") { Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(c.Body.GetRawText())) };
+            req.Content.Headers.ContentType = new("application/x-amz-json-1.0");
+            req.Headers.Add("X-Amz-Target", "DynamoDBStreams_20120810." + c.Op);
+            req.Headers.TryAddWithoutValidation("Authorization", c.Headers["Authorization"]);
+            using var resp = http.Send(req);
+            return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+        });
+
+        var cfg = Config(src, dst, "    deletes: propagate");
+        using var state = new StateStore(cfg.StatePath);
+        Ddb.StoreConfig();
+        var streams = new StreamsClient(new StreamsClientOptions
+        {
+            Endpoint = proxy.Endpoint,
+            Region = "us-east-1",
+            Credentials = () => new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
+        });
+        using var rep = new TableReplicator(cfg.Tables.Single(), Ddb.DynamoClient(), Ddb.DynamoClient(), streams, state,
+            TimeProvider.System, NullLogger.Instance, ownsClients: true);
+        await rep.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(30, rep.ItemsWritten);
+
+        for (var i = 0; i < 5; i++) await PutAsync(src, Item("t", i, "after"));
+        await DeleteAsync(src, "t", 29);
+        Interlocked.Exchange(ref trim, 1);
+        await rep.RunOnceAsync(CancellationToken.None); // trimmed -> gap recorded -> full re-sync -> tail again
+
+        Assert.Equal(0, Volatile.Read(ref trim));
+        Assert.Equal(30 + 29, rep.ItemsWritten); // the re-sync scanned and wrote the whole table again
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return (await ScanAsync(dst)).Count == 29; },
+            TimeSpan.FromSeconds(20), "the delete replicated");
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+    }
+
+    [Fact]
     public void ShardLineage_ReadsChildrenOnlyAfterTheirParentIsFinished()
     {
         // DynamoDB Local never splits shards; the ordering rule itself is a pure function.
