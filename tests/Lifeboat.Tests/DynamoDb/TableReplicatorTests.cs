@@ -229,6 +229,44 @@ public sealed class TableReplicatorTests : IDisposable
     }
 
     [Fact]
+    public async Task DelayedDeletes_AreHeld_ThenAppliedWhenDue_OnlyIfTheKeyIsStillAbsent()
+    {
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await CreateSourceAsync(src, withIndexes: false);
+        await PutAsync(src, Item("d", 1, "gone later"));
+        await PutAsync(src, Item("d", 2, "comes back"));
+        var cfg = Config(src, dst, "    deletes: 1h");
+        using var state = new StateStore(cfg.StatePath);
+        var clock = new ManualTimeProvider(TimeProvider.System.GetUtcNow());
+        Ddb.StoreConfig();
+        using var rep = TableReplicator.Create(cfg, cfg.Tables.Single(), state, clock, NullLogger.Instance);
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 2; },
+            TimeSpan.FromSeconds(20), "the inserts");
+
+        await DeleteAsync(src, "d", 1);
+        await DeleteAsync(src, "d", 2);
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 4; },
+            TimeSpan.FromSeconds(20), "the deletes");
+        Assert.Equal(2, (await ScanAsync(dst)).Count); // held, not applied
+        Assert.Equal(2, state.HeldDeletes("orders").Count);
+
+        // Key 2 exists again at the source, but its INSERT is not replicated yet when the delete falls due.
+        var reborn = Item("d", 2, "back again");
+        await _ddb.PutItemAsync(new PutItemRequest { TableName = src, Item = DdbSdk.ToSdk(reborn) });
+        clock.Advance(TimeSpan.FromHours(2));
+        Assert.Equal(1, await rep.ApplyDueDeletesAsync(CancellationToken.None));
+
+        var dstItems = await ScanAsync(dst);
+        Assert.DoesNotContain(TableReplicator.KeyString(Item("d", 1, ""), ["pk", "sk"]), dstItems.Keys);
+        Assert.Contains(TableReplicator.KeyString(reborn, ["pk", "sk"]), dstItems.Keys);
+        Assert.Empty(state.HeldDeletes("orders"));
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 5; },
+            TimeSpan.FromSeconds(20), "the re-insert");
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+    }
+
+    [Fact]
     public async Task MissingTarget_WithoutCreateTarget_IsAUserErrorNamingTheConfig()
     {
         var src = DynamoDbLocal.NewTableName("src");
