@@ -47,6 +47,7 @@ public sealed class TableReplicator : IDisposable
     private readonly bool _ownsClients;
     private readonly HashSet<string> _exclude;
     private List<string>? _keyNames;
+    private readonly Dictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
 
     public TableReplicator(TableResource res, IAmazonDynamoDB source, IAmazonDynamoDB target, StreamsClient streams,
         StateStore state, TimeProvider time, ILogger log, bool ownsClients = false)
@@ -265,6 +266,7 @@ public sealed class TableReplicator : IDisposable
 
     private void ResetStreamCheckpoints()
     {
+        _readers.Clear();
         foreach (var shard in KnownShards()) _state.SetCheckpoint(Name, ShardPrefix + shard, null, NowMs);
         _state.SetCheckpoint(Name, "table:shards", null, NowMs);
     }
@@ -359,13 +361,14 @@ public sealed class TableReplicator : IDisposable
         {
             var cp = _state.GetCheckpoint(Name, ShardPrefix + id);
             if (cp is null || cp.StartsWith(Done, StringComparison.Ordinal) || listed.Contains(id)) continue;
-            MarkGap($"shard {id} was not finished (checkpoint {cp}) and is no longer in the stream (past its 24 h retention)");
+            MarkGap($"shard {id} was not finished (checkpoint {(cp.Length == 0 ? "TRIM_HORIZON" : cp)}) and is no longer in the stream (past its 24 h retention)");
         }
     }
 
     private void MarkGap(string why)
     {
         _log.LogError("{Resource}: changes were lost to this replica ({Why}); a full re-sync follows", Name, why);
+        _readers.Clear();
         _state.SetCheckpoint(Name, StreamCheckpoint, null, NowMs);
         _state.SetCheckpoint(Name, SyncCheckpoint, null, NowMs);
         throw new TrimmedDataAccessException($"{Name}: {why}");
@@ -375,8 +378,14 @@ public sealed class TableReplicator : IDisposable
     {
         var cp = _state.GetCheckpoint(Name, ShardPrefix + shard.ShardId);
         var after = string.IsNullOrEmpty(cp) ? null : cp;
-        var reader = new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.TrimHorizon, after);
+        // Keep a shard's reader (and its iterator) from one pass to the next while it agrees with the checkpoint:
+        // one GetShardIterator per shard, not one per poll.
+        var id = $"{arn}|{shard.ShardId}";
+        if (!_readers.TryGetValue(id, out var reader) || reader.LastSequenceNumber != after)
+            _readers[id] = reader = new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.TrimHorizon, after);
         RememberShard(shard.ShardId);
+        // "" = being read from TRIM_HORIZON: if such a shard vanishes unfinished, that is a gap too.
+        if (cp is null) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, "", NowMs);
         int records = 0, keys = 0;
         while (true)
         {

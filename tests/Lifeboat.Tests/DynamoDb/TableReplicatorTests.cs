@@ -291,18 +291,9 @@ public sealed class TableReplicatorTests : IDisposable
         for (var i = 0; i < 30; i++) await PutAsync(src, Item("t", i, "before"));
 
         var trim = 0;
-        using var http = new HttpClient();
-        using var proxy = new FakeStreamsEndpoint(c =>
-        {
-            if (c.Op == "GetRecords" && Interlocked.Exchange(ref trim, 0) == 1)
-                return FakeStreamsEndpoint.Error(400, "TrimmedDataAccessException", "The operation attempted to read past the oldest stream record in a shard.");
-            using var req = new HttpRequestMessage(HttpMethod.Post, Ddb.Endpoint + "/") { Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(c.Body.GetRawText())) };
-            req.Content.Headers.ContentType = new("application/x-amz-json-1.0");
-            req.Headers.Add("X-Amz-Target", "DynamoDBStreams_20120810." + c.Op);
-            req.Headers.TryAddWithoutValidation("Authorization", c.Headers["Authorization"]);
-            using var resp = http.Send(req);
-            return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
-        });
+        using var proxy = Proxy(c => c.Op == "GetRecords" && Interlocked.Exchange(ref trim, 0) == 1
+            ? FakeStreamsEndpoint.Error(400, "TrimmedDataAccessException", "The operation attempted to read past the oldest stream record in a shard.")
+            : null);
 
         var cfg = Config(src, dst, "    deletes: propagate");
         using var state = new StateStore(cfg.StatePath);
@@ -327,6 +318,57 @@ public sealed class TableReplicatorTests : IDisposable
         Assert.Equal(30 + 29, rep.ItemsWritten); // the re-sync scanned and wrote the whole table again
         await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return (await ScanAsync(dst)).Count == 29; },
             TimeSpan.FromSeconds(20), "the delete replicated");
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+    }
+
+    /// <summary>A FAKE Streams endpoint that forwards every call to DynamoDB Local unless <paramref name="intercept"/>
+    /// answers it (DynamoDB Local never trims records nor expires shards, so those answers must be scripted).</summary>
+    private static FakeStreamsEndpoint Proxy(Func<FakeStreamsEndpoint.Call, FakeStreamsEndpoint.Answer?> intercept)
+    {
+        var http = new HttpClient();
+        return new FakeStreamsEndpoint(c =>
+        {
+            if (intercept(c) is { } answer) return answer;
+            using var req = new HttpRequestMessage(HttpMethod.Post, Ddb.Endpoint + "/") { Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(c.Body.GetRawText())) };
+            req.Content.Headers.ContentType = new("application/x-amz-json-1.0");
+            req.Headers.Add("X-Amz-Target", "DynamoDBStreams_20120810." + c.Op);
+            req.Headers.TryAddWithoutValidation("Authorization", c.Headers["Authorization"]);
+            using var resp = http.Send(req);
+            return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+        });
+    }
+
+    [Fact]
+    public async Task UnfinishedShardGoneFromTheStream_TriggersAFullResync()
+    {
+        // The stream's only shard disappears from DescribeStream before it was finished (what real DynamoDB shows for a
+        // shard past its 24 h retention): the records in it are lost to the replica, so it must re-sync.
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        var arn = await CreateSourceAsync(src, withIndexes: false);
+        for (var i = 0; i < 10; i++) await PutAsync(src, Item("v", i, "x"));
+        var hide = 0;
+        using var proxy = Proxy(c => c.Op == "DescribeStream" && Interlocked.Exchange(ref hide, 0) == 1
+            ? FakeStreamsEndpoint.Ok(new { StreamDescription = new { StreamArn = arn, StreamStatus = "ENABLED", StreamViewType = "NEW_AND_OLD_IMAGES", TableName = src, Shards = Array.Empty<object>() } })
+            : null);
+        var cfg = Config(src, dst);
+        using var state = new StateStore(cfg.StatePath);
+        Ddb.StoreConfig();
+        var streams = new StreamsClient(new StreamsClientOptions
+        {
+            Endpoint = proxy.Endpoint,
+            Region = "us-east-1",
+            Credentials = () => new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
+        });
+        using var rep = new TableReplicator(cfg.Tables.Single(), Ddb.DynamoClient(), Ddb.DynamoClient(), streams, state,
+            TimeProvider.System, NullLogger.Instance, ownsClients: true);
+        await rep.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(10, rep.ItemsWritten);
+
+        Interlocked.Exchange(ref hide, 1);
+        await rep.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(0, Volatile.Read(ref hide));
+        Assert.Equal(20, rep.ItemsWritten); // re-synced
         AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
     }
 
