@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Lifeboat's whole test suite on this machine, from nothing: installs the Debian packages the real test
-# servers need, starts them on 127.0.0.1 (Ceph RADOS Gateway for S3), restores NuGet packages, runs every test,
-# and prints one summary line: `tests: N passed, M failed[, K skipped]`. Exits non-zero if anything failed.
+# servers need, starts them on 127.0.0.1 (Ceph RADOS Gateway for S3, DynamoDB Local for tables), restores NuGet
+# packages, runs every test, and prints one summary line: `tests: N passed, M failed[, K skipped]`. Exits non-zero if anything failed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,6 +25,13 @@ if ! bash tests/servers/rgw.sh start >"$out/rgw-start.log" 2>&1 </dev/null; then
 fi
 eval "$(grep '^export LIFEBOAT_' "$out/rgw-start.log")"
 echo "run.sh: Ceph RGW at $LIFEBOAT_S3_ENDPOINT"
+
+if ! bash tests/servers/dynamodb.sh start >"$out/dynamodb-start.log" 2>&1 </dev/null; then
+  cat "$out/dynamodb-start.log" >&2
+  fail "run.sh: starting DynamoDB Local failed"
+fi
+eval "$(grep '^export LIFEBOAT_' "$out/dynamodb-start.log")"
+echo "run.sh: DynamoDB Local at $LIFEBOAT_DDB_ENDPOINT"
 
 dotnet test "$root/tests/Lifeboat.Tests/Lifeboat.Tests.csproj" -c Release \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \

@@ -57,7 +57,9 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
         EndpointIdentity = $"{cfg.Endpoint ?? "aws:" + cfg.Region}|{cfg.Profile}|{cfg.AccessKeyEnv}|{cfg.RoleArn}";
     }
 
-    private static AWSCredentials? ResolveCredentials(StoreConfig cfg)
+    /// <summary>The credentials a store config names (key env vars, profile, role_arn), or null for the SDK's default chain.
+    /// Shared with the DynamoDB provider so every AWS store resolves credentials the same way.</summary>
+    public static AWSCredentials? ResolveCredentials(StoreConfig cfg)
     {
         AWSCredentials? creds = null;
         if (cfg.AccessKeyEnv is not null)

@@ -13,6 +13,8 @@ set -euo pipefail
 PACKAGES=(
   # Ceph RADOS Gateway, rgw.sh
   ceph-mon ceph-osd radosgw ceph-common
+  # DynamoDB Local (a Java program), dynamodb.sh
+  openjdk-17-jre-headless
   # clients and peer tools used by tests and benchmarks
   awscli rclone curl
   librsvg2-bin  # rsvg-convert: PNG of `lifeboat cost --scenario` charts (optional; no test needs it)

@@ -10,6 +10,7 @@ public static class ConfigLoader
     {
         ["s3"] = StoreType.S3,
         ["file"] = StoreType.File,
+        ["dynamodb"] = StoreType.DynamoDb,
     };
 
     public static LifeboatConfig Load(string file) => Build(YamlMap.Load(file), file);
@@ -34,12 +35,24 @@ public static class ConfigLoader
         }
 
         var resources = new List<BucketResource>();
+        var tables = new List<TableResource>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var r in root.OptListOfMaps("resources"))
         {
-            var res = ReadResource(r, stores);
-            if (!names.Add(res.Name)) throw r.Error("name", $"duplicate resource name '{res.Name}'");
-            resources.Add(res);
+            string name;
+            if (ResourceType(r) == "table")
+            {
+                var t = ReadTableResource(r, stores);
+                tables.Add(t);
+                name = t.Name;
+            }
+            else
+            {
+                var b = ReadResource(r, stores);
+                resources.Add(b);
+                name = b.Name;
+            }
+            if (!names.Add(name)) throw r.Error("name", $"duplicate resource name '{name}'");
         }
 
         MetricsConfig? metrics = null;
@@ -54,7 +67,7 @@ public static class ConfigLoader
             throw root.Error("prices", "expected a price file path or a mapping of price overrides");
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        return new LifeboatConfig(file, statePath, stores, resources, metrics);
+        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables };
     }
 
     private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
@@ -80,7 +93,7 @@ public static class ConfigLoader
             store = new StoreConfig(name, type, where,
                 Endpoint: endpoint?.TrimEnd('/'),
                 Region: region,
-                ForcePathStyle: m.OptBool("force_path_style"),
+                ForcePathStyle: type == StoreType.S3 ? m.OptBool("force_path_style") : null,
                 Profile: m.OptString("profile"),
                 RoleArn: m.OptString("role_arn"),
                 ExternalId: m.OptString("external_id"),
@@ -91,17 +104,94 @@ public static class ConfigLoader
         return store;
     }
 
-    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket" };
+    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table" };
 
-    private static BucketResource ReadResource(YamlMap r, Dictionary<string, StoreConfig> stores)
+    private static string ResourceType(YamlMap r)
     {
-        var name = r.String("name");
-        if (name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
-            throw r.Error("name", $"'{name}' may only contain letters, digits, '-', '_' and '.'");
         var typeNode = r.Raw("type");
         var type = r.OptString("type") ?? "bucket";
         if (!ResourceTypes.ContainsKey(type))
             throw r.Error(typeNode!, r.Join("type"), $"resource type '{type}' is not supported by this version (supported: {string.Join(", ", ResourceTypes.Keys)})");
+        return type;
+    }
+
+    private static string ResourceName(YamlMap r)
+    {
+        var name = r.String("name");
+        if (name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+            throw r.Error("name", $"'{name}' may only contain letters, digits, '-', '_' and '.'");
+        return name;
+    }
+
+    private static DeletePolicy ReadDeletes(YamlMap r)
+    {
+        if (r.OptString("deletes") is not { } d) return DeletePolicy.Retain;
+        return d switch
+        {
+            "retain" => DeletePolicy.Retain,
+            "propagate" => DeletePolicy.Propagate,
+            _ when Durations.TryParse(d, out var delay) => new DeletePolicy(DeleteMode.Delayed, delay),
+            _ => throw r.Error("deletes", $"expected retain, propagate or a duration like 24h, got '{d}'"),
+        };
+    }
+
+    private static TableResource ReadTableResource(YamlMap r, Dictionary<string, StoreConfig> stores)
+    {
+        var name = ResourceName(r);
+        ResourceType(r);
+        var source = ReadTableLocation(r.Map("source"), stores);
+        var target = ReadTableLocation(r.Map("target"), stores);
+        if (source.Store == target.Store && source.Table == target.Table)
+            throw r.Error("target", "source and target are the same table: the copy would replicate itself");
+
+        var exclude = r.OptStringList("exclude_attributes");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < exclude.Count; i++)
+        {
+            if (exclude[i].Length == 0) throw r.Error("exclude_attributes", $"item {i + 1} is empty: name an attribute");
+            if (!seen.Add(exclude[i])) throw r.Error("exclude_attributes", $"'{exclude[i]}' is listed twice");
+        }
+
+        var res = new TableResource(
+            name, source, target,
+            CreateTarget: r.OptBool("create_target") ?? false,
+            ExcludeAttributes: exclude,
+            Deletes: ReadDeletes(r),
+            Rpo: r.OptDuration("rpo", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(15),
+            Concurrency: r.OptInt("concurrency", 1, 64) ?? 4,
+            Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path));
+        r.EnsureNoUnknownKeys();
+        return res;
+    }
+
+    private static TableLocation ReadTableLocation(YamlMap m, Dictionary<string, StoreConfig> stores)
+    {
+        var store = ReadStoreRef(m, stores);
+        if (stores[store].Type != StoreType.DynamoDb)
+            throw m.Error("store", $"store '{store}' is of type {TypeName(stores[store].Type)}: a table resource needs a dynamodb store");
+        var table = m.String("table");
+        if (table.Length is < 3 or > 255 || table.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+            throw m.Error("table", $"'{table}' is not a valid DynamoDB table name (3 to 255 letters, digits, '-', '_' or '.')");
+        m.EnsureNoUnknownKeys();
+        return new TableLocation(store, table, new ConfigLocation(m.File, m.Node.Start.Line, m.Path));
+    }
+
+    private static string TypeName(StoreType t) => StoreTypes.First(kv => kv.Value == t).Key;
+
+    private static string ReadStoreRef(YamlMap m, Dictionary<string, StoreConfig> stores)
+    {
+        var store = m.String("store");
+        if (!stores.ContainsKey(store))
+            throw m.Error("store", stores.Count == 0
+                ? $"store '{store}' is not defined (the config has no stores: section)"
+                : $"store '{store}' is not defined (stores: {string.Join(", ", stores.Keys)})");
+        return store;
+    }
+
+    private static BucketResource ReadResource(YamlMap r, Dictionary<string, StoreConfig> stores)
+    {
+        var name = ResourceName(r);
+        ResourceType(r);
 
         var source = ReadLocation(r.Map("source"), stores);
         var target = ReadLocation(r.Map("target"), stores);
@@ -109,17 +199,7 @@ public static class ConfigLoader
             (source.Prefix.StartsWith(target.Prefix, StringComparison.Ordinal) || target.Prefix.StartsWith(source.Prefix, StringComparison.Ordinal)))
             throw r.Error("target", "source and target overlap (same store and bucket with nested prefixes): the copy would replicate itself");
 
-        var deletes = DeletePolicy.Retain;
-        if (r.OptString("deletes") is { } d)
-        {
-            deletes = d switch
-            {
-                "retain" => DeletePolicy.Retain,
-                "propagate" => DeletePolicy.Propagate,
-                _ when Durations.TryParse(d, out var delay) => new DeletePolicy(DeleteMode.Delayed, delay),
-                _ => throw r.Error("deletes", $"expected retain, propagate or a duration like 24h, got '{d}'"),
-            };
-        }
+        var deletes = ReadDeletes(r);
 
         EventsConfig? events = null;
         if (r.OptMap("events") is { } e)
@@ -155,11 +235,9 @@ public static class ConfigLoader
 
     private static Location ReadLocation(YamlMap m, Dictionary<string, StoreConfig> stores)
     {
-        var store = m.String("store");
-        if (!stores.ContainsKey(store))
-            throw m.Error("store", stores.Count == 0
-                ? $"store '{store}' is not defined (the config has no stores: section)"
-                : $"store '{store}' is not defined (stores: {string.Join(", ", stores.Keys)})");
+        var store = ReadStoreRef(m, stores);
+        if (stores[store].Type == StoreType.DynamoDb)
+            throw m.Error("store", $"store '{store}' is of type dynamodb: a bucket resource needs an s3 or file store (use type: table for DynamoDB)");
         var bucket = m.String("bucket");
         if (bucket.Contains('/') || bucket is "." or ".." || bucket.StartsWith('.'))
             throw m.Error("bucket", $"'{bucket}' is not a valid bucket name");

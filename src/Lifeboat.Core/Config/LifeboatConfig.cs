@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Lifeboat.Core.Config;
 
-public enum StoreType { S3, File }
+public enum StoreType { S3, File, DynamoDb }
 
 /// <summary>Where a setting came from, for errors found after load (e.g. an unreachable endpoint).</summary>
 public sealed record ConfigLocation(string File, long Line, string Key)
@@ -57,6 +57,26 @@ public sealed record BucketResource(
     ConfigLocation Where,
     YamlMap? Workload = null);
 
+/// <summary>A DynamoDB table in a <c>type: dynamodb</c> store.</summary>
+public sealed record TableLocation(string Store, string Table, ConfigLocation Where);
+
+/// <summary>
+/// A <c>type: table</c> resource: a DynamoDB table replicated from its stream into a table of another store.
+/// <see cref="CreateTarget"/> creates the target with the source's keys, indexes and billing mode when it is absent;
+/// <see cref="ExcludeAttributes"/> are left out of every copied item (never key attributes);
+/// <see cref="Concurrency"/> is the number of parallel Scan segments (and writers) of the initial sync.
+/// </summary>
+public sealed record TableResource(
+    string Name,
+    TableLocation Source,
+    TableLocation Target,
+    bool CreateTarget,
+    IReadOnlyList<string> ExcludeAttributes,
+    DeletePolicy Deletes,
+    TimeSpan Rpo,
+    int Concurrency,
+    ConfigLocation Where);
+
 public sealed record MetricsConfig(IPEndPoint Listen);
 
 public sealed record LifeboatConfig(
@@ -66,6 +86,14 @@ public sealed record LifeboatConfig(
     IReadOnlyList<BucketResource> Resources,
     MetricsConfig? Metrics)
 {
+    /// <summary>The <c>type: table</c> resources (DynamoDB), kept apart from the bucket resources in
+    /// <see cref="Resources"/>; resource names are unique across both.</summary>
+    public IReadOnlyList<TableResource> Tables { get; init; } = [];
+
+    public TableResource Table(string name) =>
+        Tables.FirstOrDefault(r => r.Name == name)
+        ?? throw new UserErrorException($"{File}: no table resource named '{name}' (tables: {string.Join(", ", Tables.Select(r => r.Name))})");
+
     public BucketResource Resource(string name) =>
         Resources.FirstOrDefault(r => r.Name == name)
         ?? throw new UserErrorException($"{File}: no resource named '{name}' (resources: {string.Join(", ", Resources.Select(r => r.Name))})");

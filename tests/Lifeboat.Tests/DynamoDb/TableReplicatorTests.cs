@@ -1,0 +1,395 @@
+using System.Globalization;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Lifeboat.Core.Config;
+using Lifeboat.Core.State;
+using Lifeboat.Providers.DynamoDb;
+using Lifeboat.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace Lifeboat.Tests.DynamoDb;
+
+/// <summary>
+/// <see cref="TableReplicator"/> against the real DynamoDB Local: source and target are two tables of the same server
+/// (two stores in the config, as two regions would be). Initial sync, create_target, the stream tail with per-shard
+/// checkpoints, delete policies and restarts.
+/// </summary>
+public sealed class TableReplicatorTests : IDisposable
+{
+    private static readonly DynamoDbLocal Ddb = DynamoDbLocal.Instance;
+    private readonly TempDir _dir = new();
+    private readonly AmazonDynamoDBClient _ddb = Ddb.DynamoClient();
+
+    public void Dispose()
+    {
+        _ddb.Dispose();
+        _dir.Dispose();
+    }
+
+    private LifeboatConfig Config(string source, string target, string extra = "") => ConfigLoader.Parse(Path.Combine(_dir.Path, "lifeboat.yaml"), $"""
+        state: state.db
+        stores:
+          primary:  {"{"} type: dynamodb, endpoint: {Ddb.Endpoint}, region: us-east-1, access_key_env: LIFEBOAT_TEST_DDB_AK, secret_key_env: LIFEBOAT_TEST_DDB_SK {"}"}
+          recovery: {"{"} type: dynamodb, endpoint: {Ddb.Endpoint}, region: us-west-2, access_key_env: LIFEBOAT_TEST_DDB_AK, secret_key_env: LIFEBOAT_TEST_DDB_SK {"}"}
+        resources:
+          - name: orders
+            type: table
+            source: {"{"} store: primary, table: {source} {"}"}
+            target: {"{"} store: recovery, table: {target} {"}"}
+            create_target: true
+        {extra}
+        """);
+
+    private TableReplicator Replicator(LifeboatConfig cfg, StateStore state)
+    {
+        Ddb.StoreConfig(); // sets the key environment variables the config names
+        return TableReplicator.Create(cfg, cfg.Tables.Single(), state, TimeProvider.System, NullLogger.Instance);
+    }
+
+    private async Task<string> CreateSourceAsync(string name, bool withIndexes = true)
+    {
+        var req = new CreateTableRequest
+        {
+            TableName = name,
+            BillingMode = BillingMode.PAY_PER_REQUEST,
+            KeySchema = [new("pk", KeyType.HASH), new("sk", KeyType.RANGE)],
+            AttributeDefinitions = [new("pk", ScalarAttributeType.S), new("sk", ScalarAttributeType.N)],
+            StreamSpecification = new StreamSpecification { StreamEnabled = true, StreamViewType = StreamViewType.NEW_AND_OLD_IMAGES },
+        };
+        if (withIndexes)
+        {
+            req.AttributeDefinitions.Add(new("gk", ScalarAttributeType.S));
+            req.AttributeDefinitions.Add(new("lk", ScalarAttributeType.B));
+            req.GlobalSecondaryIndexes =
+            [
+                new GlobalSecondaryIndex { IndexName = "by-gk", KeySchema = [new("gk", KeyType.HASH)], Projection = new Projection { ProjectionType = ProjectionType.KEYS_ONLY } },
+            ];
+            req.LocalSecondaryIndexes =
+            [
+                new LocalSecondaryIndex { IndexName = "by-lk", KeySchema = [new("pk", KeyType.HASH), new("lk", KeyType.RANGE)], Projection = new Projection { ProjectionType = ProjectionType.INCLUDE, NonKeyAttributes = ["s"] } },
+            ];
+        }
+        var resp = await _ddb.CreateTableAsync(req);
+        return resp.TableDescription.LatestStreamArn;
+    }
+
+    private static Dictionary<string, DdbValue> Item(string pk, int sk, string v) => new()
+    {
+        ["pk"] = DdbValue.S(pk),
+        ["sk"] = DdbValue.N(sk.ToString(CultureInfo.InvariantCulture)),
+        ["gk"] = DdbValue.S("g" + (sk % 7)),
+        ["lk"] = DdbValue.B(new byte[] { (byte)sk, 1 }),
+        ["v"] = DdbValue.S(v),
+        ["n38"] = DdbValue.N("1234567890123456789012345678901234567" + (sk % 10)),
+        ["m"] = DdbValue.M(new Dictionary<string, DdbValue> { ["l"] = DdbValue.L([DdbValue.Null, DdbValue.NS(["1", "2.5"])]) }),
+        ["big_blob"] = DdbValue.B(new byte[1000]),
+    };
+
+    private Task PutAsync(string table, Dictionary<string, DdbValue> item) =>
+        _ddb.PutItemAsync(new PutItemRequest { TableName = table, Item = DdbSdk.ToSdk(item) });
+
+    private Task DeleteAsync(string table, string pk, int sk) =>
+        _ddb.DeleteItemAsync(new DeleteItemRequest { TableName = table, Key = DdbSdk.ToSdk(new Dictionary<string, DdbValue> { ["pk"] = DdbValue.S(pk), ["sk"] = DdbValue.N(sk.ToString(CultureInfo.InvariantCulture)) }) });
+
+    private async Task<Dictionary<string, Dictionary<string, DdbValue>>> ScanAsync(string table)
+    {
+        var all = new Dictionary<string, Dictionary<string, DdbValue>>(StringComparer.Ordinal);
+        Dictionary<string, AttributeValue>? start = null;
+        do
+        {
+            var page = await _ddb.ScanAsync(new ScanRequest { TableName = table, ExclusiveStartKey = start, ConsistentRead = true });
+            foreach (var i in page.Items ?? [])
+            {
+                var item = DdbSdk.FromSdk(i);
+                all[TableReplicator.KeyString(item, ["pk", "sk"])] = item;
+            }
+            start = page.LastEvaluatedKey is { Count: > 0 } l ? l : null;
+        } while (start is not null);
+        return all;
+    }
+
+    private static void AssertSameItems(Dictionary<string, Dictionary<string, DdbValue>> expected, Dictionary<string, Dictionary<string, DdbValue>> actual, params string[] excluded)
+    {
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
+        foreach (var (k, item) in expected)
+        {
+            var want = item.Where(kv => !excluded.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            Assert.True(DdbValue.M(want).Equals(DdbValue.M(actual[k])), $"{k}: expected {DdbJson.SerializeItem(want)}\n got {DdbJson.SerializeItem(actual[k])}");
+        }
+    }
+
+    [Fact]
+    public async Task InitialSync_CreatesTargetWithKeysIndexesAndBilling_AndCopiesEveryItem()
+    {
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await CreateSourceAsync(src);
+        for (var i = 0; i < 300; i++) await PutAsync(src, Item("p" + (i % 13), i, "v" + i));
+
+        var cfg = Config(src, dst, "    exclude_attributes: [big_blob]\n    concurrency: 4");
+        using var state = new StateStore(cfg.StatePath);
+        using var rep = Replicator(cfg, state);
+        var sync = await rep.InitialSyncAsync(CancellationToken.None);
+
+        Assert.Equal(300, sync.Scanned);
+        Assert.Equal(300, sync.Written);
+        var t = (await _ddb.DescribeTableAsync(dst)).Table;
+        Assert.Equal([("pk", "HASH"), ("sk", "RANGE")], t.KeySchema.Select(k => (k.AttributeName, k.KeyType.Value)));
+        Assert.Equal(BillingMode.PAY_PER_REQUEST, t.BillingModeSummary?.BillingMode);
+        var gsi = Assert.Single(t.GlobalSecondaryIndexes);
+        Assert.Equal("by-gk", gsi.IndexName);
+        Assert.Equal(ProjectionType.KEYS_ONLY, gsi.Projection.ProjectionType);
+        var lsi = Assert.Single(t.LocalSecondaryIndexes);
+        Assert.Equal("by-lk", lsi.IndexName);
+        Assert.Equal(["s"], lsi.Projection.NonKeyAttributes);
+        Assert.Equal(ScalarAttributeType.B, t.AttributeDefinitions.Single(a => a.AttributeName == "lk").AttributeType);
+
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst), "big_blob");
+
+        // A second run finds the sync done and copies nothing again.
+        using var again = Replicator(cfg, state);
+        Assert.Equal(0, (await again.InitialSyncAsync(CancellationToken.None)).Written);
+    }
+
+    [Fact]
+    public async Task Tail_AppliesChangesInOrder_PropagatesDeletes_AndResumesFromCheckpoints()
+    {
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await CreateSourceAsync(src, withIndexes: false);
+        for (var i = 0; i < 20; i++) await PutAsync(src, Item("a", i, "initial"));
+
+        var cfg = Config(src, dst, "    deletes: propagate");
+        using var state = new StateStore(cfg.StatePath);
+        using (var rep = Replicator(cfg, state))
+        {
+            await rep.RunOnceAsync(CancellationToken.None);
+            AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+            // The tail re-applies the 20 inserts made before the sync (TRIM_HORIZON): harmless, same final state.
+
+            // Many changes to the same keys, in one stream batch: the last one wins.
+            for (var round = 0; round < 5; round++)
+                for (var i = 0; i < 10; i++) await PutAsync(src, Item("a", i, $"round{round}"));
+            await DeleteAsync(src, "a", 3);
+            await DeleteAsync(src, "a", 15);
+            await PutAsync(src, Item("a", 3, "reborn")); // deleted then written again: must exist
+            await PutAsync(src, Item("b", 100, "new"));
+            await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 20 + 54; },
+                TimeSpan.FromSeconds(20), "all 54 changes applied");
+        }
+        var dstItems = await ScanAsync(dst);
+        AssertSameItems(await ScanAsync(src), dstItems);
+        Assert.Equal("reborn", dstItems[TableReplicator.KeyString(Item("a", 3, ""), ["pk", "sk"])]["v"].Text);
+        Assert.DoesNotContain(TableReplicator.KeyString(Item("a", 15, ""), ["pk", "sk"]), dstItems.Keys);
+
+        // A new process (same state) resumes after the checkpoint: nothing old is re-applied, new changes are.
+        using (var rep = Replicator(cfg, state))
+        {
+            var res = await rep.RunOnceAsync(CancellationToken.None);
+            Assert.Equal(0, res.Records);
+            await PutAsync(src, Item("c", 1, "after restart"));
+            await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 1; },
+                TimeSpan.FromSeconds(20), "the change after restart");
+            Assert.Equal(1, rep.RecordsApplied);
+        }
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+        var stats = state.Stats("orders", TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds());
+        Assert.Equal(0, stats.Backlog);
+        Assert.Equal(0, stats.Failed);
+        Assert.NotNull(stats.LastFullPassAtMs);
+    }
+
+    [Fact]
+    public async Task RetainDeletes_KeepTheReplicaWithItsLastState()
+    {
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await CreateSourceAsync(src, withIndexes: false);
+        var cfg = Config(src, dst); // deletes: retain (default)
+        using var state = new StateStore(cfg.StatePath);
+        using var rep = Replicator(cfg, state);
+        await rep.RunOnceAsync(CancellationToken.None);
+
+        await PutAsync(src, Item("k", 1, "one"));
+        await PutAsync(src, Item("k", 1, "two"));
+        await DeleteAsync(src, "k", 1);          // inserted, changed and deleted before the replica saw any of it
+        await PutAsync(src, Item("k", 2, "kept"));
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 4; },
+            TimeSpan.FromSeconds(20), "4 stream records");
+        await DeleteAsync(src, "k", 2);
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 5; },
+            TimeSpan.FromSeconds(20), "the second delete");
+
+        Assert.Empty(await ScanAsync(src));
+        var dstItems = await ScanAsync(dst);
+        Assert.Equal(2, dstItems.Count);
+        Assert.Equal("two", dstItems[TableReplicator.KeyString(Item("k", 1, ""), ["pk", "sk"])]["v"].Text);
+        Assert.Equal("kept", dstItems[TableReplicator.KeyString(Item("k", 2, ""), ["pk", "sk"])]["v"].Text);
+    }
+
+    [Fact]
+    public async Task DelayedDeletes_AreHeld_ThenAppliedWhenDue_OnlyIfTheKeyIsStillAbsent()
+    {
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await CreateSourceAsync(src, withIndexes: false);
+        await PutAsync(src, Item("d", 1, "gone later"));
+        await PutAsync(src, Item("d", 2, "comes back"));
+        var cfg = Config(src, dst, "    deletes: 1h");
+        using var state = new StateStore(cfg.StatePath);
+        var clock = new ManualTimeProvider(TimeProvider.System.GetUtcNow());
+        Ddb.StoreConfig();
+        using var rep = TableReplicator.Create(cfg, cfg.Tables.Single(), state, clock, NullLogger.Instance);
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 2; },
+            TimeSpan.FromSeconds(20), "the inserts");
+
+        await DeleteAsync(src, "d", 1);
+        await DeleteAsync(src, "d", 2);
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 4; },
+            TimeSpan.FromSeconds(20), "the deletes");
+        Assert.Equal(2, (await ScanAsync(dst)).Count); // held, not applied
+        Assert.Equal(2, state.HeldDeletes("orders").Count);
+
+        // Key 2 exists again at the source, but its INSERT is not replicated yet when the delete falls due.
+        var reborn = Item("d", 2, "back again");
+        await _ddb.PutItemAsync(new PutItemRequest { TableName = src, Item = DdbSdk.ToSdk(reborn) });
+        clock.Advance(TimeSpan.FromHours(2));
+        Assert.Equal(1, await rep.ApplyDueDeletesAsync(CancellationToken.None));
+
+        var dstItems = await ScanAsync(dst);
+        Assert.DoesNotContain(TableReplicator.KeyString(Item("d", 1, ""), ["pk", "sk"]), dstItems.Keys);
+        Assert.Contains(TableReplicator.KeyString(reborn, ["pk", "sk"]), dstItems.Keys);
+        Assert.Empty(state.HeldDeletes("orders"));
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 5; },
+            TimeSpan.FromSeconds(20), "the re-insert");
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+    }
+
+    [Fact]
+    public async Task MissingTarget_WithoutCreateTarget_IsAUserErrorNamingTheConfig()
+    {
+        var src = DynamoDbLocal.NewTableName("src");
+        await CreateSourceAsync(src, withIndexes: false);
+        var cfg = Config(src, DynamoDbLocal.NewTableName("absent")).WithoutCreate();
+        using var state = new StateStore(cfg.StatePath);
+        using var rep = Replicator(cfg, state);
+        var e = await Assert.ThrowsAsync<UserErrorException>(() => rep.InitialSyncAsync(CancellationToken.None));
+        Assert.Contains("does not exist", e.Message);
+        Assert.Contains("create_target: true", e.Message);
+        Assert.Contains("lifeboat.yaml", e.Message);
+    }
+
+    [Fact]
+    public async Task TrimmedRecords_TriggerAFullResync_NeverASilentGap()
+    {
+        // DynamoDB Local never trims records, so the Streams calls go through a FAKE proxy (FakeStreamsEndpoint) that
+        // forwards to DynamoDB Local and answers TrimmedDataAccessException once when told to. Tables are real.
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await CreateSourceAsync(src, withIndexes: false);
+        for (var i = 0; i < 30; i++) await PutAsync(src, Item("t", i, "before"));
+
+        var trim = 0;
+        using var proxy = Proxy(c => c.Op == "GetRecords" && Interlocked.Exchange(ref trim, 0) == 1
+            ? FakeStreamsEndpoint.Error(400, "TrimmedDataAccessException", "The operation attempted to read past the oldest stream record in a shard.")
+            : null);
+
+        var cfg = Config(src, dst, "    deletes: propagate");
+        using var state = new StateStore(cfg.StatePath);
+        Ddb.StoreConfig();
+        var streams = new StreamsClient(new StreamsClientOptions
+        {
+            Endpoint = proxy.Endpoint,
+            Region = "us-east-1",
+            Credentials = () => new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
+        });
+        using var rep = new TableReplicator(cfg.Tables.Single(), Ddb.DynamoClient(), Ddb.DynamoClient(), streams, state,
+            TimeProvider.System, NullLogger.Instance, ownsClients: true);
+        await rep.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(30, rep.ItemsWritten);
+
+        for (var i = 0; i < 5; i++) await PutAsync(src, Item("t", i, "after"));
+        await DeleteAsync(src, "t", 29);
+        Interlocked.Exchange(ref trim, 1);
+        await rep.RunOnceAsync(CancellationToken.None); // trimmed -> gap recorded -> full re-sync -> tail again
+
+        Assert.Equal(0, Volatile.Read(ref trim));
+        Assert.Equal(30 + 29, rep.ItemsWritten); // the re-sync scanned and wrote the whole table again
+        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return (await ScanAsync(dst)).Count == 29; },
+            TimeSpan.FromSeconds(20), "the delete replicated");
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+    }
+
+    /// <summary>A FAKE Streams endpoint that forwards every call to DynamoDB Local unless <paramref name="intercept"/>
+    /// answers it (DynamoDB Local never trims records nor expires shards, so those answers must be scripted).</summary>
+    private static FakeStreamsEndpoint Proxy(Func<FakeStreamsEndpoint.Call, FakeStreamsEndpoint.Answer?> intercept)
+    {
+        var http = new HttpClient();
+        return new FakeStreamsEndpoint(c =>
+        {
+            if (intercept(c) is { } answer) return answer;
+            using var req = new HttpRequestMessage(HttpMethod.Post, Ddb.Endpoint + "/") { Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(c.Body.GetRawText())) };
+            req.Content.Headers.ContentType = new("application/x-amz-json-1.0");
+            req.Headers.Add("X-Amz-Target", "DynamoDBStreams_20120810." + c.Op);
+            req.Headers.TryAddWithoutValidation("Authorization", c.Headers["Authorization"]);
+            using var resp = http.Send(req);
+            return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+        });
+    }
+
+    [Fact]
+    public async Task UnfinishedShardGoneFromTheStream_TriggersAFullResync()
+    {
+        // The stream's only shard disappears from DescribeStream before it was finished (what real DynamoDB shows for a
+        // shard past its 24 h retention): the records in it are lost to the replica, so it must re-sync.
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        var arn = await CreateSourceAsync(src, withIndexes: false);
+        for (var i = 0; i < 10; i++) await PutAsync(src, Item("v", i, "x"));
+        var hide = 0;
+        using var proxy = Proxy(c => c.Op == "DescribeStream" && Interlocked.Exchange(ref hide, 0) == 1
+            ? FakeStreamsEndpoint.Ok(new { StreamDescription = new { StreamArn = arn, StreamStatus = "ENABLED", StreamViewType = "NEW_AND_OLD_IMAGES", TableName = src, Shards = Array.Empty<object>() } })
+            : null);
+        var cfg = Config(src, dst);
+        using var state = new StateStore(cfg.StatePath);
+        Ddb.StoreConfig();
+        var streams = new StreamsClient(new StreamsClientOptions
+        {
+            Endpoint = proxy.Endpoint,
+            Region = "us-east-1",
+            Credentials = () => new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
+        });
+        using var rep = new TableReplicator(cfg.Tables.Single(), Ddb.DynamoClient(), Ddb.DynamoClient(), streams, state,
+            TimeProvider.System, NullLogger.Instance, ownsClients: true);
+        await rep.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(10, rep.ItemsWritten);
+
+        Interlocked.Exchange(ref hide, 1);
+        await rep.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(0, Volatile.Read(ref hide));
+        Assert.Equal(20, rep.ItemsWritten); // re-synced
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+    }
+
+    [Fact]
+    public void ShardLineage_ReadsChildrenOnlyAfterTheirParentIsFinished()
+    {
+        // DynamoDB Local never splits shards; the ordering rule itself is a pure function.
+        var parent = new Shard("p", null, new SequenceNumberRange("1", "99"));
+        var child1 = new Shard("c1", "p", new SequenceNumberRange("100", null));
+        var child2 = new Shard("c2", "p", new SequenceNumberRange("100", null));
+        var orphan = new Shard("o", "trimmed-parent", new SequenceNumberRange("5", null));
+        var shards = new[] { parent, child1, child2, orphan };
+
+        Assert.Equal(["p", "o"], ShardLineage.Ready(shards, _ => false).Select(s => s.ShardId));
+        Assert.Equal(["c1", "c2", "o"], ShardLineage.Ready(shards, id => id == "p").Select(s => s.ShardId));
+        Assert.Empty(ShardLineage.Ready(shards, _ => true));
+    }
+}
+
+internal static class ConfigTestExtensions
+{
+    public static LifeboatConfig WithoutCreate(this LifeboatConfig cfg) =>
+        cfg with { Tables = cfg.Tables.Select(t => t with { CreateTarget = false }).ToList() };
+}
