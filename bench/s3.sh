@@ -10,6 +10,8 @@ work=$(mktemp -d /tmp/lifeboat-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 bash tests/servers/install.sh >/dev/null
+# A fresh cluster: the OSD keeps objects in RAM (memstore, 8 GiB) and a full Ceph cluster blocks every write.
+bash tests/servers/rgw.sh stop >/dev/null 2>&1 || true
 bash tests/servers/rgw.sh start >"$work/rgw.log" 2>&1 </dev/null
 eval "$(grep '^export LIFEBOAT_' "$work/rgw.log")"
 unset AWS_CA_BUNDLE   # rclone fails every S3 remote with it set (see shared facts)

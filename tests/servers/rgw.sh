@@ -68,7 +68,7 @@ ACCESS_KEY=lifeboat
 SECRET_KEY=lifeboat-secret
 READY_TIMEOUT=${LIFEBOAT_RGW_READY_TIMEOUT:-90}
 # RAM the memstore OSD may use for object data (allocated only when written).
-MEMSTORE_BYTES=${LIFEBOAT_RGW_MEMSTORE_BYTES:-$((4 * 1024 * 1024 * 1024))}
+MEMSTORE_BYTES=${LIFEBOAT_RGW_MEMSTORE_BYTES:-$((8 * 1024 * 1024 * 1024))}
 
 log() { printf 'rgw.sh: %s\n' "$*" >&2; }
 # Seconds since $1 (an $EPOCHREALTIME value), with one decimal.
