@@ -28,10 +28,13 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
     private readonly AmazonS3Client _s3;
     private readonly string _endpoint;
     private readonly EndpointProfile _profile;
+    private readonly bool _https;
 
     public S3Store(StoreConfig cfg)
     {
         var profile = _profile = EndpointProfile.For(cfg.Endpoint);
+        // The SDK allows unsigned payloads only over TLS; over plain HTTP it signs the payload's SHA-256.
+        _https = cfg.Endpoint is null || cfg.Endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
         _endpoint = cfg.Endpoint ?? $"AWS S3 ({cfg.Region})";
         Describe = $"store '{cfg.Name}' ({_endpoint})";
         var config = new AmazonS3Config
@@ -116,8 +119,11 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
                 return new StoreException(StoreErrorKind.Transient, $"{Describe}: {what}: cannot reach {_endpoint}: {e.Message}", e);
             case TaskCanceledException or TimeoutException:
                 return new StoreException(StoreErrorKind.Transient, $"{Describe}: {what}: timed out talking to {_endpoint}", e);
-            case AmazonClientException ce:
+            case AmazonClientException ce when ce.InnerException is HttpRequestException or SocketException or IOException or TimeoutException:
                 return new StoreException(StoreErrorKind.Transient, $"{Describe}: {what}: {ce.Message}", e);
+            case AmazonClientException ce:
+                // The SDK refused the request itself (configuration, arguments): retrying cannot help.
+                return new StoreException(StoreErrorKind.Permanent, $"{Describe}: {what}: {ce.Message}", e);
             default:
                 return new StoreException(StoreErrorKind.Transient, $"{Describe}: {what}: {e.Message}", e);
         }
@@ -312,6 +318,9 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
                     AutoCloseStream = false,
                     MD5Digest = Convert.ToBase64String(MD5.HashData(buf.AsSpan(0, n))),
                     UseChunkEncoding = _profile.ChunkedUploads,
+                    // Content-MD5 already protects the body (the server rejects a mismatch) and the caller checks the
+                    // returned ETag: a SHA-256 payload signature would be a third pass over every byte.
+                    DisablePayloadSigning = _https,
                 };
                 Apply(metadata, v => req.ContentType = v, req.Headers, req.Metadata);
                 if (metadata.Tags.Count > 0) req.TagSet = Tags(metadata);
@@ -402,6 +411,7 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
                 PartSize = size,
                 MD5Digest = Convert.ToBase64String(MD5.HashData(buf.AsSpan(0, size))),
                 UseChunkEncoding = _profile.ChunkedUploads,
+                DisablePayloadSigning = _https,
             };
             var resp = await Call($"upload part {number} of {bucket}/{key}", () => _s3.UploadPartAsync(req, ct), ct).ConfigureAwait(false);
             return new PartETag(number, resp.ETag);

@@ -16,11 +16,15 @@ public sealed class HashingStream : Stream
     private readonly List<byte[]> _partHashes = [];
     private long _inPart;
 
-    public HashingStream(Stream inner, long partSize)
+    /// <param name="partSize">Part size for multipart ETags, or null when only the whole-content MD5 is needed.</param>
+    public HashingStream(Stream inner, long? partSize)
     {
         _inner = inner;
-        _partSize = partSize;
+        _partSize = partSize ?? long.MaxValue;
+        _hashParts = partSize is not null;
     }
+
+    private readonly bool _hashParts;
 
     public long BytesRead { get; private set; }
 
@@ -39,7 +43,7 @@ public sealed class HashingStream : Stream
     {
         var n = data.Length;
         _whole.AppendData(data);
-        while (data.Length > 0)
+        while (_hashParts && data.Length > 0)
         {
             var take = (int)Math.Min(data.Length, _partSize - _inPart);
             _part.AppendData(data[..take]);
@@ -61,6 +65,7 @@ public sealed class HashingStream : Stream
     /// <summary>The multipart ETag for the part size given at construction.</summary>
     public string MultipartETag()
     {
+        if (!_hashParts) throw new InvalidOperationException("part hashes were not computed (no part size given)");
         var hashes = new List<byte[]>(_partHashes);
         if (_inPart > 0) hashes.Add(_part.GetCurrentHash());
         return MultipartETag(hashes);

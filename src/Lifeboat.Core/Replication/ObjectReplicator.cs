@@ -177,20 +177,29 @@ public sealed class ObjectReplicator
         await using var reader = await _source.GetAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false);
         if (reader is null) return await HandleMissingSourceAsync(sourceKey, id, seenMs, ct).ConfigureAwait(false);
         var info = reader.Head.Info;
-        var (layout, layoutFromSource) = await ChooseLayoutAsync(sourceKey, info, ct).ConfigureAwait(false);
-        using var hashing = new HashingStream(reader.Content, layout.PartSize);
+        var (layout, sourcePartSize, partSizeCertain) = await ChooseLayoutAsync(sourceKey, info, ct).ConfigureAwait(false);
+        var targetMultipart = _target.Capabilities.Multipart && layout.IsMultipart(info.Size);
+        // One part size serves both checks: the target's multipart ETag (our layout) and the source's (its layout);
+        // when both are multipart the layout was chosen equal to the source's.
+        using var hashing = new HashingStream(reader.Content, targetMultipart ? layout.PartSize : sourcePartSize);
         var targetETag = await _target.PutAsync(_res.Target.Bucket, targetKey, hashing, info.Size, reader.Head.Metadata, layout, ct).ConfigureAwait(false);
 
         if (hashing.BytesRead != info.Size)
             throw new StoreException(StoreErrorKind.Transient, $"{sourceKey}: read {hashing.BytesRead} bytes, the source said {info.Size}");
         var md5 = hashing.Md5Hex();
-        var expected = _target.Capabilities.Multipart && layout.IsMultipart(info.Size) ? hashing.MultipartETag() : md5;
+        var expected = targetMultipart ? hashing.MultipartETag() : md5;
         if (targetETag != expected)
             throw new StoreException(StoreErrorKind.Transient, $"{_target.Describe}: {targetKey}: target checksum {targetETag} does not match the {expected} computed from the bytes sent");
         if (ETags.IsMd5(info.ETag) && info.ETag != md5)
             throw new StoreException(StoreErrorKind.Transient, $"{_source.Describe}: {sourceKey}: content read has MD5 {md5}, the source reports {info.ETag} (changed during the copy, or corrupted in transit)");
-        if (layoutFromSource && ETags.IsMultipart(info.ETag, out _) && hashing.MultipartETag() != info.ETag)
-            throw new StoreException(StoreErrorKind.Transient, $"{_source.Describe}: {sourceKey}: recomputed multipart ETag {hashing.MultipartETag()} does not match the source's {info.ETag}");
+        if (sourcePartSize is not null && (!targetMultipart || layout.PartSize == sourcePartSize) && hashing.MultipartETag() != info.ETag)
+        {
+            // With a guessed part size a mismatch may only mean the source used another layout with the same part
+            // count: the target's checksum was verified above, the source's read cannot be. With a known one it is an error.
+            if (!partSizeCertain)
+                _log.LogDebug("{Resource}: {Key}: source multipart ETag not reproduced with a guessed part size of {PartSize}", _res.Name, sourceKey, sourcePartSize);
+            else throw new StoreException(StoreErrorKind.Transient, $"{_source.Describe}: {sourceKey}: recomputed multipart ETag {hashing.MultipartETag()} does not match the source's {info.ETag}");
+        }
         if (info.ETag.StartsWith("W/", StringComparison.Ordinal))
         {
             // A file with no recorded checksum: make sure it did not change while it was read.
@@ -215,30 +224,35 @@ public sealed class ObjectReplicator
         }
     }
 
-    private async Task<(PartLayout Layout, bool FromSource)> ChooseLayoutAsync(string sourceKey, ObjectInfo info, CancellationToken ct)
+    /// <summary>The target's upload layout, and the source's part size when its ETag is multipart and the part size
+    /// is known or uniquely guessed (then the copy reproduces it, so both multipart ETags can be checked).</summary>
+    private async Task<(PartLayout Layout, long? SourcePartSize, bool Certain)> ChooseLayoutAsync(string sourceKey, ObjectInfo info, CancellationToken ct)
     {
         var caps = _target.Capabilities;
         var threshold = _res.MultipartThreshold ?? caps.DefaultMultipartThreshold;
         var partSize = _res.PartSize ?? caps.DefaultPartSize;
-        if (!caps.Multipart) return (new PartLayout(long.MaxValue, partSize), false);
-        if (ETags.IsMultipart(info.ETag, out var parts) && info.Size > 0 && parts <= caps.MaxParts)
+        long? sourcePart = null;
+        var certain = false;
+        if (ETags.IsMultipart(info.ETag, out var parts) && info.Size > 0)
         {
-            // Reproduce the source's layout so the target's ETag equals the source's: end-to-end verification.
             if (_source is IPartSizeProbe probe &&
                 await probe.FirstPartSizeAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false) is { } p &&
                 p > 0 && p <= MaxBufferedPart && (info.Size + p - 1) / p == parts)
-                return (new PartLayout(0, p), true);
-            foreach (var guess in PartSizeGuesses.Prepend(partSize))
-                if ((info.Size + guess - 1) / guess == parts)
-                    return (new PartLayout(0, guess), true);
+                (sourcePart, certain) = (p, true);
+            else
+                foreach (var guess in PartSizeGuesses.Prepend(partSize))
+                    if ((info.Size + guess - 1) / guess == parts) { sourcePart = guess; break; }
         }
+        if (!caps.Multipart) return (new PartLayout(long.MaxValue, partSize), sourcePart, certain);
+        // Reproduce the source's layout so the target's ETag equals the source's: end-to-end verification.
+        if (sourcePart is { } sp && parts <= caps.MaxParts) return (new PartLayout(0, sp), sourcePart, certain);
         if (info.Size > threshold)
         {
             // Keep within the store's part count limit, rounding up to whole MiB.
             var min = (info.Size + caps.MaxParts - 1) / caps.MaxParts;
             if (min > partSize) partSize = (min + (1 << 20) - 1) / (1 << 20) * (1 << 20);
         }
-        return (new PartLayout(threshold, partSize), false);
+        return (new PartLayout(threshold, partSize), sourcePart, certain);
     }
 
     private async Task<SyncOutcome> HandleMissingSourceAsync(string sourceKey, long id, long seenMs, CancellationToken ct)
