@@ -46,7 +46,8 @@ secs() { local s=$(date +%s.%N); "$@" >"$work/out.log" 2>&1 || { cat "$work/out.
 
 backfill() {
   local label=$1 count=$2 size=$3 reps=3
-  local src="bf-$label-$run_id"
+  local src
+  src="bf-$label-$run_id"
   bench seed "$src" "$count" "$size" >/dev/null
   local lb=() rc=()
   for r in $(seq 1 $reps); do
@@ -81,7 +82,8 @@ memory() {
 }
 
 continuous() {
-  local mode=$1 src="cont-$mode-$run_id" dst="cont-$mode-dst-$run_id" port=18099
+  local mode=$1
+  local src="cont-$mode-$run_id" dst="cont-$mode-dst-$run_id" port=18099
   bench seed "$src" 0 1 >/dev/null; bench seed "$dst" 0 1 >/dev/null
   local events="" every=10m
   if [ "$mode" = events ]; then
