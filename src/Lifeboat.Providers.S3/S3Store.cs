@@ -194,12 +194,17 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
         return (resp.Tagging ?? []).ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal);
     }
 
-    public async Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct)
+    public async Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct)
     {
-        GetObjectMetadataResponse resp;
+        var resp = await MetadataAsync(bucket, key, ct).ConfigureAwait(false);
+        return resp is null ? null : new ObjectInfo(key, resp.ContentLength, ETags.Normalize(resp.ETag), new DateTimeOffset(resp.LastModified ?? default, TimeSpan.Zero));
+    }
+
+    private async Task<GetObjectMetadataResponse?> MetadataAsync(string bucket, string key, CancellationToken ct)
+    {
         try
         {
-            resp = await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
+            return await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
         catch (Exception e)
@@ -208,6 +213,12 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
             if (m.Kind == StoreErrorKind.NotFound) return null;
             throw m;
         }
+    }
+
+    public async Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct)
+    {
+        var resp = await MetadataAsync(bucket, key, ct).ConfigureAwait(false);
+        if (resp is null) return null;
         var tags = await TagsAsync(bucket, key, ct).ConfigureAwait(false);
         var info = new ObjectInfo(key, resp.ContentLength, ETags.Normalize(resp.ETag), new DateTimeOffset(resp.LastModified ?? default, TimeSpan.Zero));
         return new ObjectHead(info, ReadMetadata(resp.Headers, resp.Metadata, tags));

@@ -98,6 +98,10 @@ public interface IObjectStore : IAsyncDisposable
     /// <summary>The object's current state, or null when it does not exist.</summary>
     Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct);
 
+    /// <summary>Size, ETag and time of the object's current version without its metadata and tags (one request on
+    /// S3), or null when it does not exist.</summary>
+    Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct);
+
     /// <summary>Opens the object's current state and content for streaming, or null when it does not exist.
     /// The head and the content describe the same version of the object.</summary>
     Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct);

@@ -164,7 +164,7 @@ public sealed class ObjectReplicator
                 return await HandleMissingSourceAsync(sourceKey, id, seenMs, ct).ConfigureAwait(false);
             }
             // Verified when the copy's ETag is the content MD5 the source reports for its current version.
-            var src = listed is not null && listed.ETag == etag ? listed : (await _source.HeadAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false))?.Info;
+            var src = listed is not null && listed.ETag == etag ? listed : await _source.StatAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false);
             if (src is not null && src.ETag == etag && (ETags.IsMd5(etag) || ETags.IsMultipart(etag, out _)))
             {
                 Durable(id, seenMs, sourceKey, new ReplicatedRecord(src.ETag, src.Size, etag, NowMs), src.Size);
@@ -203,8 +203,8 @@ public sealed class ObjectReplicator
         if (info.ETag.StartsWith("W/", StringComparison.Ordinal))
         {
             // A file with no recorded checksum: make sure it did not change while it was read.
-            var after = await _source.HeadAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false);
-            if (after is null || after.Info.ETag != info.ETag)
+            var after = await _source.StatAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false);
+            if (after is null || after.ETag != info.ETag)
                 throw new StoreException(StoreErrorKind.Transient, $"{_source.Describe}: {sourceKey}: changed while being copied");
         }
         Durable(id, seenMs, sourceKey, new ReplicatedRecord(info.ETag, info.Size, targetETag, NowMs), info.Size);
@@ -258,7 +258,7 @@ public sealed class ObjectReplicator
     private async Task<SyncOutcome> HandleMissingSourceAsync(string sourceKey, long id, long seenMs, CancellationToken ct)
     {
         var targetKey = TargetKey(sourceKey);
-        var th = await _target.HeadAsync(_res.Target.Bucket, targetKey, ct).ConfigureAwait(false);
+        var th = await _target.StatAsync(_res.Target.Bucket, targetKey, ct).ConfigureAwait(false);
         if (th is null)
         {
             Durable(id, seenMs, sourceKey, null, 0);
@@ -295,7 +295,7 @@ public sealed class ObjectReplicator
             {
                 await _retry.ExecuteAsync(async t =>
                 {
-                    if (await _source.HeadAsync(_res.Source.Bucket, h.Key, t).ConfigureAwait(false) is not null)
+                    if (await _source.StatAsync(_res.Source.Bucket, h.Key, t).ConfigureAwait(false) is not null)
                     {
                         _state.Unhold(_res.Name, h.Key); // back at the source: never delete; the next sync copies it
                         Enqueue(new ChangeHint(h.Key, _time.GetUtcNow()));

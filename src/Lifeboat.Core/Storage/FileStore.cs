@@ -150,6 +150,9 @@ public sealed class FileStore : IObjectStore
         return new ObjectHead(info, md);
     }
 
+    public async Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct) =>
+        (await HeadAsync(bucket, key, ct).ConfigureAwait(false))?.Info;
+
     public async Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct)
     {
         var path = DataPath(bucket, key);

@@ -60,6 +60,7 @@ public abstract class ObjectStoreConformance : IAsyncLifetime
     public async Task Head_Missing_ReturnsNull_AndGetReturnsNull()
     {
         Assert.Null(await Store.HeadAsync(Bucket, "nope/never", CancellationToken.None));
+        Assert.Null(await Store.StatAsync(Bucket, "nope/never", CancellationToken.None));
         Assert.Null(await Store.GetAsync(Bucket, "nope/never", CancellationToken.None));
     }
 
@@ -102,6 +103,9 @@ public abstract class ObjectStoreConformance : IAsyncLifetime
         var head = await Store.HeadAsync(Bucket, "x", CancellationToken.None);
         Assert.Equal(1234, listed.Size);
         Assert.Equal(head!.Info.ETag, listed.ETag);
+        var stat = await Store.StatAsync(Bucket, "x", CancellationToken.None);
+        Assert.Equal(listed.ETag, stat!.ETag);
+        Assert.Equal(1234, stat.Size);
     }
 
     [Fact]

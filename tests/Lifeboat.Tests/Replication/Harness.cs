@@ -140,6 +140,7 @@ public sealed class FaultyStore(IObjectStore inner, StoreErrorKind kind, int fai
     public Task CreateBucketAsync(string bucket, CancellationToken ct) => inner.CreateBucketAsync(bucket, ct);
     public IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix, string? startAfter, CancellationToken ct) => inner.ListAsync(bucket, prefix, startAfter, ct);
     public Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct) => inner.HeadAsync(bucket, key, ct);
+    public Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct) => inner.StatAsync(bucket, key, ct);
     public Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct) { MaybeFail("get", key); return inner.GetAsync(bucket, key, ct); }
     public Task<string> PutAsync(string bucket, string key, Stream content, long length, ObjectMetadata metadata, PartLayout layout, CancellationToken ct)
     {
