@@ -97,7 +97,7 @@ continuous() {
     every=5s
   fi
   cfg=$(config "cont$mode" "$src" "$dst" rgw rgw "$every" "$events")
-  lifeboat replicate -c "$cfg" >"$work/cont-$mode.log" 2>&1 &
+  dotnet artifacts/cli/lifeboat.dll replicate -c "$cfg" >"$work/cont-$mode.log" 2>&1 &
   local pid=$!
   sleep 2
   bench load "$src" 50 60 live/ >"$work/load.log"
@@ -113,5 +113,6 @@ case $what in
   backfill) backfill small 2000 4096; backfill large 20 8388608 ;;
   memory) memory ;;
   continuous) continuous events; continuous listing ;;
+  events) continuous events ;;
   all) backfill small 2000 4096; backfill large 20 8388608; memory; continuous events; continuous listing ;;
 esac
