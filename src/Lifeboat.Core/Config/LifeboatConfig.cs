@@ -110,4 +110,13 @@ public sealed record LifeboatConfig(
         ?? throw new UserErrorException($"{File}: no resource named '{name}' (resources: {string.Join(", ", Resources.Select(r => r.Name))})");
 
     public IReadOnlyList<BucketResource> Select(string? name) => name is null ? Resources : [Resource(name)];
+
+    /// <summary>Every resource (null), or the one bucket or table resource named.</summary>
+    public (IReadOnlyList<BucketResource> Buckets, IReadOnlyList<TableResource> Tables) SelectAny(string? name)
+    {
+        if (name is null) return (Resources, Tables);
+        if (Resources.FirstOrDefault(r => r.Name == name) is { } b) return ([b], []);
+        if (Tables.FirstOrDefault(r => r.Name == name) is { } t) return ([], [t]);
+        throw new UserErrorException($"{File}: no resource named '{name}' (resources: {string.Join(", ", Resources.Select(r => r.Name).Concat(Tables.Select(r => r.Name)))})");
+    }
 }
