@@ -14,7 +14,8 @@ public sealed record TailResult(int Records, int Keys, int ShardsRead, int Shard
 
 /// <summary>What <see cref="TableReplicator.RunOnceAsync"/> did: the initial sync (0 when it was done before), the
 /// stream records applied and keys written, delayed deletes applied; Completed = synced and caught up.</summary>
-public sealed record TableRunResult(long Scanned, long Written, long Swept, int Records, int Keys, int DeletesApplied, bool Completed);
+public sealed record TableRunResult(long Scanned, long Written, long Swept, int Records, int Keys, int DeletesApplied, bool Completed,
+    long CoveredBySync = 0, TimeSpan SyncTime = default, TimeSpan TailTime = default);
 
 /// <summary>
 /// Replicates one <c>type: table</c> resource: an initial sync (parallel Scan segments → BatchWriteItem, resumable
@@ -48,6 +49,9 @@ public sealed class TableReplicator : IDisposable
     private const string SyncCheckpoint = "table:sync";
     private const string SyncedOnceCheckpoint = "table:synced-once";
     private const string SweepCheckpoint = "table:sweep";
+    private const string SyncStartedCheckpoint = "table:sync-started-at";
+    /// <summary>Clock difference allowed between the stream's record timestamps and its answers' Date headers.</summary>
+    private static readonly long ClockMarginMs = 2_000;
     private const string StreamCheckpoint = "table:stream-arn";
     private const string ScanPrefix = "table:scan:";
     private const string ShardPrefix = "table:shard:";
@@ -67,6 +71,7 @@ public sealed class TableReplicator : IDisposable
     private Dictionary<string, DdbValue>? _canaryKey;
     private string? _canaryKeyString;
     private readonly Dictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
+    private long _syncStartedAtMs = long.MinValue;
 
     public TableReplicator(TableResource res, IAmazonDynamoDB source, IAmazonDynamoDB target, StreamsClient streams,
         StateStore state, TimeProvider time, ILogger log, bool ownsClients = false)
@@ -205,6 +210,15 @@ public sealed class TableReplicator : IDisposable
             ResetScanCheckpoints(); // a resumed scan must keep the segment count it started with
         _state.SetCheckpoint(Name, "table:scan-segments", segments.ToString(CultureInfo.InvariantCulture), NowMs);
         var resync = _state.GetCheckpoint(Name, SyncedOnceCheckpoint) is not null;
+        // When this scan started, on the stream service's clock (the Date of an answer received before the first page:
+        // the clock record timestamps come from, so this machine's clock error does not matter). Kept across resumes: a
+        // resumed segment reads later, never earlier. Without a Date header, nothing is skipped ("none").
+        if (_state.GetCheckpoint(Name, SyncStartedCheckpoint) is null)
+        {
+            await _streams.DescribeStreamAsync(source.LatestStreamArn, limit: 1, ct: ct).ConfigureAwait(false);
+            var started = _streams.LastServerDate is { } d ? d.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) : "none";
+            _state.SetCheckpoint(Name, SyncStartedCheckpoint, started, NowMs);
+        }
 
         _log.LogInformation("{Resource}: {Kind} of {Source} -> {Target} with {Segments} scan segments", Name, resync ? "re-sync" : "initial sync",
             _res.Source.Table, _res.Target.Table, segments);
@@ -314,6 +328,7 @@ public sealed class TableReplicator : IDisposable
     private void ResetScanCheckpoints()
     {
         _state.SetCheckpoint(Name, SyncCheckpoint, null, NowMs);
+        _state.SetCheckpoint(Name, SyncStartedCheckpoint, null, NowMs);
         _state.SetCheckpoint(Name, SweepCheckpoint, null, NowMs);
         for (var i = 0; i < 64; i++) _state.SetCheckpoint(Name, ScanPrefix + i.ToString(CultureInfo.InvariantCulture), null, NowMs);
     }
@@ -362,6 +377,7 @@ public sealed class TableReplicator : IDisposable
         if (_keyNames is null) await PrepareAsync(ct).ConfigureAwait(false);
         var passStart = NowMs;
         var maxId = _state.MaxJournalId();
+        _syncStartedAtMs = long.TryParse(_state.GetCheckpoint(Name, SyncStartedCheckpoint), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ss) ? ss : long.MinValue;
         var desc = await _streams.DescribeStreamAllShardsAsync(arn, ct).ConfigureAwait(false);
         CheckForGaps(desc);
 
@@ -482,12 +498,41 @@ public sealed class TableReplicator : IDisposable
         return Math.Min(readAtMs, ms + precision);
     }
 
+    /// <summary>
+    /// Whether a stream record is already reflected in the initial sync's copy, so the tail (which starts at
+    /// TRIM_HORIZON, up to 24 h back) need not apply it again: the scan started after <paramref name="syncStartedAtMs"/>
+    /// (the service's Date header of an answer received before the first page) and read every item with a consistent
+    /// read, so a change made strictly before it is in the copy (and a later change of the same key comes later in the
+    /// stream and is applied). The record's timestamp is rounded down (to the second on AWS, the minute on DynamoDB
+    /// Local), so the change happened before timestamp + precision; a margin covers differences between the service's
+    /// clocks. Records without a timestamp are always applied.
+    /// </summary>
+    public static bool CoveredBySync(DateTimeOffset? approximateCreation, long syncStartedAtMs)
+    {
+        if (approximateCreation is not { } a || syncStartedAtMs == long.MinValue) return false;
+        var ms = a.ToUnixTimeMilliseconds();
+        var precision = ms % 60_000 == 0 ? 60_000 : 1_000;
+        return ms + precision + ClockMarginMs <= syncStartedAtMs;
+    }
+
+    /// <summary>Records read from the stream that the initial sync's copy already reflected (not applied again).</summary>
+    public long RecordsCoveredBySync => Interlocked.Read(ref _recordsCovered);
+    private long _recordsCovered;
+
     /// <summary>Applies one batch of one shard: per key, only the last change matters for the final state; the writes
     /// of different keys go out together (BatchWriteItem, chunks in parallel). Returns the number of keys written or
     /// deleted.</summary>
     private async Task<int> ApplyAsync(IReadOnlyList<StreamRecord> batch, long readAtMs, CancellationToken ct)
     {
         var keyNames = _keyNames!;
+        if (batch.Count > 0 && CoveredBySync(batch[0].ApproximateCreationDateTime, _syncStartedAtMs))
+        {
+            // Timestamps grow along a shard: skip the covered head of the batch.
+            var covered = batch.TakeWhile(r => CoveredBySync(r.ApproximateCreationDateTime, _syncStartedAtMs)).Count();
+            Interlocked.Add(ref _recordsCovered, covered);
+            batch = batch.Skip(covered).ToList();
+            if (batch.Count == 0) return 0;
+        }
         // Per key (in first-seen order): the last record, the last image written before a REMOVE (for retain), the
         // earliest seen time (RPO counts from the oldest change not yet durable) and the last record's seen time.
         var last = new Dictionary<string, (StreamRecord Record, IReadOnlyDictionary<string, DdbValue>? LastPut, long FirstSeen, long LastSeen)>(StringComparer.Ordinal);
@@ -584,18 +629,24 @@ public sealed class TableReplicator : IDisposable
     {
         _state.ReopenActive(Name);
         long scanned = 0, written = 0, swept = 0;
+        var syncTime = TimeSpan.Zero;
         for (var attempt = 0; ; attempt++)
         {
+            var t0 = _time.GetTimestamp();
             var sync = await InitialSyncAsync(ct, stop).ConfigureAwait(false);
+            if (sync.Scanned > 0 || sync.Written > 0 || sync.Swept > 0) syncTime += _time.GetElapsedTime(t0);
             scanned += sync.Scanned;
             written += sync.Written;
             swept += sync.Swept;
-            if (!sync.Completed) return new TableRunResult(scanned, written, swept, 0, 0, 0, false);
+            if (!sync.Completed) return new TableRunResult(scanned, written, swept, 0, 0, 0, false, 0, syncTime);
             try
             {
+                var covered = RecordsCoveredBySync;
+                var t1 = _time.GetTimestamp();
                 var tail = await TailOnceAsync(ct, stop).ConfigureAwait(false);
+                var tailTime = _time.GetElapsedTime(t1);
                 var deletes = tail.CaughtUp ? await ApplyDueDeletesAsync(ct).ConfigureAwait(false) : 0;
-                return new TableRunResult(scanned, written, swept, tail.Records, tail.Keys, deletes, tail.CaughtUp);
+                return new TableRunResult(scanned, written, swept, tail.Records, tail.Keys, deletes, tail.CaughtUp, RecordsCoveredBySync - covered, syncTime, tailTime);
             }
             catch (TrimmedDataAccessException) when (attempt == 0) { }
         }

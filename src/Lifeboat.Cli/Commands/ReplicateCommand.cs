@@ -61,8 +61,11 @@ public static class ReplicateCommand
             {
                 var r = await rep.RunOnceAsync(shutdown.Abort, shutdown.Stop).ConfigureAwait(false);
                 var backlog = rt.State.Backlog(name);
-                var sync = r.Scanned > 0 || r.Written > 0 ? $"initial sync: {r.Scanned} items scanned, {r.Written} written{(r.Swept > 0 ? $", {r.Swept} gone from the source" : "")}; " : "";
-                Console.WriteLine($"{Label(rep)}: {sync}stream: {r.Records} records applied ({r.Keys} items written or deleted)" +
+                string T(TimeSpan t) => Durations.Format(t);
+                var sync = r.Scanned > 0 || r.Written > 0 || r.Swept > 0
+                    ? $"initial sync: {r.Scanned} items scanned, {r.Written} written{(r.Swept > 0 ? $", {r.Swept} gone from the source" : "")} in {T(r.SyncTime)}; "
+                    : "";
+                Console.WriteLine($"{Label(rep)}: {sync}stream: {r.Records} records read ({r.CoveredBySync} already in the initial copy), {r.Keys} items written or deleted in {T(r.TailTime)}" +
                                   $"{(r.DeletesApplied > 0 ? $", {r.DeletesApplied} delayed deletes applied" : "")}; backlog {backlog}{(r.Completed ? "" : " (interrupted)")}");
                 if (!r.Completed || backlog > 0) ok = false;
             }

@@ -40,6 +40,20 @@ public sealed class TableSeenTimeTests
         Assert.Equal(Ms(T0.AddHours(-23)) + 60_000, TableReplicator.SeenAtMs(T0.AddHours(-23), read));
     }
 
+    [Fact]
+    public void CoveredBySync_OnlyRecordsCertainlyMadeBeforeTheScanStarted()
+    {
+        var start = Ms(T0.AddMinutes(10));
+        Assert.True(TableReplicator.CoveredBySync(T0, start));                                  // 10 minutes before
+        Assert.True(TableReplicator.CoveredBySync(T0.AddMinutes(8), start));                    // whole minute: + 60 s + margin still before
+        Assert.False(TableReplicator.CoveredBySync(T0.AddMinutes(9), start));                   // may have been made at 9:59.9
+        Assert.True(TableReplicator.CoveredBySync(T0.AddMinutes(9).AddSeconds(57), start));     // second precision: 9:58 + 2 s margin
+        Assert.False(TableReplicator.CoveredBySync(T0.AddMinutes(9).AddSeconds(58), start));
+        Assert.False(TableReplicator.CoveredBySync(T0.AddMinutes(11), start));                  // after
+        Assert.False(TableReplicator.CoveredBySync(null, start));                               // no timestamp: apply
+        Assert.False(TableReplicator.CoveredBySync(T0, long.MinValue));                         // start unknown: apply
+    }
+
     private const string Table = """
         stores:
           a: { type: dynamodb, region: us-east-1 }
