@@ -33,6 +33,12 @@ public static class Cli
             Console.Error.WriteLine($"lifeboat: {e.Message}");
             return Failed;
         }
+        catch (Amazon.Runtime.AmazonServiceException e)
+        {
+            // A service error not handled where it happened (e.g. during verify): one line, not a stack trace.
+            Console.Error.WriteLine($"lifeboat: {e.ErrorCode}: {e.Message}");
+            return Failed;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("lifeboat: interrupted");

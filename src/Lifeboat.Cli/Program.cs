@@ -25,12 +25,14 @@ public static class Program
         root.Subcommands.Add(validate);
 
         var once = new Option<bool>("--once") { Description = "Backfill and reconcile, then exit (0 only if everything is replicated)" };
-        var replicate = new Command("replicate", "Replicate resources: continuously (until SIGINT/SIGTERM), or --once") { ConfigOption, resource, once };
-        replicate.SetAction((p, ct) => Cli.Run(() => ReplicateCommand.RunAsync(p.GetValue(ConfigOption)!, p.GetValue(resource), p.GetValue(once))));
+        var reverse = new Option<bool>("--reverse") { Description = "Table resources: replicate from the target back to the source (failback after a failover)" };
+        var replicate = new Command("replicate", "Replicate resources: continuously (until SIGINT/SIGTERM), or --once") { ConfigOption, resource, once, reverse };
+        replicate.SetAction((p, ct) => Cli.Run(() => ReplicateCommand.RunAsync(p.GetValue(ConfigOption)!, p.GetValue(resource), p.GetValue(once), p.GetValue(reverse))));
         root.Subcommands.Add(replicate);
 
-        var verify = new Command("verify", "Compare source and target: exit 0 when the target holds every source object with equal content and metadata") { ConfigOption, resource, json };
-        verify.SetAction((p, ct) => Cli.Run(() => VerifyCommand.RunAsync(p.GetValue(ConfigOption)!, p.GetValue(resource), p.GetValue(json), ct)));
+        var verifyReverse = new Option<bool>("--reverse") { Description = "Table resources: compare the failback way (the recovery table as the source)" };
+        var verify = new Command("verify", "Compare source and target: exit 0 when the target holds every source object (or item) with equal content and metadata") { ConfigOption, resource, json, verifyReverse };
+        verify.SetAction((p, ct) => Cli.Run(() => VerifyCommand.RunAsync(p.GetValue(ConfigOption)!, p.GetValue(resource), p.GetValue(json), ct, p.GetValue(verifyReverse))));
         root.Subcommands.Add(verify);
 
         var status = new Command("status", "Backlog, lag p50/p99 over the last hour and measured RPO per resource") { ConfigOption, json };
@@ -41,10 +43,11 @@ public static class Program
         var prefix = new Option<string?>("--prefix") { Description = "Only keys under this prefix (relative to the resource's prefix)" };
         var toStore = new Option<string?>("--to-store") { Description = "Restore into this store instead of the source" };
         var toBucket = new Option<string?>("--to-bucket") { Description = "Restore into this bucket instead of the source's" };
-        var overwrite = new Option<bool>("--overwrite") { Description = "Also replace objects that exist but differ (default: only restore missing ones)" };
-        var restore = new Command("restore", "Copy objects back from the replica (by default to the source)") { ConfigOption, restoreResource, prefix, toStore, toBucket, overwrite };
+        var toTable = new Option<string?>("--to-table") { Description = "Table resources: restore into this table (created with the source's keys if absent) instead of the source" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Also replace objects (items) that exist but differ (default: only restore missing ones)" };
+        var restore = new Command("restore", "Copy objects (or items) back from the replica (by default to the source)") { ConfigOption, restoreResource, prefix, toStore, toBucket, toTable, overwrite };
         restore.SetAction((p, ct) => Cli.Run(() => RestoreCommand.RunAsync(p.GetValue(ConfigOption)!, p.GetValue(restoreResource)!, p.GetValue(prefix),
-            p.GetValue(toStore), p.GetValue(toBucket), p.GetValue(overwrite), ct)));
+            p.GetValue(toStore), p.GetValue(toBucket), p.GetValue(overwrite), ct, p.GetValue(toTable))));
         root.Subcommands.Add(restore);
 
         var costConfig = new Option<string?>("--config", "-c") { Description = "Lifeboat YAML config: estimate each resource from its workload: block or the state store's measurements" };

@@ -96,6 +96,10 @@ public sealed class StreamsClient : IDisposable
 
     public string Describe { get; }
 
+    /// <summary>The Date header of the last successful answer: the service's clock (second precision, rounded down),
+    /// the clock the records' ApproximateCreationDateTime comes from. Null until an answer carried one.</summary>
+    public DateTimeOffset? LastServerDate { get; private set; }
+
     /// <summary>How many attempts were retried (throttling, 5xx, network) since the client was made.</summary>
     public long Retries => Interlocked.Read(ref _retries);
 
@@ -345,6 +349,7 @@ public sealed class StreamsClient : IDisposable
         {
             if (resp.IsSuccessStatusCode)
             {
+                if (resp.Headers.Date is { } date) LastServerDate = date;
                 try { return JsonDocument.Parse(body, DdbJson.DocumentOptions); }
                 catch (JsonException e)
                 {

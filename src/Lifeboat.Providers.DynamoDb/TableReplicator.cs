@@ -8,9 +8,14 @@ using Microsoft.Extensions.Logging;
 
 namespace Lifeboat.Providers.DynamoDb;
 
-public sealed record TableSyncResult(long Scanned, long Written, bool Completed);
+public sealed record TableSyncResult(long Scanned, long Written, bool Completed, long Swept = 0);
 
 public sealed record TailResult(int Records, int Keys, int ShardsRead, int ShardsFinished, bool CaughtUp);
+
+/// <summary>What <see cref="TableReplicator.RunOnceAsync"/> did: the initial sync (0 when it was done before), the
+/// stream records applied and keys written, delayed deletes applied; Completed = synced and caught up.</summary>
+public sealed record TableRunResult(long Scanned, long Written, long Swept, int Records, int Keys, int DeletesApplied, bool Completed,
+    long CoveredBySync = 0, TimeSpan SyncTime = default, TimeSpan TailTime = default);
 
 /// <summary>
 /// Replicates one <c>type: table</c> resource: an initial sync (parallel Scan segments → BatchWriteItem, resumable
@@ -22,20 +27,36 @@ public sealed record TailResult(int Records, int Keys, int ShardsRead, int Shard
 /// - a checkpoint names only records whose effect is durable on the target (BatchWriteItem answered, unprocessed items
 ///   retried);
 /// - within a GetRecords batch only each key's last change is written (the final state), and a key's changes are
-///   never reordered: one shard is applied batch after batch, children after parents;
+///   never reordered: one shard is applied batch after batch, children after parents (the writes of one batch go out
+///   in parallel chunks: they are for distinct keys);
 /// - a gap (TrimmedDataAccessException, a checkpointed shard gone, a new stream ARN) is never skipped: it triggers a
-///   full re-sync.
-/// Deletes follow the policy: propagate deletes at once; retain keeps the replica (with its last state); a delay holds
-/// the delete in the state store and applies it when due, only if the key is still absent at the source.
+///   full re-sync, which also sweeps the target for items no longer at the source (deletes lost with the gap).
+/// Deletes follow the policy: propagate deletes at once; retain keeps the replica (with its last state) and records the
+/// key as held; a delay holds the delete in the state store and applies it when due, only if the key is still absent
+/// at the source.
+/// Stopping: the <c>stop</c> tokens end the work between pages/batches (what is in flight is finished and
+/// checkpointed); the <c>ct</c> tokens abort in-flight calls (also safe: nothing is checkpointed before it is durable).
 /// </summary>
 public sealed class TableReplicator : IDisposable
 {
-    private const int BatchWriteMax = 25;
+    public const string ReverseSuffix = ".reverse";
+    public const string CanarySeqAttribute = "lifeboat_canary_seq";
+    public const string CanaryWrittenAtAttribute = "lifeboat_canary_written_at";
+    /// <summary>The time (Unix ms) at which a pass over the stream started that then read every shard to its end: every
+    /// change made before it is durable on the target. <c>status</c> reads it.</summary>
+    public const string CaughtUpCheckpoint = "table:caught-up-at";
+    private const int WriteParallelism = 8;
     private const string SyncCheckpoint = "table:sync";
+    private const string SyncedOnceCheckpoint = "table:synced-once";
+    private const string SweepCheckpoint = "table:sweep";
+    private const string SyncStartedCheckpoint = "table:sync-started-at";
+    /// <summary>Clock difference allowed between the stream's record timestamps and its answers' Date headers.</summary>
+    private static readonly long ClockMarginMs = 2_000;
     private const string StreamCheckpoint = "table:stream-arn";
     private const string ScanPrefix = "table:scan:";
     private const string ShardPrefix = "table:shard:";
     private const string Done = "done";
+    private static readonly TimeSpan JournalRetention = TimeSpan.FromDays(7);
 
     private readonly TableResource _res;
     private readonly IAmazonDynamoDB _source;
@@ -47,7 +68,10 @@ public sealed class TableReplicator : IDisposable
     private readonly bool _ownsClients;
     private readonly HashSet<string> _exclude;
     private List<string>? _keyNames;
+    private Dictionary<string, DdbValue>? _canaryKey;
+    private string? _canaryKeyString;
     private readonly Dictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
+    private long _syncStartedAtMs = long.MinValue;
 
     public TableReplicator(TableResource res, IAmazonDynamoDB source, IAmazonDynamoDB target, StreamsClient streams,
         StateStore state, TimeProvider time, ILogger log, bool ownsClients = false)
@@ -63,13 +87,21 @@ public sealed class TableReplicator : IDisposable
         _exclude = new HashSet<string>(res.ExcludeAttributes, StringComparer.Ordinal);
     }
 
-    /// <summary>The replicator for <paramref name="res"/> with clients built from its stores' configs.</summary>
-    public static TableReplicator Create(LifeboatConfig cfg, TableResource res, StateStore state, TimeProvider time, ILogger log)
+    /// <summary>The replicator for <paramref name="res"/> with clients built from its stores' configs;
+    /// <paramref name="reverse"/> replicates from the target back to the source (failback, <see cref="Reverse"/>).</summary>
+    public static TableReplicator Create(LifeboatConfig cfg, TableResource res, StateStore state, TimeProvider time, ILogger log, bool reverse = false)
     {
+        if (reverse) res = Reverse(res);
         var src = cfg.Stores[res.Source.Store];
         var dst = cfg.Stores[res.Target.Store];
         return new TableReplicator(res, CreateClient(src), CreateClient(dst), StreamsClient.ForStore(src, time), state, time, log, ownsClients: true);
     }
+
+    /// <summary>The failback direction of a resource: from its target (the recovery table, written during a failover)
+    /// back to its source, reading the recovery table's stream. Its state (checkpoints, journal) is kept under
+    /// <c>NAME.reverse</c>, apart from the forward direction's.</summary>
+    public static TableResource Reverse(TableResource res) =>
+        res with { Name = res.Name + ReverseSuffix, Source = res.Target, Target = res.Source };
 
     public static AmazonDynamoDBClient CreateClient(StoreConfig cfg)
     {
@@ -97,102 +129,69 @@ public sealed class TableReplicator : IDisposable
 
     private string Name => _res.Name;
 
-    // ---------------------------------------------------------------- target table
+    // ---------------------------------------------------------------- source and target tables
 
     /// <summary>Checks both tables; creates the target (same keys, attribute definitions, indexes and billing mode as
-    /// the source) when it is absent and create_target is set. Returns the source's description.</summary>
+    /// the source, with a stream for failback) when it is absent and create_target is set. Returns the source's
+    /// description. Every problem a user must fix is a <see cref="UserErrorException"/> naming the config.</summary>
     public async Task<TableDescription> PrepareAsync(CancellationToken ct)
     {
-        TableDescription source;
-        try { source = (await _source.DescribeTableAsync(_res.Source.Table, ct).ConfigureAwait(false)).Table; }
-        catch (ResourceNotFoundException)
-        {
-            throw new UserErrorException($"{_res.Source.Where}: source table '{_res.Source.Table}' does not exist in store '{_res.Source.Store}'");
-        }
+        var source = await TableSchema.DescribeAsync(_source, _res.Source, ct).ConfigureAwait(false)
+                     ?? throw new UserErrorException($"{_res.Source.Where}: source table '{_res.Source.Table}' does not exist in store '{_res.Source.Store}'");
+        var view = source.StreamSpecification?.StreamViewType;
         if (source.StreamSpecification?.StreamEnabled != true || source.LatestStreamArn is null)
-            throw new UserErrorException($"{_res.Source.Where}: table '{_res.Source.Table}' has no stream: enable DynamoDB Streams with NEW_IMAGE or NEW_AND_OLD_IMAGES");
-        if (source.StreamSpecification.StreamViewType == StreamViewType.KEYS_ONLY || source.StreamSpecification.StreamViewType == StreamViewType.OLD_IMAGE)
-            throw new UserErrorException($"{_res.Source.Where}: the stream of '{_res.Source.Table}' is {source.StreamSpecification.StreamViewType}: replication needs NEW_IMAGE or NEW_AND_OLD_IMAGES");
-        _keyNames = source.KeySchema.Select(k => k.AttributeName).ToList();
-        foreach (var k in _keyNames.Where(_exclude.Contains))
+            throw new UserErrorException($"{_res.Source.Where}: table '{_res.Source.Table}' has no stream: enable DynamoDB Streams with NEW_AND_OLD_IMAGES (or NEW_IMAGE), " +
+                                         $"e.g. aws dynamodb update-table --table-name {_res.Source.Table} --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES");
+        if (view == StreamViewType.KEYS_ONLY || view == StreamViewType.OLD_IMAGE)
+            throw new UserErrorException($"{_res.Source.Where}: the stream of '{_res.Source.Table}' is {view}: replication needs NEW_AND_OLD_IMAGES or NEW_IMAGE " +
+                                         "(the view type cannot be changed in place: disable the stream, then enable it with StreamViewType=NEW_AND_OLD_IMAGES)");
+        var keyNames = source.KeySchema.Select(k => k.AttributeName).ToList();
+        foreach (var k in keyNames.Where(_exclude.Contains))
             throw new UserErrorException($"{_res.Where}.exclude_attributes: '{k}' is a key attribute of '{_res.Source.Table}' and cannot be excluded");
 
-        try
-        {
-            var target = (await _target.DescribeTableAsync(_res.Target.Table, ct).ConfigureAwait(false)).Table;
-            var targetKeys = target.KeySchema.Select(k => (k.AttributeName, k.KeyType.Value));
-            if (!targetKeys.SequenceEqual(source.KeySchema.Select(k => (k.AttributeName, k.KeyType.Value))))
-                throw new UserErrorException($"{_res.Target.Where}: target table '{_res.Target.Table}' has other keys than the source ({Keys(target)} vs {Keys(source)})");
-        }
-        catch (ResourceNotFoundException)
+        var target = await TableSchema.DescribeAsync(_target, _res.Target, ct).ConfigureAwait(false);
+        if (target is null)
         {
             if (!_res.CreateTarget)
                 throw new UserErrorException($"{_res.Target.Where}: target table '{_res.Target.Table}' does not exist in store '{_res.Target.Store}' (set create_target: true to create it)");
-            await CreateTargetAsync(source, ct).ConfigureAwait(false);
+            await TableSchema.CreateLikeAsync(_target, _res.Target, source, _time, _log, Name, ct).ConfigureAwait(false);
         }
+        else if (TableSchema.KeysWithTypes(target) != TableSchema.KeysWithTypes(source))
+        {
+            throw new UserErrorException($"{_res.Target.Where}: target table '{_res.Target.Table}' has other keys than the source " +
+                                         $"({TableSchema.KeysWithTypes(target)} vs {TableSchema.KeysWithTypes(source)})");
+        }
+        if (_res.Canary is { } canary) (_canaryKey, _canaryKeyString) = CanaryKey(canary, source, keyNames);
+        _keyNames = keyNames;
         return source;
     }
 
-    private static string Keys(TableDescription t) => string.Join(", ", t.KeySchema.Select(k => $"{k.AttributeName} {k.KeyType}"));
-
-    private async Task CreateTargetAsync(TableDescription source, CancellationToken ct)
+    private (Dictionary<string, DdbValue>, string) CanaryKey(TableCanary canary, TableDescription source, List<string> keyNames)
     {
-        var provisioned = source.BillingModeSummary?.BillingMode != BillingMode.PAY_PER_REQUEST;
-        ProvisionedThroughput? Throughput(ProvisionedThroughputDescription? d) => provisioned
-            ? new ProvisionedThroughput(Math.Max(1, d?.ReadCapacityUnits ?? 1), Math.Max(1, d?.WriteCapacityUnits ?? 1))
-            : null;
-        var req = new CreateTableRequest
+        if (canary.Key is { } given && !given.Keys.Order(StringComparer.Ordinal).SequenceEqual(keyNames.Order(StringComparer.Ordinal)))
+            throw new UserErrorException($"{canary.Where}.key: name the key attributes of '{_res.Source.Table}' ({string.Join(", ", keyNames)}), not {string.Join(", ", given.Keys)}");
+        var key = new Dictionary<string, DdbValue>(StringComparer.Ordinal);
+        foreach (var name in keyNames)
         {
-            TableName = _res.Target.Table,
-            KeySchema = source.KeySchema.Select(k => new KeySchemaElement(k.AttributeName, k.KeyType)).ToList(),
-            AttributeDefinitions = source.AttributeDefinitions.Select(a => new AttributeDefinition(a.AttributeName, a.AttributeType)).ToList(),
-            BillingMode = provisioned ? BillingMode.PROVISIONED : BillingMode.PAY_PER_REQUEST,
-            ProvisionedThroughput = Throughput(source.ProvisionedThroughput),
-        };
-        if (source.GlobalSecondaryIndexes is { Count: > 0 } gsis)
-            req.GlobalSecondaryIndexes = gsis.Select(g => new GlobalSecondaryIndex
-            {
-                IndexName = g.IndexName,
-                KeySchema = g.KeySchema.Select(k => new KeySchemaElement(k.AttributeName, k.KeyType)).ToList(),
-                Projection = CopyProjection(g.Projection),
-                ProvisionedThroughput = Throughput(g.ProvisionedThroughput),
-            }).ToList();
-        if (source.LocalSecondaryIndexes is { Count: > 0 } lsis)
-            req.LocalSecondaryIndexes = lsis.Select(l => new LocalSecondaryIndex
-            {
-                IndexName = l.IndexName,
-                KeySchema = l.KeySchema.Select(k => new KeySchemaElement(k.AttributeName, k.KeyType)).ToList(),
-                Projection = CopyProjection(l.Projection),
-            }).ToList();
-        _log.LogInformation("{Resource}: creating target table {Table} ({Keys}; {Billing}; {Gsi} global and {Lsi} local indexes)",
-            Name, _res.Target.Table, Keys(source), req.BillingMode.Value, req.GlobalSecondaryIndexes?.Count ?? 0, req.LocalSecondaryIndexes?.Count ?? 0);
-        try { await _target.CreateTableAsync(req, ct).ConfigureAwait(false); }
-        catch (ResourceInUseException) { /* created meanwhile (another run): wait for it below */ }
-
-        var deadline = _time.GetUtcNow() + TimeSpan.FromMinutes(10);
-        while (true)
-        {
-            var t = (await _target.DescribeTableAsync(_res.Target.Table, ct).ConfigureAwait(false)).Table;
-            if (t.TableStatus == TableStatus.ACTIVE && (t.GlobalSecondaryIndexes ?? []).All(g => g.IndexStatus == IndexStatus.ACTIVE)) return;
-            if (_time.GetUtcNow() > deadline)
-                throw new UserErrorException($"{_res.Target.Where}: target table '{_res.Target.Table}' not ACTIVE 10 minutes after creation (status {t.TableStatus})");
-            await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+            var type = source.AttributeDefinitions.First(a => a.AttributeName == name).AttributeType;
+            var text = canary.Key?[name] ?? (type == ScalarAttributeType.N ? "0" : "lifeboat-canary");
+            if (type == ScalarAttributeType.N && !decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                throw new UserErrorException($"{canary.Where}.key.{name}: '{text}' is not a number, and {name} is a number attribute");
+            key[name] = type == ScalarAttributeType.N ? DdbValue.N(text)
+                : type == ScalarAttributeType.B ? DdbValue.B(System.Text.Encoding.UTF8.GetBytes(text))
+                : DdbValue.S(text);
         }
+        return (key, KeyString(key, keyNames));
     }
-
-    private static Projection CopyProjection(Projection p) => new()
-    {
-        ProjectionType = p.ProjectionType,
-        NonKeyAttributes = p.NonKeyAttributes is { Count: > 0 } n ? [.. n] : null,
-    };
 
     // ---------------------------------------------------------------- initial sync
 
     /// <summary>Copies every item of the source with <see cref="TableResource.Concurrency"/> parallel Scan segments.
     /// Each segment checkpoints its LastEvaluatedKey after the page's items are durable, so a crash resumes there.
     /// Before the first page, the stream's current ARN is recorded and every shard's checkpoint cleared, so the tail
-    /// starts at TRIM_HORIZON of all shards: changes made during the scan are applied after it.</summary>
-    public async Task<TableSyncResult> InitialSyncAsync(CancellationToken ct)
+    /// starts at TRIM_HORIZON of all shards: changes made during the scan are applied after it. A re-sync (after a gap)
+    /// then sweeps the target for items that are gone from the source.</summary>
+    public async Task<TableSyncResult> InitialSyncAsync(CancellationToken ct, CancellationToken stop = default)
     {
         var source = await PrepareAsync(ct).ConfigureAwait(false);
         if (_state.GetCheckpoint(Name, SyncCheckpoint) == Done && _state.GetCheckpoint(Name, StreamCheckpoint) == source.LatestStreamArn)
@@ -210,30 +209,56 @@ public sealed class TableReplicator : IDisposable
         if (_state.GetCheckpoint(Name, "table:scan-segments") is { } stored && stored != segments.ToString(CultureInfo.InvariantCulture))
             ResetScanCheckpoints(); // a resumed scan must keep the segment count it started with
         _state.SetCheckpoint(Name, "table:scan-segments", segments.ToString(CultureInfo.InvariantCulture), NowMs);
+        var resync = _state.GetCheckpoint(Name, SyncedOnceCheckpoint) is not null;
+        // When this scan started, on the stream service's clock (the Date of an answer received before the first page:
+        // the clock record timestamps come from, so this machine's clock error does not matter). Kept across resumes: a
+        // resumed segment reads later, never earlier. Without a Date header, nothing is skipped ("none").
+        if (_state.GetCheckpoint(Name, SyncStartedCheckpoint) is null)
+        {
+            await _streams.DescribeStreamAsync(source.LatestStreamArn, limit: 1, ct: ct).ConfigureAwait(false);
+            var started = _streams.LastServerDate is { } d ? d.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) : "none";
+            _state.SetCheckpoint(Name, SyncStartedCheckpoint, started, NowMs);
+        }
 
-        _log.LogInformation("{Resource}: initial sync of {Source} -> {Target} with {Segments} scan segments", Name, _res.Source.Table, _res.Target.Table, segments);
+        _log.LogInformation("{Resource}: {Kind} of {Source} -> {Target} with {Segments} scan segments", Name, resync ? "re-sync" : "initial sync",
+            _res.Source.Table, _res.Target.Table, segments);
         long scanned = 0, written = 0;
+        var complete = true;
         await Parallel.ForEachAsync(Enumerable.Range(0, segments), new ParallelOptions { MaxDegreeOfParallelism = segments, CancellationToken = ct }, async (seg, token) =>
         {
-            var (s, w) = await ScanSegmentAsync(seg, segments, token).ConfigureAwait(false);
+            var (s, w, done) = await ScanSegmentAsync(seg, segments, token, stop).ConfigureAwait(false);
             Interlocked.Add(ref scanned, s);
             Interlocked.Add(ref written, w);
+            if (!done) complete = false;
         }).ConfigureAwait(false);
+        if (!complete) return new TableSyncResult(scanned, written, false);
+
+        long swept = 0;
+        if (resync && _state.GetCheckpoint(Name, SweepCheckpoint) != Done)
+        {
+            var (n, done) = await SweepTargetAsync(ct, stop).ConfigureAwait(false);
+            swept = n;
+            if (!done) return new TableSyncResult(scanned, written, false, swept);
+            _state.SetCheckpoint(Name, SweepCheckpoint, Done, NowMs);
+        }
         _state.SetCheckpoint(Name, SyncCheckpoint, Done, NowMs);
+        _state.SetCheckpoint(Name, SyncedOnceCheckpoint, NowMs.ToString(CultureInfo.InvariantCulture), NowMs);
         _state.SetCheckpoint(Name, "last-full-pass", NowMs.ToString(CultureInfo.InvariantCulture), NowMs);
-        _log.LogInformation("{Resource}: initial sync done: {Scanned} items scanned, {Written} written", Name, scanned, written);
-        return new TableSyncResult(scanned, written, true);
+        _log.LogInformation("{Resource}: initial sync done: {Scanned} items scanned, {Written} written{Swept}", Name, scanned, written,
+            resync ? $", {swept} target items no longer at the source handled by the delete policy" : "");
+        return new TableSyncResult(scanned, written, true, swept);
     }
 
-    private async Task<(long Scanned, long Written)> ScanSegmentAsync(int segment, int total, CancellationToken ct)
+    private async Task<(long Scanned, long Written, bool Done)> ScanSegmentAsync(int segment, int total, CancellationToken ct, CancellationToken stop)
     {
         var name = ScanPrefix + segment.ToString(CultureInfo.InvariantCulture);
         var position = _state.GetCheckpoint(Name, name);
-        if (position == Done) return (0, 0);
+        if (position == Done) return (0, 0, true);
         Dictionary<string, AttributeValue>? start = position is null ? null : DdbSdk.ToSdk(DdbJson.ParseItem(position));
         long scanned = 0, written = 0;
         while (true)
         {
+            if (stop.IsCancellationRequested) return (scanned, written, false);
             var page = await _source.ScanAsync(new ScanRequest
             {
                 TableName = _res.Source.Table,
@@ -245,22 +270,66 @@ public sealed class TableReplicator : IDisposable
             var items = page.Items ?? [];
             scanned += items.Count;
             var writes = items.Select(i => new WriteRequest { PutRequest = new PutRequest { Item = Project(i) } }).ToList();
-            await BatchWriteAsync(writes, ct).ConfigureAwait(false);
+            await TableSchema.BatchWriteAsync(_target, _res.Target.Table, writes, WriteParallelism, _time, ct).ConfigureAwait(false);
             written += writes.Count;
             Interlocked.Add(ref _itemsWritten, writes.Count);
             if (page.LastEvaluatedKey is not { Count: > 0 } last)
             {
                 _state.SetCheckpoint(Name, name, Done, NowMs);
-                return (scanned, written);
+                return (scanned, written, true);
             }
             _state.SetCheckpoint(Name, name, DdbJson.SerializeItem(DdbSdk.FromSdk(last)), NowMs);
             start = last;
         }
     }
 
+    /// <summary>After a re-sync: target items whose key is absent at the source were deleted there while the stream's
+    /// records of it were lost; they get the delete policy now (propagate: deleted; retain: held; a delay: held until
+    /// due). A key that comes back later is re-created by its stream record.</summary>
+    private async Task<(long Handled, bool Done)> SweepTargetAsync(CancellationToken ct, CancellationToken stop)
+    {
+        var keyNames = _keyNames!;
+        long handled = 0;
+        var stopped = false;
+        await TableSchema.ParallelScanAsync(_target, _res.Target.Table, _res.Concurrency, async (_, page, token) =>
+        {
+            if (stop.IsCancellationRequested) { stopped = true; return; }
+            var keys = page.Select(i => KeyOf(DdbSdk.FromSdk(i), keyNames)).ToList();
+            var atSource = await TableSchema.BatchGetAsync(_source, _res.Source.Table, keys, keyNames, _time, token).ConfigureAwait(false);
+            var gone = keys.Where(k => !atSource.ContainsKey(KeyString(k, keyNames))).ToList();
+            if (gone.Count == 0) return;
+            var now = NowMs;
+            if (_res.Deletes.Mode == DeleteMode.Propagate)
+            {
+                var changes = gone.Select(k => (KeyString(k, keyNames), ChangeOp.Delete, now)).ToList();
+                var ids = _state.BeginChanges(Name, changes);
+                try
+                {
+                    await TableSchema.BatchWriteAsync(_target, _res.Target.Table,
+                        gone.Select(k => new WriteRequest { DeleteRequest = new DeleteRequest { Key = DdbSdk.ToSdk(k) } }).ToList(), WriteParallelism, _time, token).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    _state.MarkRetryMany(ids, e.Message);
+                    throw;
+                }
+                _state.MarkDurableMany(Name, ids.Zip(changes, (id, c) => (id, c.Item1)).ToList(), NowMs);
+            }
+            else
+            {
+                foreach (var k in gone)
+                    _state.Hold(Name, KeyString(k, keyNames), now, _res.Deletes.Mode == DeleteMode.Delayed ? now + (long)_res.Deletes.Delay.TotalMilliseconds : null);
+            }
+            Interlocked.Add(ref handled, gone.Count);
+        }, ct).ConfigureAwait(false);
+        return (handled, !stopped);
+    }
+
     private void ResetScanCheckpoints()
     {
         _state.SetCheckpoint(Name, SyncCheckpoint, null, NowMs);
+        _state.SetCheckpoint(Name, SyncStartedCheckpoint, null, NowMs);
+        _state.SetCheckpoint(Name, SweepCheckpoint, null, NowMs);
         for (var i = 0; i < 64; i++) _state.SetCheckpoint(Name, ScanPrefix + i.ToString(CultureInfo.InvariantCulture), null, NowMs);
     }
 
@@ -293,55 +362,44 @@ public sealed class TableReplicator : IDisposable
     private IReadOnlyDictionary<string, DdbValue> Project(IReadOnlyDictionary<string, DdbValue> item) =>
         _exclude.Count == 0 ? item : item.Where(kv => !_exclude.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
 
-    /// <summary>BatchWriteItem in chunks of 25, retrying unprocessed items with capped exponential backoff until all
-    /// are written (throttling is transient; the SDK itself retries failed calls).</summary>
-    private async Task BatchWriteAsync(List<WriteRequest> writes, CancellationToken ct)
-    {
-        for (var i = 0; i < writes.Count; i += BatchWriteMax)
-        {
-            var pending = writes.GetRange(i, Math.Min(BatchWriteMax, writes.Count - i));
-            for (var attempt = 0; pending.Count > 0; attempt++)
-            {
-                var resp = await _target.BatchWriteItemAsync(new BatchWriteItemRequest
-                {
-                    RequestItems = new Dictionary<string, List<WriteRequest>> { [_res.Target.Table] = pending },
-                }, ct).ConfigureAwait(false);
-                pending = resp.UnprocessedItems is { } u && u.TryGetValue(_res.Target.Table, out var left) ? left ?? [] : [];
-                if (pending.Count == 0) break;
-                if (attempt >= 30) throw new InvalidOperationException($"{Name}: {pending.Count} items still unprocessed after {attempt} BatchWriteItem attempts");
-                var delay = Math.Min(5000, 50 * Math.Pow(2, Math.Min(attempt, 10))) * (0.5 + Random.Shared.NextDouble() / 2);
-                await Task.Delay(TimeSpan.FromMilliseconds(delay), _time, ct).ConfigureAwait(false);
-            }
-        }
-    }
-
     // ---------------------------------------------------------------- stream tail
 
     /// <summary>One pass over the stream: every ready shard (lineage order) is read until it has nothing more now;
-    /// children of shards finished in this pass are read in the same pass. Returns whether everything was caught up.
+    /// children of shards finished in this pass are read in the same pass. CaughtUp = every shard was read to its end
+    /// (not stopped): then every change made before the pass started is durable on the target, which is recorded
+    /// (<see cref="CaughtUpCheckpoint"/>) and closes journal rows left open by a crash or a gap.
     /// A gap (trimmed records, a vanished unfinished shard) clears the sync checkpoint so that the next
     /// <see cref="InitialSyncAsync"/> re-syncs the table, and throws <see cref="TrimmedDataAccessException"/>.</summary>
-    public async Task<TailResult> TailOnceAsync(CancellationToken ct)
+    public async Task<TailResult> TailOnceAsync(CancellationToken ct, CancellationToken stop = default)
     {
         var arn = _state.GetCheckpoint(Name, StreamCheckpoint)
                   ?? throw new InvalidOperationException($"{Name}: no initial sync yet (run InitialSyncAsync first)");
         if (_keyNames is null) await PrepareAsync(ct).ConfigureAwait(false);
+        var passStart = NowMs;
+        var maxId = _state.MaxJournalId();
+        _syncStartedAtMs = long.TryParse(_state.GetCheckpoint(Name, SyncStartedCheckpoint), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ss) ? ss : long.MinValue;
         var desc = await _streams.DescribeStreamAllShardsAsync(arn, ct).ConfigureAwait(false);
         CheckForGaps(desc);
 
         int records = 0, keys = 0, read = 0, finished = 0;
+        var stopped = false;
         var done = new HashSet<string>(StringComparer.Ordinal);
         bool IsFinished(string id) => done.Contains(id) || (_state.GetCheckpoint(Name, ShardPrefix + id)?.StartsWith(Done, StringComparison.Ordinal) ?? false);
-        while (true)
+        while (!stopped)
         {
             var ready = ShardLineage.Ready(desc.Shards, IsFinished).Where(s => !done.Contains(s.ShardId)).ToList();
             var progressed = false;
             foreach (var shard in ready)
             {
-                var (r, k, fin) = await DrainShardAsync(arn, shard, ct).ConfigureAwait(false);
+                var (r, k, fin, interrupted) = await DrainShardAsync(arn, shard, ct, stop).ConfigureAwait(false);
                 records += r;
                 keys += k;
                 read++;
+                if (interrupted)
+                {
+                    stopped = true;
+                    break;
+                }
                 if (fin)
                 {
                     done.Add(shard.ShardId);
@@ -351,7 +409,13 @@ public sealed class TableReplicator : IDisposable
             }
             if (!progressed) break; // children of shards finished now become ready in the next round
         }
-        return new TailResult(records, keys, read, finished, CaughtUp: true);
+        if (!stopped)
+        {
+            _state.SetCheckpoint(Name, CaughtUpCheckpoint, passStart.ToString(CultureInfo.InvariantCulture), NowMs);
+            var settled = _state.SettleOpen(Name, maxId, NowMs);
+            if (settled > 0) _log.LogInformation("{Resource}: {Count} changes left open by an earlier run are covered by this pass", Name, settled);
+        }
+        return new TailResult(records, keys, read, finished, CaughtUp: !stopped);
     }
 
     private void CheckForGaps(StreamDescription desc)
@@ -374,7 +438,7 @@ public sealed class TableReplicator : IDisposable
         throw new TrimmedDataAccessException($"{Name}: {why}");
     }
 
-    private async Task<(int Records, int Keys, bool Finished)> DrainShardAsync(string arn, Shard shard, CancellationToken ct)
+    private async Task<(int Records, int Keys, bool Finished, bool Stopped)> DrainShardAsync(string arn, Shard shard, CancellationToken ct, CancellationToken stop)
     {
         var cp = _state.GetCheckpoint(Name, ShardPrefix + shard.ShardId);
         var after = string.IsNullOrEmpty(cp) ? null : cp;
@@ -389,6 +453,7 @@ public sealed class TableReplicator : IDisposable
         int records = 0, keys = 0;
         while (true)
         {
+            if (stop.IsCancellationRequested) return (records, keys, false, true);
             IReadOnlyList<StreamRecord> batch;
             try { batch = await reader.ReadAsync(1000, ct).ConfigureAwait(false); }
             catch (TrimmedDataAccessException e)
@@ -396,80 +461,141 @@ public sealed class TableReplicator : IDisposable
                 MarkGap($"shard {shard.ShardId}: {e.Message}");
                 throw; // unreachable: MarkGap throws
             }
+            var readAt = NowMs;
             if (batch.Count > 0)
             {
-                keys += await ApplyAsync(batch, ct).ConfigureAwait(false);
+                keys += await ApplyAsync(batch, readAt, ct).ConfigureAwait(false);
                 records += batch.Count;
                 Interlocked.Add(ref _recordsApplied, batch.Count);
             }
             if (reader.IsFinished)
             {
                 _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, $"{Done}:{reader.LastSequenceNumber}", NowMs);
-                return (records, keys, true);
+                return (records, keys, true, false);
             }
-            if (batch.Count == 0) return (records, keys, false);
+            if (batch.Count == 0) return (records, keys, false, false);
             _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, reader.LastSequenceNumber, NowMs);
         }
     }
 
+    /// <summary>
+    /// When a change counts as seen at the source (the journal's seen_at, from which lag and RPO are measured), given
+    /// the record's ApproximateCreationDateTime and the time its GetRecords call returned. The timestamp is coarse:
+    /// AWS rounds it down to the second and DynamoDB Local truncates it to the minute, so the change happened at most
+    /// one unit after it (a minute when the timestamp falls on a whole minute, since it may be DynamoDB Local's). The
+    /// seen time is the latest time the timestamp allows, never after the read: a record read while Lifeboat keeps up
+    /// counts from its read (exact to the poll interval; the timestamp would add up to a minute of lag that did not
+    /// happen), and a record that waited in the stream (Lifeboat stopped or behind) counts from its timestamp, so the
+    /// wait is measured. A timestamp out of reason (in the future, or older than the stream's 24 h retention) is ignored.
+    /// The result never overstates lag; the canary measures it end to end.
+    /// </summary>
+    public static long SeenAtMs(DateTimeOffset? approximateCreation, long readAtMs)
+    {
+        if (approximateCreation is not { } a) return readAtMs;
+        var ms = a.ToUnixTimeMilliseconds();
+        if (ms > readAtMs + (long)TimeSpan.FromMinutes(5).TotalMilliseconds || ms < readAtMs - (long)TimeSpan.FromHours(25).TotalMilliseconds) return readAtMs;
+        var precision = ms % 60_000 == 0 ? 60_000 : 1_000;
+        return Math.Min(readAtMs, ms + precision);
+    }
+
+    /// <summary>
+    /// Whether a stream record is already reflected in the initial sync's copy, so the tail (which starts at
+    /// TRIM_HORIZON, up to 24 h back) need not apply it again: the scan started after <paramref name="syncStartedAtMs"/>
+    /// (the service's Date header of an answer received before the first page) and read every item with a consistent
+    /// read, so a change made strictly before it is in the copy (and a later change of the same key comes later in the
+    /// stream and is applied). The record's timestamp is rounded down (to the second on AWS, the minute on DynamoDB
+    /// Local), so the change happened before timestamp + precision; a margin covers differences between the service's
+    /// clocks. Records without a timestamp are always applied.
+    /// </summary>
+    public static bool CoveredBySync(DateTimeOffset? approximateCreation, long syncStartedAtMs)
+    {
+        if (approximateCreation is not { } a || syncStartedAtMs == long.MinValue) return false;
+        var ms = a.ToUnixTimeMilliseconds();
+        var precision = ms % 60_000 == 0 ? 60_000 : 1_000;
+        return ms + precision + ClockMarginMs <= syncStartedAtMs;
+    }
+
+    /// <summary>Records read from the stream that the initial sync's copy already reflected (not applied again).</summary>
+    public long RecordsCoveredBySync => Interlocked.Read(ref _recordsCovered);
+    private long _recordsCovered;
+
     /// <summary>Applies one batch of one shard: per key, only the last change matters for the final state; the writes
-    /// of different keys go out together (BatchWriteItem). Returns the number of keys written or deleted.</summary>
-    private async Task<int> ApplyAsync(IReadOnlyList<StreamRecord> batch, CancellationToken ct)
+    /// of different keys go out together (BatchWriteItem, chunks in parallel). Returns the number of keys written or
+    /// deleted.</summary>
+    private async Task<int> ApplyAsync(IReadOnlyList<StreamRecord> batch, long readAtMs, CancellationToken ct)
     {
         var keyNames = _keyNames!;
-        // Per key (in first-seen order): the last record, and the last image written before a REMOVE (for retain).
-        var last = new Dictionary<string, (StreamRecord Record, IReadOnlyDictionary<string, DdbValue>? LastPut, long SeenMs)>(StringComparer.Ordinal);
+        if (batch.Count > 0 && CoveredBySync(batch[0].ApproximateCreationDateTime, _syncStartedAtMs))
+        {
+            // Timestamps grow along a shard: skip the covered head of the batch.
+            var covered = batch.TakeWhile(r => CoveredBySync(r.ApproximateCreationDateTime, _syncStartedAtMs)).Count();
+            Interlocked.Add(ref _recordsCovered, covered);
+            batch = batch.Skip(covered).ToList();
+            if (batch.Count == 0) return 0;
+        }
+        // Per key (in first-seen order): the last record, the last image written before a REMOVE (for retain), the
+        // earliest seen time (RPO counts from the oldest change not yet durable) and the last record's seen time.
+        var last = new Dictionary<string, (StreamRecord Record, IReadOnlyDictionary<string, DdbValue>? LastPut, long FirstSeen, long LastSeen)>(StringComparer.Ordinal);
         foreach (var r in batch)
         {
             var key = KeyString(r.Keys, keyNames);
-            var seen = r.ApproximateCreationDateTime?.ToUnixTimeMilliseconds() ?? NowMs;
-            var put = r.EventName == StreamEventName.Remove ? (last.TryGetValue(key, out var prev) ? prev.LastPut : null) : r.NewImage;
-            last[key] = (r, put, last.TryGetValue(key, out var p) ? Math.Min(p.SeenMs, seen) : seen);
+            var seen = SeenAtMs(r.ApproximateCreationDateTime, readAtMs);
+            var had = last.TryGetValue(key, out var prev);
+            var put = r.EventName == StreamEventName.Remove ? (had ? prev.LastPut : null) : r.NewImage;
+            last[key] = (r, put, had ? Math.Min(prev.FirstSeen, seen) : seen, seen);
         }
 
+        var changes = new List<(string Key, ChangeOp Op, long SeenAtMs)>();
         var writes = new List<WriteRequest>();
-        var journal = new List<(long Id, string Key)>();
         var holds = new List<(string Key, long Seen)>();
-        foreach (var (key, (r, lastPut, seenMs)) in last)
+        long canarySeq = 0;
+        foreach (var (key, (r, lastPut, firstSeen, lastSeen)) in last)
         {
             if (r.EventName != StreamEventName.Remove)
             {
                 if (r.NewImage is null)
                     throw new InvalidOperationException($"{Name}: stream record {r.SequenceNumber} has no NewImage (the stream must be NEW_IMAGE or NEW_AND_OLD_IMAGES)");
-                _state.Unhold(Name, key);
-                journal.Add((_state.BeginChange(Name, key, ChangeOp.Put, Math.Min(seenMs, NowMs)).Id, key));
+                changes.Add((key, ChangeOp.Put, firstSeen));
                 writes.Add(new WriteRequest { PutRequest = new PutRequest { Item = DdbSdk.ToSdk(Project(r.NewImage)) } });
+                if (key == _canaryKeyString && r.NewImage.TryGetValue(CanarySeqAttribute, out var seq) && seq.Type == DdbType.N &&
+                    long.TryParse(seq.Text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var s))
+                    canarySeq = Math.Max(canarySeq, s);
                 continue;
             }
             switch (_res.Deletes.Mode)
             {
                 case DeleteMode.Propagate:
-                    _state.Unhold(Name, key);
-                    journal.Add((_state.BeginChange(Name, key, ChangeOp.Delete, Math.Min(seenMs, NowMs)).Id, key));
+                    changes.Add((key, ChangeOp.Delete, firstSeen));
                     writes.Add(new WriteRequest { DeleteRequest = new DeleteRequest { Key = DdbSdk.ToSdk(KeyOf(r.Keys, keyNames)) } });
                     break;
                 default:
                     // retain (or hold for a delay): keep the replica, with the last state written in this batch.
                     if (lastPut is not null)
                     {
-                        journal.Add((_state.BeginChange(Name, key, ChangeOp.Put, Math.Min(seenMs, NowMs)).Id, key));
+                        changes.Add((key, ChangeOp.Put, firstSeen));
                         writes.Add(new WriteRequest { PutRequest = new PutRequest { Item = DdbSdk.ToSdk(Project(lastPut)) } });
                     }
-                    if (_res.Deletes.Mode == DeleteMode.Delayed) holds.Add((key, seenMs));
+                    holds.Add((key, lastSeen));
                     break;
             }
         }
 
-        try { await BatchWriteAsync(writes, ct).ConfigureAwait(false); }
+        var ids = _state.BeginChanges(Name, changes);
+        try
+        {
+            await TableSchema.BatchWriteAsync(_target, _res.Target.Table, writes, WriteParallelism, _time, ct).ConfigureAwait(false);
+        }
         catch (Exception e)
         {
             // Not durable: the changes are open again (the batch is re-read from the checkpoint and re-applied).
-            foreach (var (id, _) in journal) _state.MarkFailed(id, e.Message, permanent: false);
+            _state.MarkRetryMany(ids, e.Message);
             throw;
         }
         var now = NowMs;
-        foreach (var (id, key) in journal) _state.MarkDurable(id, now, null, Name, key);
-        foreach (var (key, seen) in holds) _state.Hold(Name, key, seen, seen + (long)_res.Deletes.Delay.TotalMilliseconds);
+        _state.MarkDurableMany(Name, ids.Zip(changes, (id, c) => (id, c.Key)).ToList(), now);
+        foreach (var (key, seen) in holds)
+            _state.Hold(Name, key, seen, _res.Deletes.Mode == DeleteMode.Delayed ? seen + (long)_res.Deletes.Delay.TotalMilliseconds : null);
+        if (canarySeq > 0) _state.CanaryArrived(Name, canarySeq, now);
         return writes.Count;
     }
 
@@ -496,45 +622,107 @@ public sealed class TableReplicator : IDisposable
         return applied;
     }
 
-    /// <summary>Initial sync if needed, then the stream until caught up (every open shard answered no more records).
-    /// A gap found while tailing re-syncs once and tails again.</summary>
-    public async Task<TailResult> RunOnceAsync(CancellationToken ct)
+    /// <summary>Initial sync if needed, then the stream until caught up (every open shard answered no more records),
+    /// then due deletes. A gap found while tailing re-syncs once and tails again. <paramref name="stop"/> ends it early
+    /// (Completed false) after the work in flight.</summary>
+    public async Task<TableRunResult> RunOnceAsync(CancellationToken ct, CancellationToken stop = default)
     {
+        _state.ReopenActive(Name);
+        long scanned = 0, written = 0, swept = 0;
+        var syncTime = TimeSpan.Zero;
         for (var attempt = 0; ; attempt++)
         {
-            await InitialSyncAsync(ct).ConfigureAwait(false);
+            var t0 = _time.GetTimestamp();
+            var sync = await InitialSyncAsync(ct, stop).ConfigureAwait(false);
+            if (sync.Scanned > 0 || sync.Written > 0 || sync.Swept > 0) syncTime += _time.GetElapsedTime(t0);
+            scanned += sync.Scanned;
+            written += sync.Written;
+            swept += sync.Swept;
+            if (!sync.Completed) return new TableRunResult(scanned, written, swept, 0, 0, 0, false, 0, syncTime);
             try
             {
-                var res = await TailOnceAsync(ct).ConfigureAwait(false);
-                await ApplyDueDeletesAsync(ct).ConfigureAwait(false);
-                return res;
+                var covered = RecordsCoveredBySync;
+                var t1 = _time.GetTimestamp();
+                var tail = await TailOnceAsync(ct, stop).ConfigureAwait(false);
+                var tailTime = _time.GetElapsedTime(t1);
+                var deletes = tail.CaughtUp ? await ApplyDueDeletesAsync(ct).ConfigureAwait(false) : 0;
+                return new TableRunResult(scanned, written, swept, tail.Records, tail.Keys, deletes, tail.CaughtUp, RecordsCoveredBySync - covered, syncTime, tailTime);
             }
             catch (TrimmedDataAccessException) when (attempt == 0) { }
         }
     }
 
-    /// <summary>Replicates until <paramref name="stop"/>: sync if needed, then polls the stream every
-    /// <paramref name="poll"/> (1 s by default) while idle.</summary>
-    public async Task RunAsync(CancellationToken stop, TimeSpan? poll = null)
+    /// <summary>Replicates until <paramref name="stop"/>: sync if needed, then reads the stream, polling every
+    /// <paramref name="poll"/> (250 ms by default) while idle. After <paramref name="stop"/> the batch in flight is
+    /// finished and checkpointed; <paramref name="abort"/> cancels in-flight calls. Errors are logged and retried with
+    /// backoff (the journal keeps failed changes open, so status shows them in the backlog and RPO).</summary>
+    public async Task RunAsync(CancellationToken stop, CancellationToken abort, TimeSpan? poll = null)
     {
-        var interval = poll ?? TimeSpan.FromSeconds(1);
+        var interval = poll ?? TimeSpan.FromMilliseconds(250);
+        _state.ReopenActive(Name);
+        var lastPrune = long.MinValue;
+        var failures = 0;
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                await InitialSyncAsync(stop).ConfigureAwait(false);
-                var r = await TailOnceAsync(stop).ConfigureAwait(false);
-                await ApplyDueDeletesAsync(stop).ConfigureAwait(false);
+                if (NowMs - lastPrune > 3_600_000)
+                {
+                    _state.Prune(NowMs - (long)JournalRetention.TotalMilliseconds);
+                    lastPrune = NowMs;
+                }
+                var sync = await InitialSyncAsync(abort, stop).ConfigureAwait(false);
+                if (!sync.Completed) break;
+                var r = await TailOnceAsync(abort, stop).ConfigureAwait(false);
+                if (r.CaughtUp) await ApplyDueDeletesAsync(abort).ConfigureAwait(false);
+                failures = 0;
                 if (r.Records == 0) await Task.Delay(interval, _time, stop).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested || abort.IsCancellationRequested) { return; }
             catch (TrimmedDataAccessException) { /* gap recorded: the next round re-syncs */ }
-            catch (Exception e) when (e is AmazonDynamoDBException or DynamoDbStreamsException { IsTransient: true } or HttpRequestException)
+            catch (Exception e)
             {
-                _log.LogWarning("{Resource}: {Error}; retrying", Name, e.Message);
-                try { await Task.Delay(interval * 5, _time, stop).ConfigureAwait(false); }
+                failures++;
+                var wait = TimeSpan.FromMilliseconds(Math.Min(30_000, interval.TotalMilliseconds * Math.Pow(2, Math.Min(failures, 10))));
+                _log.LogWarning("{Resource}: {Error}; retrying in {Wait}", Name, e.Message, Durations.Format(wait));
+                try { await Task.Delay(wait, _time, stop).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
             }
+        }
+    }
+
+    /// <summary>While replicating continuously with a <c>canary:</c>: writes the marker item (the canary key, a sequence
+    /// number and the time written) to the source every <see cref="TableCanary.Every"/>; <see cref="ApplyAsync"/>
+    /// records its arrival when it is durable on the target, so <c>status</c> shows the end-to-end delay measured
+    /// independently of the journal's seen times.</summary>
+    public async Task RunCanaryAsync(CancellationToken stop)
+    {
+        if (_res.Canary is not { } canary) return;
+        if (_canaryKey is null) await PrepareAsync(stop).ConfigureAwait(false);
+        var seq = _state.NextCanarySeq(Name);
+        while (!stop.IsCancellationRequested)
+        {
+            var at = NowMs;
+            try
+            {
+                _state.CanaryWritten(Name, seq, at);
+                var item = new Dictionary<string, DdbValue>(_canaryKey!, StringComparer.Ordinal)
+                {
+                    [CanarySeqAttribute] = DdbValue.N(seq.ToString(CultureInfo.InvariantCulture)),
+                    [CanaryWrittenAtAttribute] = DdbValue.N(at.ToString(CultureInfo.InvariantCulture)),
+                };
+                try { await _source.PutItemAsync(new PutItemRequest { TableName = _res.Source.Table, Item = DdbSdk.ToSdk(item) }, stop).ConfigureAwait(false); }
+                catch
+                {
+                    _state.CanaryForget(Name, seq);
+                    throw;
+                }
+                seq++;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
+            catch (Exception e) { _log.LogWarning("{Resource}: canary write failed: {Error}", Name, e.Message); }
+            try { await Task.Delay(canary.Every, _time, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
         }
     }
 
@@ -542,7 +730,7 @@ public sealed class TableReplicator : IDisposable
     public static string KeyString(IReadOnlyDictionary<string, DdbValue> keys, IReadOnlyList<string> keyNames) =>
         DdbJson.SerializeItem(KeyOf(keys, keyNames));
 
-    private static Dictionary<string, DdbValue> KeyOf(IReadOnlyDictionary<string, DdbValue> keys, IReadOnlyList<string> keyNames)
+    public static Dictionary<string, DdbValue> KeyOf(IReadOnlyDictionary<string, DdbValue> keys, IReadOnlyList<string> keyNames)
     {
         var d = new Dictionary<string, DdbValue>(StringComparer.Ordinal);
         foreach (var n in keyNames) d[n] = keys[n];

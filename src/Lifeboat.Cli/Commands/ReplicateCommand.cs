@@ -1,6 +1,7 @@
 using Lifeboat.Cli.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
+using Lifeboat.Providers.DynamoDb;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
@@ -8,25 +9,35 @@ namespace Lifeboat.Cli.Commands;
 
 public static class ReplicateCommand
 {
-    public static async Task<int> RunAsync(string file, string? resourceName, bool once)
+    public static async Task<int> RunAsync(string file, string? resourceName, bool once, bool reverse = false)
     {
         var cfg = ConfigLoader.Load(file);
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
         await using var rt = new Runtime(cfg, TimeProvider.System, logs);
-        // Table resources (issue 3) have a TableReplicator but are not wired into the CLI yet: say so instead of
-        // "no resource named ...".
-        if ((resourceName is not null && cfg.Tables.Any(t => t.Name == resourceName)) || (resourceName is null && cfg.Resources.Count == 0 && cfg.Tables.Count > 0))
-            throw new UserErrorException($"{file}: table resources ({string.Join(", ", cfg.Tables.Select(t => t.Name))}) are not replicated by this version's CLI yet (see docs/progress-issue-3.md)");
-        var resources = cfg.Select(resourceName);
-        if (resources.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
-        foreach (var r in resources) rt.LockResource(r.Name);
-        var reps = resources.Select(r => rt.Replicator(r)).ToList();
+        var (buckets, tables) = cfg.SelectAny(resourceName);
+        if (reverse && buckets.Count > 0)
+            throw new UserErrorException(resourceName is null
+                ? $"{file}: --reverse replicates table resources back from their target (failback); name a table with --resource (buckets: use restore)"
+                : $"--reverse: '{resourceName}' is a bucket resource; --reverse is for table resources (buckets: use restore)");
+        if (buckets.Count + tables.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
+        // One process per resource, whichever the direction: forward and reverse at once would chase each other.
+        foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name))) rt.LockResource(name);
+        var reps = buckets.Select(r => rt.Replicator(r)).ToList();
         foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
-        return once ? await OnceAsync(rt, reps, shutdown).ConfigureAwait(false) : await ContinuousAsync(rt, reps, shutdown).ConfigureAwait(false);
+        var tableReps = tables.Select(t => rt.TableReplicator(t, reverse)).ToList();
+        foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
+        return once
+            ? await OnceAsync(rt, reps, tableReps, shutdown).ConfigureAwait(false)
+            : await ContinuousAsync(rt, reps, tableReps, shutdown).ConfigureAwait(false);
     }
 
-    private static async Task<int> OnceAsync(Runtime rt, List<ObjectReplicator> reps, Cli.Shutdown shutdown)
+    /// <summary>How a table replicator is named in output: the resource, and the direction when reversed.</summary>
+    public static string Label(TableReplicator rep) => rep.Resource.Name.EndsWith(TableReplicator.ReverseSuffix, StringComparison.Ordinal)
+        ? $"{rep.Resource.Name[..^TableReplicator.ReverseSuffix.Length]} (reverse: {rep.Resource.Source.Store}/{rep.Resource.Source.Table} -> {rep.Resource.Target.Store}/{rep.Resource.Target.Table})"
+        : rep.Resource.Name;
+
+    private static async Task<int> OnceAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown)
     {
         var ok = true;
         foreach (var rep in reps)
@@ -42,6 +53,27 @@ public static class ReplicateCommand
             foreach (var f in failed.Take(20)) Console.WriteLine($"  FAILED {f.Key}: {f.Error}");
             if (failed.Count > 20) Console.WriteLine($"  ... and {failed.Count - 20} more");
             if (!result.Completed || failed.Count > 0 || backlog > 0) ok = false;
+        }
+        foreach (var rep in tables)
+        {
+            var name = rep.Resource.Name;
+            try
+            {
+                var r = await rep.RunOnceAsync(shutdown.Abort, shutdown.Stop).ConfigureAwait(false);
+                var backlog = rt.State.Backlog(name);
+                string T(TimeSpan t) => Durations.Format(t);
+                var sync = r.Scanned > 0 || r.Written > 0 || r.Swept > 0
+                    ? $"initial sync: {r.Scanned} items scanned, {r.Written} written{(r.Swept > 0 ? $", {r.Swept} gone from the source" : "")} in {T(r.SyncTime)}; "
+                    : "";
+                Console.WriteLine($"{Label(rep)}: {sync}stream: {r.Records} records read ({r.CoveredBySync} already in the initial copy), {r.Keys} items written or deleted in {T(r.TailTime)}" +
+                                  $"{(r.DeletesApplied > 0 ? $", {r.DeletesApplied} delayed deletes applied" : "")}; backlog {backlog}{(r.Completed ? "" : " (interrupted)")}");
+                if (!r.Completed || backlog > 0) ok = false;
+            }
+            catch (Exception e) when (e is not UserErrorException and not OperationCanceledException)
+            {
+                Console.WriteLine($"{Label(rep)}: FAILED: {e.Message}");
+                ok = false;
+            }
         }
         return ok ? Cli.Ok : Cli.Failed;
     }
@@ -63,7 +95,7 @@ public static class ReplicateCommand
         return result;
     }
 
-    private static async Task<int> ContinuousAsync(Runtime rt, List<ObjectReplicator> reps, Cli.Shutdown shutdown)
+    private static async Task<int> ContinuousAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown)
     {
         var log = rt.Logs.CreateLogger("lifeboat");
         var servers = new List<WebhookServer>();
@@ -83,8 +115,11 @@ public static class ReplicateCommand
                 servers.Add(await WebhookServer.StartAsync(m.Listen, [], rt.Metrics, rt.Logs, rt.Time, shutdown.Stop).ConfigureAwait(false));
                 log.LogInformation("metrics at http://{Listen}/metrics", m.Listen);
             }
-            log.LogInformation("replicating {Resources} continuously; SIGINT or SIGTERM stops after in-flight copies", string.Join(", ", reps.Select(r => r.Resource.Name)));
-            await Task.WhenAll(reps.Select(r => r.RunAsync(null, shutdown.Stop, shutdown.Abort))).ConfigureAwait(false);
+            log.LogInformation("replicating {Resources} continuously; SIGINT or SIGTERM stops after in-flight copies",
+                string.Join(", ", reps.Select(r => r.Resource.Name).Concat(tables.Select(Label))));
+            await Task.WhenAll(reps.Select(r => r.RunAsync(null, shutdown.Stop, shutdown.Abort))
+                .Concat(tables.Select(t => t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250))))
+                .Concat(tables.Select(t => t.RunCanaryAsync(shutdown.Stop)))).ConfigureAwait(false);
         }
         finally
         {

@@ -1,5 +1,6 @@
 using Lifeboat.Cli.Hosting;
 using Lifeboat.Core.Config;
+using Microsoft.Extensions.Logging;
 
 namespace Lifeboat.Cli.Commands;
 
@@ -8,9 +9,18 @@ public static class RestoreCommand
     /// <summary>Copies objects from the resource's replica back to its source (or elsewhere), through the same
     /// verified copier. Never deletes; by default restores only objects missing at the destination, so a newer
     /// version written after the incident is never replaced by an older replica (use --overwrite for that).</summary>
-    public static async Task<int> RunAsync(string file, string resourceName, string? prefix, string? toStore, string? toBucket, bool overwrite, CancellationToken ct)
+    public static async Task<int> RunAsync(string file, string resourceName, string? prefix, string? toStore, string? toBucket, bool overwrite, CancellationToken ct,
+        string? toTable = null)
     {
         var cfg = ConfigLoader.Load(file);
+        if (cfg.Tables.FirstOrDefault(t => t.Name == resourceName) is { } table)
+        {
+            if (prefix is not null || toBucket is not null)
+                throw new UserErrorException($"'{resourceName}' is a table resource: --prefix and --to-bucket are for buckets (use --to-table, --to-store)");
+            return await RestoreTableAsync(cfg, table, toStore, toTable, overwrite).ConfigureAwait(false);
+        }
+        if (toTable is not null)
+            throw new UserErrorException($"--to-table: '{resourceName}' is not a table resource (buckets: use --to-store/--to-bucket)");
         var res = cfg.Resource(resourceName);
         if (toStore is not null) toBucket ??= res.Source.Bucket;
         if (toStore is not null && !cfg.Stores.ContainsKey(toStore))
@@ -36,5 +46,31 @@ public static class RestoreCommand
                           $"{r.InSync} already present{(overwrite ? " and equal" : " (kept as they are)")}, {failed.Count} failed");
         foreach (var f in failed) Console.WriteLine($"  FAILED {f.Key}: {f.Error}");
         return failed.Count == 0 && r.Completed ? Cli.Ok : Cli.Failed;
+    }
+
+    /// <summary>Copies items from a table resource's replica back to its source table, or to <paramref name="toTable"/>
+    /// (in <paramref name="toStore"/>, default the source's store), created with the source's keys if absent. Never
+    /// deletes; only missing items unless <paramref name="overwrite"/>.</summary>
+    private static async Task<int> RestoreTableAsync(LifeboatConfig cfg, TableResource res, string? toStore, string? toTable, bool overwrite)
+    {
+        var store = toStore ?? res.Source.Store;
+        if (!cfg.Stores.TryGetValue(store, out var sc))
+            throw new UserErrorException($"--to-store: no store named '{store}' in {cfg.File} (stores: {string.Join(", ", cfg.Stores.Keys)})");
+        if (sc.Type != StoreType.DynamoDb)
+            throw new UserErrorException($"--to-store: store '{store}' is not a dynamodb store: a table restores into a dynamodb store");
+        var to = new TableLocation(store, toTable ?? res.Source.Table,
+            toTable is null && toStore is null ? res.Source.Where : new ConfigLocation(cfg.File, res.Where.Line, "--to-table"));
+        if (to.Store == res.Target.Store && to.Table == res.Target.Table)
+            throw new UserErrorException($"--to-table: '{to.Table}' is the replica itself");
+        using var shutdown = new Cli.Shutdown();
+        using var logs = Cli.Logs();
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        var restorer = new Providers.DynamoDb.TableRestorer(res, rt.Dynamo(res.Target.Store), rt.Dynamo(res.Source.Store), rt.Dynamo(to.Store), to, rt.Time,
+            logs.CreateLogger("lifeboat." + res.Name));
+        var r = await restorer.RunAsync(overwrite, shutdown.Abort).ConfigureAwait(false);
+        Console.WriteLine($"restore {res.Name}: {r.Restored} items restored{(overwrite ? $", {r.Overwritten} differing items replaced" : "")} to {to.Store}/{to.Table}" +
+                          $"{(r.Created ? " (table created)" : "")} from {res.Target.Store}/{res.Target.Table}; {r.Equal} already equal" +
+                          $"{(overwrite ? "" : $", {r.Differing} differing kept as they are (--overwrite replaces them)")}");
+        return Cli.Ok;
     }
 }

@@ -2,42 +2,65 @@ using System.Text.Json;
 using Lifeboat.Cli.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
+using Lifeboat.Providers.DynamoDb;
 
 namespace Lifeboat.Cli.Commands;
 
 public static class VerifyCommand
 {
-    public static async Task<int> RunAsync(string file, string? resourceName, bool json, CancellationToken ct)
+    private sealed record Checked(VerifyResult Result, string Type, string Source, string Target);
+
+    /// <summary>Compares every selected resource's source and target; <paramref name="reverse"/> compares table
+    /// resources the failback way (the recovery table as the source): "missing" then lists what exists only on the
+    /// recovery side, e.g. written there during a failover.</summary>
+    public static async Task<int> RunAsync(string file, string? resourceName, bool json, CancellationToken ct, bool reverse = false)
     {
         var cfg = ConfigLoader.Load(file);
         using var logs = Cli.Logs(Microsoft.Extensions.Logging.LogLevel.Warning);
         await using var rt = new Runtime(cfg, TimeProvider.System, logs);
-        var results = new List<VerifyResult>();
-        foreach (var res in cfg.Select(resourceName))
+        var (buckets, tables) = cfg.SelectAny(resourceName);
+        if (reverse && buckets.Count > 0)
+            throw new UserErrorException(resourceName is null
+                ? $"{file}: --reverse compares table resources the failback way; name a table with --resource"
+                : $"--reverse: '{resourceName}' is a bucket resource; --reverse is for table resources");
+        var results = new List<Checked>();
+        foreach (var res in buckets)
         {
             var rep = rt.Replicator(res);
             await rep.PrepareAsync(ct).ConfigureAwait(false);
-            results.Add(await new Verifier(res, rt.Store(res.Source.Store), rt.Store(res.Target.Store), rt.State).RunAsync(ct).ConfigureAwait(false));
+            var r = await new Verifier(res, rt.Store(res.Source.Store), rt.Store(res.Target.Store), rt.State).RunAsync(ct).ConfigureAwait(false);
+            results.Add(new Checked(r, "bucket", $"{res.Source.Store}/{res.Source.Bucket}/{res.Source.Prefix}", $"{res.Target.Store}/{res.Target.Bucket}/{res.Target.Prefix}"));
+        }
+        foreach (var t in tables)
+        {
+            var res = reverse ? TableReplicator.Reverse(t) : t;
+            var r = await new TableVerifier(res, rt.Dynamo(res.Source.Store), rt.Dynamo(res.Target.Store), rt.State, rt.Time).RunAsync(ct).ConfigureAwait(false);
+            results.Add(new Checked(r, "table", $"{res.Source.Store}/{res.Source.Table}", $"{res.Target.Store}/{res.Target.Table}"));
         }
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(results.Select(r => new
+            Console.WriteLine(JsonSerializer.Serialize(results.Select(c => new
             {
-                resource = r.Resource, ok = r.Ok, @checked = r.Checked, equal = r.Equal,
-                differences = r.Differences.Select(d => new { key = d.Key, kind = d.Kind.ToString().ToLowerInvariant(), detail = d.Detail }),
-                held_by_delete_policy = r.Held,
+                resource = c.Result.Resource, type = c.Type, source = c.Source, target = c.Target,
+                ok = c.Result.Ok, @checked = c.Result.Checked, equal = c.Result.Equal,
+                differences = c.Result.Differences.Select(d => new { key = d.Key, kind = d.Kind.ToString().ToLowerInvariant(), detail = d.Detail }),
+                held_by_delete_policy = c.Result.Held,
             }), new JsonSerializerOptions { WriteIndented = true }));
         }
         else
         {
-            foreach (var r in results)
+            foreach (var c in results)
             {
-                Console.WriteLine($"{r.Resource}: {(r.Ok ? "OK" : "DIFFERENT")}: {r.Checked} keys checked, {r.Equal} equal, {r.Differences.Count} differences, {r.Held.Count} held by the delete policy");
-                foreach (var d in r.Differences) Console.WriteLine($"  {d.Kind.ToString().ToLowerInvariant(),-9} {d.Key}: {d.Detail}");
+                var r = c.Result;
+                var unit = c.Type == "table" ? "items" : "keys";
+                var sides = c.Type == "table" ? $" ({c.Source} -> {c.Target})" : "";
+                Console.WriteLine($"{r.Resource}{sides}: {(r.Ok ? "OK" : "DIFFERENT")}: {r.Checked} {unit} checked, {r.Equal} equal, {r.Differences.Count} differences, {r.Held.Count} held by the delete policy");
+                foreach (var d in r.Differences.Take(200)) Console.WriteLine($"  {d.Kind.ToString().ToLowerInvariant(),-9} {d.Key}: {d.Detail}");
+                if (r.Differences.Count > 200) Console.WriteLine($"  ... and {r.Differences.Count - 200} more differences (--json lists all)");
                 foreach (var h in r.Held.Take(50)) Console.WriteLine($"  held      {h}: deleted at the source, kept on the target");
                 if (r.Held.Count > 50) Console.WriteLine($"  ... and {r.Held.Count - 50} more held");
             }
         }
-        return results.All(r => r.Ok) ? Cli.Ok : Cli.Failed;
+        return results.All(c => c.Result.Ok) ? Cli.Ok : Cli.Failed;
     }
 }

@@ -4,6 +4,7 @@ using Lifeboat.Core.Metrics;
 using Lifeboat.Core.Replication;
 using Lifeboat.Core.State;
 using Lifeboat.Core.Storage;
+using Lifeboat.Providers.DynamoDb;
 using Lifeboat.Providers.S3;
 using Microsoft.Extensions.Logging;
 
@@ -16,6 +17,8 @@ public sealed class Runtime : IAsyncDisposable
 {
     private readonly Dictionary<string, IObjectStore> _stores = new(StringComparer.Ordinal);
     private readonly List<FileStream> _locks = [];
+    private readonly Dictionary<string, Amazon.DynamoDBv2.IAmazonDynamoDB> _dynamo = new(StringComparer.Ordinal);
+    private readonly List<TableReplicator> _tables = [];
 
     public Runtime(LifeboatConfig config, TimeProvider time, ILoggerFactory logs)
     {
@@ -50,6 +53,26 @@ public sealed class Runtime : IAsyncDisposable
         new(res, Store(res.Source.Store), Store(res.Target.Store), State, Time, Metrics,
             Logs.CreateLogger("lifeboat." + res.Name), onlyMissing: onlyMissing);
 
+    /// <summary>The replicator of a table resource; <paramref name="reverse"/> = from its target back to its source
+    /// (failback). Disposed with the runtime.</summary>
+    public TableReplicator TableReplicator(TableResource res, bool reverse = false)
+    {
+        var rep = Providers.DynamoDb.TableReplicator.Create(Config, res, State, Time, Logs.CreateLogger("lifeboat." + res.Name + (reverse ? Providers.DynamoDb.TableReplicator.ReverseSuffix : "")), reverse);
+        _tables.Add(rep);
+        return rep;
+    }
+
+    /// <summary>A DynamoDB client for a <c>type: dynamodb</c> store (one per store, disposed with the runtime).</summary>
+    public Amazon.DynamoDBv2.IAmazonDynamoDB Dynamo(string store)
+    {
+        if (_dynamo.TryGetValue(store, out var c)) return c;
+        if (!Config.Stores.TryGetValue(store, out var cfg))
+            throw new UserErrorException($"{Config.File}: no store named '{store}' (stores: {string.Join(", ", Config.Stores.Keys)})");
+        if (cfg.Type != StoreType.DynamoDb)
+            throw new UserErrorException($"{Config.File}: store '{store}' is not a dynamodb store");
+        return _dynamo[store] = Providers.DynamoDb.TableReplicator.CreateClient(cfg);
+    }
+
     /// <summary>Takes the per-resource run lock (an OS file lock, released even on kill -9), so two
     /// replicate processes never work the same resource at once.</summary>
     public void LockResource(string resource)
@@ -68,6 +91,8 @@ public sealed class Runtime : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var s in _stores.Values) await s.DisposeAsync().ConfigureAwait(false);
+        foreach (var t in _tables) t.Dispose();
+        foreach (var d in _dynamo.Values) d.Dispose();
         foreach (var l in _locks) await l.DisposeAsync().ConfigureAwait(false);
         State.Dispose();
     }

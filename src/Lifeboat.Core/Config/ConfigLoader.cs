@@ -159,9 +159,31 @@ public static class ConfigLoader
             Deletes: ReadDeletes(r),
             Rpo: r.OptDuration("rpo", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(15),
             Concurrency: r.OptInt("concurrency", 1, 64) ?? 4,
-            Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path));
+            Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path),
+            Canary: ReadCanary(r));
         r.EnsureNoUnknownKeys();
         return res;
+    }
+
+    private static TableCanary? ReadCanary(YamlMap r)
+    {
+        var node = r.Raw("canary");
+        if (node is null) return null;
+        var where = new ConfigLocation(r.File, node.Start.Line, r.Join("canary"));
+        if (node is YamlDotNet.RepresentationModel.YamlScalarNode)
+            return new TableCanary(r.OptDuration("canary", TimeSpan.FromSeconds(1)) ?? throw r.Error("canary", "expected a duration such as 10s"), null, where);
+        var m = r.Map("canary");
+        var every = m.OptDuration("every", TimeSpan.FromSeconds(1)) ?? throw m.Error("every", "is required (how often to write the canary, e.g. 10s)");
+        Dictionary<string, string>? key = null;
+        if (m.OptMap("key") is { } k)
+        {
+            key = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var name in k.Keys.ToList()) key[name] = k.String(name);
+            if (key.Count is 0 or > 2) throw m.Error("key", "name the table's key attributes (one or two) with the canary's values");
+            k.EnsureNoUnknownKeys();
+        }
+        m.EnsureNoUnknownKeys();
+        return new TableCanary(every, key, where);
     }
 
     private static TableLocation ReadTableLocation(YamlMap m, Dictionary<string, StoreConfig> stores)

@@ -64,7 +64,8 @@ public sealed record TableLocation(string Store, string Table, ConfigLocation Wh
 /// A <c>type: table</c> resource: a DynamoDB table replicated from its stream into a table of another store.
 /// <see cref="CreateTarget"/> creates the target with the source's keys, indexes and billing mode when it is absent;
 /// <see cref="ExcludeAttributes"/> are left out of every copied item (never key attributes);
-/// <see cref="Concurrency"/> is the number of parallel Scan segments (and writers) of the initial sync.
+/// <see cref="Concurrency"/> is the number of parallel Scan segments (and writers) of the initial sync;
+/// <see cref="Canary"/> optionally writes a marker item to the source every so often and times its arrival.
 /// </summary>
 public sealed record TableResource(
     string Name,
@@ -75,7 +76,17 @@ public sealed record TableResource(
     DeletePolicy Deletes,
     TimeSpan Rpo,
     int Concurrency,
-    ConfigLocation Where);
+    ConfigLocation Where,
+    TableCanary? Canary = null);
+
+/// <summary>
+/// <c>canary: 10s</c> or <c>canary: { every: 10s, key: { pk: lifeboat-canary } }</c>: while replicating
+/// continuously, Lifeboat writes a small marker item with this key to the source every <see cref="Every"/> and
+/// measures when it is durable on the target. <see cref="Key"/> gives a value per key attribute as text (converted
+/// to the attribute's type from the table's definition); null = every key attribute is "lifeboat-canary" (0 for a
+/// number).
+/// </summary>
+public sealed record TableCanary(TimeSpan Every, IReadOnlyDictionary<string, string>? Key, ConfigLocation Where);
 
 public sealed record MetricsConfig(IPEndPoint Listen);
 
@@ -99,4 +110,13 @@ public sealed record LifeboatConfig(
         ?? throw new UserErrorException($"{File}: no resource named '{name}' (resources: {string.Join(", ", Resources.Select(r => r.Name))})");
 
     public IReadOnlyList<BucketResource> Select(string? name) => name is null ? Resources : [Resource(name)];
+
+    /// <summary>Every resource (null), or the one bucket or table resource named.</summary>
+    public (IReadOnlyList<BucketResource> Buckets, IReadOnlyList<TableResource> Tables) SelectAny(string? name)
+    {
+        if (name is null) return (Resources, Tables);
+        if (Resources.FirstOrDefault(r => r.Name == name) is { } b) return ([b], []);
+        if (Tables.FirstOrDefault(r => r.Name == name) is { } t) return ([], [t]);
+        throw new UserErrorException($"{File}: no resource named '{name}' (resources: {string.Join(", ", Resources.Select(r => r.Name).Concat(Tables.Select(r => r.Name)))})");
+    }
 }

@@ -6,7 +6,7 @@ using Lifeboat.Core.State;
 
 namespace Lifeboat.Core.Replication;
 
-public enum DifferenceKind { Missing, Size, Content, Metadata, Extra }
+public enum DifferenceKind { Missing, Size, Content, Metadata, Extra, Different }
 
 public sealed record Difference(string Key, DifferenceKind Kind, string Detail);
 

@@ -20,6 +20,10 @@ public sealed record ResourceStats(
     long HeldDeletes,
     long? LastFullPassAtMs);
 
+/// <summary>End-to-end canary probes of a resource: the last written and arrived, the open ones (written, not yet
+/// durable on the target) and the arrival lags (milliseconds, sorted) of the last hour.</summary>
+public sealed record CanaryStats(long? LastWrittenAtMs, long? LastArrivedAtMs, long? LastLagMs, long Open, long? OldestOpenWrittenAtMs, long[] LagsLastHourMs);
+
 /// <summary>
 /// Lifeboat's state in SQLite: the change journal (when each change was seen at the source and when it was
 /// durable on the target), what was replicated (source and target ETags, so a copy is not repeated),
@@ -60,6 +64,9 @@ public sealed class StateStore : IDisposable
                 CREATE TABLE IF NOT EXISTS held_deletes(
                   resource TEXT NOT NULL, key TEXT NOT NULL, seen_at INTEGER NOT NULL, due_at INTEGER,
                   PRIMARY KEY(resource, key)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS canary(
+                  resource TEXT NOT NULL, seq INTEGER NOT NULL, written_at INTEGER NOT NULL, arrived_at INTEGER,
+                  PRIMARY KEY(resource, seq)) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS checkpoints(
                   resource TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at INTEGER NOT NULL,
                   PRIMARY KEY(resource, name)) WITHOUT ROWID;
@@ -139,6 +146,188 @@ public sealed class StateStore : IDisposable
             }
             tx.Commit();
             return (id, seen);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="BeginChange"/> for many keys in one transaction (a batch of stream records): each key coalesces with
+    /// its pending change or opens a new one, claimed as active. Returns the journal ids in the order given.
+    /// </summary>
+    public long[] BeginChanges(string resource, IReadOnlyList<(string Key, ChangeOp Op, long SeenAtMs)> changes)
+    {
+        var ids = new long[changes.Count];
+        if (changes.Count == 0) return ids;
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using var find = Cmd("SELECT id, seen_at FROM journal WHERE resource=$r AND key=$k AND status='pending' LIMIT 1", ("$r", resource), ("$k", ""));
+            using var ins = Cmd("INSERT INTO journal(resource,key,op,seen_at,status) VALUES($r,$k,$op,$s,'active') RETURNING id", ("$r", resource), ("$k", ""), ("$op", ""), ("$s", 0L));
+            using var upd = Cmd("UPDATE journal SET status='active', op=$op, seen_at=$s WHERE id=$id", ("$op", ""), ("$s", 0L), ("$id", 0L));
+            find.Transaction = ins.Transaction = upd.Transaction = tx;
+            for (var i = 0; i < changes.Count; i++)
+            {
+                var (key, op, seenAt) = changes[i];
+                find.Parameters["$k"].Value = key;
+                long id = -1, seen = seenAt;
+                using (var rd = find.ExecuteReader())
+                    if (rd.Read()) { id = rd.GetInt64(0); seen = Math.Min(rd.GetInt64(1), seenAt); }
+                if (id < 0)
+                {
+                    ins.Parameters["$k"].Value = key;
+                    ins.Parameters["$op"].Value = OpName(op);
+                    ins.Parameters["$s"].Value = seen;
+                    id = (long)ins.ExecuteScalar()!;
+                }
+                else
+                {
+                    upd.Parameters["$op"].Value = OpName(op);
+                    upd.Parameters["$s"].Value = seen;
+                    upd.Parameters["$id"].Value = id;
+                    upd.ExecuteNonQuery();
+                }
+                ids[i] = id;
+            }
+            tx.Commit();
+            return ids;
+        }
+    }
+
+    /// <summary><see cref="MarkDurable"/> (without a replicated record) for many changes in one transaction; call only
+    /// after the target confirmed all of them.</summary>
+    public void MarkDurableMany(string resource, IReadOnlyList<(long Id, string Key)> changes, long durableAtMs)
+    {
+        if (changes.Count == 0) return;
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using var done = Cmd("UPDATE journal SET status='done', durable_at=$d, error=NULL, attempts=attempts+1 WHERE id=$id", ("$d", durableAtMs), ("$id", 0L));
+            using var rep = Cmd("DELETE FROM replicated WHERE resource=$r AND key=$k", ("$r", resource), ("$k", ""));
+            using var unhold = Cmd("DELETE FROM held_deletes WHERE resource=$r AND key=$k", ("$r", resource), ("$k", ""));
+            done.Transaction = rep.Transaction = unhold.Transaction = tx;
+            foreach (var (id, key) in changes)
+            {
+                done.Parameters["$id"].Value = id;
+                done.ExecuteNonQuery();
+                rep.Parameters["$k"].Value = key;
+                rep.ExecuteNonQuery();
+                unhold.Parameters["$k"].Value = key;
+                unhold.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    /// <summary>Re-opens many claimed changes (not durable: the work is retried), in one transaction.</summary>
+    public void MarkRetryMany(IReadOnlyList<long> ids, string error)
+    {
+        if (ids.Count == 0) return;
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            using var c = Cmd("UPDATE journal SET status='pending', error=$e, attempts=attempts+1 WHERE id=$id", ("$e", error), ("$id", 0L));
+            c.Transaction = tx;
+            foreach (var id in ids)
+            {
+                c.Parameters["$id"].Value = id;
+                c.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    /// <summary>The largest journal id so far (0 when empty).</summary>
+    public long MaxJournalId()
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("SELECT coalesce(max(id), 0) FROM journal");
+            return (long)c.ExecuteScalar()!;
+        }
+    }
+
+    /// <summary>Closes (as 'same') the open changes of a resource with an id up to <paramref name="maxId"/>: for a
+    /// caller that has just made the whole target equal to the source as of a moment after those changes were seen
+    /// (e.g. a DynamoDB stream read to its end, or a full re-sync), so no open change is left behind by a crash or a
+    /// gap. Returns how many were closed.</summary>
+    public int SettleOpen(string resource, long maxId, long atMs)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("UPDATE journal SET status='same', durable_at=$d WHERE resource=$r AND status IN ('pending','active') AND id<=$m",
+                ("$d", atMs), ("$r", resource), ("$m", maxId));
+            return c.ExecuteNonQuery();
+        }
+    }
+
+    // ---------------------------------------------------------------- canary (end-to-end probes)
+
+    /// <summary>The next canary sequence number of a resource (1 for the first).</summary>
+    public long NextCanarySeq(string resource)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("SELECT coalesce(max(seq), 0) + 1 FROM canary WHERE resource=$r", ("$r", resource));
+            return (long)c.ExecuteScalar()!;
+        }
+    }
+
+    public void CanaryWritten(string resource, long seq, long writtenAtMs)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("INSERT INTO canary(resource,seq,written_at) VALUES($r,$s,$w) ON CONFLICT(resource,seq) DO NOTHING",
+                ("$r", resource), ("$s", seq), ("$w", writtenAtMs));
+            c.ExecuteNonQuery();
+        }
+    }
+
+    public void CanaryForget(string resource, long seq)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("DELETE FROM canary WHERE resource=$r AND seq=$s AND arrived_at IS NULL", ("$r", resource), ("$s", seq));
+            c.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Canary <paramref name="seq"/> is durable on the target: so is every earlier one (a later canary
+    /// overwrites the same item, so an earlier one may never be seen on its own).</summary>
+    public void CanaryArrived(string resource, long seq, long arrivedAtMs)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("UPDATE canary SET arrived_at=$a WHERE resource=$r AND seq<=$s AND arrived_at IS NULL",
+                ("$a", arrivedAtMs), ("$r", resource), ("$s", seq));
+            c.ExecuteNonQuery();
+        }
+    }
+
+    public CanaryStats Canary(string resource, long nowMs)
+    {
+        lock (_gate)
+        {
+            long? lastWritten = null, lastArrived = null, lastLag = null, oldestOpen = null;
+            long open;
+            using (var c = Cmd("SELECT max(written_at) FROM canary WHERE resource=$r", ("$r", resource)))
+                if (c.ExecuteScalar() is long w) lastWritten = w;
+            using (var c = Cmd("SELECT arrived_at, arrived_at - written_at FROM canary WHERE resource=$r AND arrived_at IS NOT NULL ORDER BY seq DESC LIMIT 1", ("$r", resource)))
+            using (var rd = c.ExecuteReader())
+                if (rd.Read()) { lastArrived = rd.GetInt64(0); lastLag = rd.GetInt64(1); }
+            using (var c = Cmd("SELECT count(*), min(written_at) FROM canary WHERE resource=$r AND arrived_at IS NULL", ("$r", resource)))
+            using (var rd = c.ExecuteReader())
+            {
+                rd.Read();
+                open = rd.GetInt64(0);
+                oldestOpen = rd.IsDBNull(1) ? null : rd.GetInt64(1);
+            }
+            var lags = new List<long>();
+            using (var c = Cmd("SELECT arrived_at - written_at FROM canary WHERE resource=$r AND arrived_at IS NOT NULL AND arrived_at >= $since",
+                       ("$r", resource), ("$since", nowMs - 3_600_000)))
+            using (var rd = c.ExecuteReader())
+                while (rd.Read()) lags.Add(Math.Max(0, rd.GetInt64(0)));
+            var arr = lags.ToArray();
+            Array.Sort(arr);
+            return new CanaryStats(lastWritten, lastArrived, lastLag, open, oldestOpen, arr);
         }
     }
 
@@ -371,7 +560,10 @@ public sealed class StateStore : IDisposable
         lock (_gate)
         {
             using var c = Cmd("DELETE FROM journal WHERE status IN ('done','same','held') AND durable_at < $b", ("$b", beforeMs));
-            return c.ExecuteNonQuery();
+            var n = c.ExecuteNonQuery();
+            using var k = Cmd("DELETE FROM canary WHERE written_at < $b AND arrived_at IS NOT NULL", ("$b", beforeMs));
+            k.ExecuteNonQuery();
+            return n;
         }
     }
 

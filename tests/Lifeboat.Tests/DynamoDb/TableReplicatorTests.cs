@@ -338,6 +338,66 @@ public sealed class TableReplicatorTests : IDisposable
         });
     }
 
+    private static FakeStreamsEndpoint.Answer Forward(FakeStreamsEndpoint.Call c)
+    {
+        using var http = new HttpClient();
+        using var req = new HttpRequestMessage(HttpMethod.Post, Ddb.Endpoint + "/") { Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(c.Body.GetRawText())) };
+        req.Content.Headers.ContentType = new("application/x-amz-json-1.0");
+        req.Headers.Add("X-Amz-Target", "DynamoDBStreams_20120810." + c.Op);
+        req.Headers.TryAddWithoutValidation("Authorization", c.Headers["Authorization"]);
+        using var resp = http.Send(req);
+        return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+    }
+
+    [Fact]
+    public async Task RecordsMadeBeforeTheScanStarted_AreNotAppliedAgain_LaterOnesAre()
+    {
+        // DynamoDB Local truncates record timestamps to the minute, so a record is certainly older than a scan only a
+        // minute later: a FAKE proxy in front of DynamoDB Local backdates the INSERTs of the items loaded before the
+        // sync by an hour, as a real table's day-old stream would show them. Tables and records are real.
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await CreateSourceAsync(src, withIndexes: false);
+        for (var i = 0; i < 20; i++) await PutAsync(src, Item("old", i, "before"));
+        var hourAgo = TimeProvider.System.GetUtcNow().AddHours(-1).ToUnixTimeSeconds();
+        using var proxy = new FakeStreamsEndpoint(c =>
+        {
+            var a = Forward(c);
+            if (c.Op != "GetRecords" || a.Status != 200) return a;
+            var doc = System.Text.Json.Nodes.JsonNode.Parse(a.Json)!;
+            foreach (var r in doc["Records"]!.AsArray())
+                if ((string?)r!["eventName"] == "INSERT" && (string?)r["dynamodb"]!["Keys"]!["pk"]!["S"] == "old")
+                    r["dynamodb"]!["ApproximateCreationDateTime"] = hourAgo;
+            return a with { Json = doc.ToJsonString() };
+        });
+        var cfg = Config(src, dst, "    deletes: propagate");
+        using var state = new StateStore(cfg.StatePath);
+        Ddb.StoreConfig();
+        var streams = new StreamsClient(new StreamsClientOptions
+        {
+            Endpoint = proxy.Endpoint,
+            Region = "us-east-1",
+            Credentials = () => new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
+        });
+        using var rep = new TableReplicator(cfg.Tables.Single(), Ddb.DynamoClient(), Ddb.DynamoClient(), streams, state,
+            TimeProvider.System, NullLogger.Instance, ownsClients: true);
+        var r = await rep.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(20, r.Written);
+        Assert.Equal(20, r.Records);
+        Assert.Equal(20, r.CoveredBySync);
+        Assert.Equal(0, r.Keys);
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+
+        await PutAsync(src, Item("old", 3, "changed after the sync"));
+        await PutAsync(src, Item("new", 1, "after the sync"));
+        await DeleteAsync(src, "old", 4);
+        var keys = 0;
+        await Eventually.TrueAsync(async () => { keys += (await rep.RunOnceAsync(CancellationToken.None)).Keys; return keys >= 3; },
+            TimeSpan.FromSeconds(20), "the 3 changes after the sync applied");
+        Assert.Equal(20, rep.RecordsCoveredBySync);
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+    }
+
     [Fact]
     public async Task UnfinishedShardGoneFromTheStream_TriggersAFullResync()
     {

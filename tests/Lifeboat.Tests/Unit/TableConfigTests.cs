@@ -130,15 +130,4 @@ public sealed class TableConfigTests
         Assert.Contains($"{bad}:9:", output);
         Assert.Contains("resources[0].target.table: is required", output);
     }
-
-    [Fact]
-    public void Replicate_TablesOnly_IsAClearUserError_UntilTheCliRunsTables()
-    {
-        using var dir = new TempDir();
-        var text = IssueExample[..IssueExample.IndexOf("  - name: pictures", StringComparison.Ordinal)];
-        var file = dir.File("lifeboat.yaml", text);
-        var (code, output) = LifeboatCli.Run(dir.Path, null, "replicate", "-c", file, "--once");
-        Assert.Equal(2, code);
-        Assert.Contains("table resources (orders) are not replicated by this version's CLI yet", output);
-    }
 }

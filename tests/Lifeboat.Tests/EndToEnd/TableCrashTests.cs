@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Lifeboat.Core.Config;
+using Lifeboat.Core.State;
+using Lifeboat.Providers.DynamoDb;
+using Lifeboat.Tests.Infrastructure;
+using Xunit;
+
+namespace Lifeboat.Tests.EndToEnd;
+
+/// <summary>
+/// kill -9 of <c>lifeboat replicate</c> (a separate process) during a table's initial sync and during its stream tail,
+/// with writes going on at the source: every item carries a per-key version counter that only increases at the source
+/// (UpdateItem ADD), and some keys are deleted and re-created. After restarts the target must equal the source
+/// (verify exit 0): every key holds exactly the source's final version, so no key's changes were lost or applied out
+/// of order in the end.
+/// </summary>
+public sealed class TableCrashTests : IDisposable
+{
+    private readonly DdbTables _ddb = new();
+    private readonly TempDir _dir = new();
+
+    public void Dispose()
+    {
+        _ddb.Dispose();
+        _dir.Dispose();
+    }
+
+    private static Dictionary<string, DdbValue> Versioned(int i) => new(DdbTables.Key("k" + i % 50, i))
+    {
+        ["ver"] = DdbValue.N("1"),
+        ["pad"] = DdbValue.S(new string((char)('a' + i % 26), 300)),
+    };
+
+    /// <summary>Bumps version counters of random keys (and deletes/re-creates a few) until cancelled.</summary>
+    private Task WriterAsync(string table, int items, CancellationToken stop) => Task.Run(async () =>
+    {
+        var rng = new Random(17);
+        var n = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            var i = rng.Next(items);
+            await _ddb.Client.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = table,
+                Key = DdbSdk.ToSdk(DdbTables.Key("k" + i % 50, i)),
+                UpdateExpression = "ADD ver :one SET #p = :pad",
+                ExpressionAttributeNames = new() { ["#p"] = "pad" },
+                ExpressionAttributeValues = new() { [":one"] = new AttributeValue { N = "1" }, [":pad"] = new AttributeValue { S = "w" + n } },
+            });
+            if (++n % 25 == 0)
+            {
+                var d = rng.Next(20);
+                await _ddb.DeleteAsync(table, "gone", d);                    // deleted ...
+                if (rng.Next(2) == 0) await _ddb.PutAsync(table, new Dictionary<string, DdbValue>(DdbTables.Key("gone", d)) { ["ver"] = DdbValue.N(n.ToString(CultureInfo.InvariantCulture)) }); // ... and maybe back
+            }
+            await Task.Delay(2, CancellationToken.None);
+        }
+    }, CancellationToken.None);
+
+    /// <summary>Starts the CLI, waits until <paramref name="progress"/> moved (so the kill lands in the middle of the work
+    /// whatever the machine's speed), a random extra moment, then SIGKILL. Returns the progress seen at each kill.</summary>
+    private async Task<List<long>> KillAtRandomAsync(int kills, Func<long> progress, int maxExtraMs, params string[] args)
+    {
+        var rng = new Random(23);
+        var atKill = new List<long>();
+        for (var k = 0; k < kills; k++)
+        {
+            var output = new StringBuilder();
+            var start = progress();
+            using var p = LifeboatCli.Start(_dir.Path, _ddb.Env, output, args);
+            var sw = Stopwatch.StartNew();
+            while (progress() <= start && !p.HasExited && sw.Elapsed < TimeSpan.FromSeconds(90)) await Task.Delay(20);
+            if (p.WaitForExit(rng.Next(0, maxExtraMs))) continue; // finished first: nothing to crash
+            p.Kill(entireProcessTree: false); // SIGKILL
+            await p.WaitForExitAsync();
+            atKill.Add(progress());
+        }
+        return atKill;
+    }
+
+    private async Task AssertConvergedAsync(string cfg, string src, string dst)
+    {
+        var (code, output) = LifeboatCli.Run(_dir.Path, _ddb.Env, "verify", "-c", cfg);
+        Assert.True(code == 0, output);
+        var (s, d) = (await _ddb.ScanAsync(src), await _ddb.ScanAsync(dst));
+        DdbTables.AssertSameItems(s, d);
+        foreach (var (key, item) in s) Assert.Equal(item["ver"].Text, d[key]["ver"].Text);
+        var config = ConfigLoader.Load(cfg);
+        using var state = new StateStore(config.StatePath);
+        Assert.Equal(0, state.Backlog("orders"));
+        Assert.Empty(state.Failed("orders"));
+    }
+
+    [Fact]
+    public async Task Kill9DuringInitialSync_WithWritesGoingOn_RestartEndsEqual()
+    {
+        const int items = 6000;
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await _ddb.CreateAsync(src, StreamViewType.NEW_AND_OLD_IMAGES);
+        await _ddb.LoadAsync(src, Enumerable.Range(0, items).Select(Versioned));
+        var cfg = _ddb.Config(_dir, src, dst, "    deletes: propagate\n    concurrency: 2");
+
+        using var writes = new CancellationTokenSource();
+        var writer = WriterAsync(src, items, writes.Token);
+        var atKill = await KillAtRandomAsync(4, () => _ddb.CountAsync(dst).GetAwaiter().GetResult(), 400, "replicate", "-c", cfg, "--once");
+        Assert.NotEmpty(atKill);
+        Assert.True(atKill[0] < items, $"the first kill came after the sync had copied everything ({string.Join(", ", atKill)}); make the table larger");
+        await writes.CancelAsync();
+        await writer;
+
+        var (code, output) = LifeboatCli.Run(_dir.Path, _ddb.Env, "replicate", "-c", cfg, "--once");
+        Assert.True(code == 0, output);
+        await AssertConvergedAsync(cfg, src, dst);
+    }
+
+    [Fact]
+    public async Task Kill9DuringTheTail_WithWritesGoingOn_RestartCatchesUpEqual()
+    {
+        const int items = 500;
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await _ddb.CreateAsync(src, StreamViewType.NEW_IMAGE);
+        await _ddb.LoadAsync(src, Enumerable.Range(0, items).Select(Versioned));
+        var cfg = _ddb.Config(_dir, src, dst, "    deletes: propagate");
+        var (code, output) = LifeboatCli.Run(_dir.Path, _ddb.Env, "replicate", "-c", cfg, "--once");
+        Assert.True(code == 0, output);
+        var statePath = ConfigLoader.Load(cfg).StatePath;
+        long Applied()
+        {
+            using var st = new StateStore(statePath);
+            return st.Stats("orders", TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds()).LagsLastHourMs.Length;
+        }
+
+        using var writes = new CancellationTokenSource();
+        var writer = WriterAsync(src, items, writes.Token);
+        var atKill = await KillAtRandomAsync(4, Applied, 1500, "replicate", "-c", cfg);
+        Assert.Equal(4, atKill.Count); // continuous mode never finishes on its own: every run was killed
+        await writes.CancelAsync();
+        await writer;
+
+        var log = new StringBuilder();
+        using var p = LifeboatCli.Start(_dir.Path, _ddb.Env, log, "replicate", "-c", cfg);
+        try
+        {
+            var config = ConfigLoader.Load(cfg);
+            await Eventually.TrueAsync(async () =>
+            {
+                using var st = new StateStore(config.StatePath);
+                using var s = Ddb.DynamoClient();
+                using var t = Ddb.DynamoClient();
+                var v = await new TableVerifier(config.Tables.Single(), s, t, st, TimeProvider.System).RunAsync(CancellationToken.None);
+                return v.Ok;
+            }, TimeSpan.FromSeconds(90), "the restarted replicator to catch up; output: " + log);
+        }
+        finally
+        {
+            Mono.Unix.Signal(p.Id, 15);
+        }
+        Assert.True(p.WaitForExit(30_000), log.ToString());
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, log.ToString());
+        await AssertConvergedAsync(cfg, src, dst);
+    }
+
+    private static DynamoDbLocal Ddb => DynamoDbLocal.Instance;
+}
