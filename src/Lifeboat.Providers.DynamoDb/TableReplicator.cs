@@ -256,31 +256,43 @@ public sealed class TableReplicator : IDisposable
         if (position == Done) return (0, 0, true);
         Dictionary<string, AttributeValue>? start = position is null ? null : DdbSdk.ToSdk(DdbJson.ParseItem(position));
         long scanned = 0, written = 0;
-        while (true)
+        Task<ScanResponse> Page(Dictionary<string, AttributeValue>? from) => _source.ScanAsync(new ScanRequest
         {
-            if (stop.IsCancellationRequested) return (scanned, written, false);
-            var page = await _source.ScanAsync(new ScanRequest
-            {
-                TableName = _res.Source.Table,
-                Segment = segment,
-                TotalSegments = total,
-                ConsistentRead = true,
-                ExclusiveStartKey = start,
-            }, ct).ConfigureAwait(false);
+            TableName = _res.Source.Table,
+            Segment = segment,
+            TotalSegments = total,
+            ConsistentRead = true,
+            ExclusiveStartKey = from,
+        }, ct);
+        // The next page is read while this one is written (its checkpoint still waits for this page's writes).
+        var next = stop.IsCancellationRequested ? null : Page(start);
+        while (next is not null)
+        {
+            var page = await next.ConfigureAwait(false);
+            var last = page.LastEvaluatedKey is { Count: > 0 } l ? l : null;
+            next = last is not null && !stop.IsCancellationRequested ? Page(last) : null;
             var items = page.Items ?? [];
             scanned += items.Count;
             var writes = items.Select(i => new WriteRequest { PutRequest = new PutRequest { Item = Project(i) } }).ToList();
-            await TableSchema.BatchWriteAsync(_target, _res.Target.Table, writes, WriteParallelism, _time, ct).ConfigureAwait(false);
+            try
+            {
+                await TableSchema.BatchWriteAsync(_target, _res.Target.Table, writes, WriteParallelism, _time, ct).ConfigureAwait(false);
+            }
+            catch when (next is not null)
+            {
+                try { await next.ConfigureAwait(false); } catch { /* the write's error is the one reported */ }
+                throw;
+            }
             written += writes.Count;
             Interlocked.Add(ref _itemsWritten, writes.Count);
-            if (page.LastEvaluatedKey is not { Count: > 0 } last)
+            if (last is null)
             {
                 _state.SetCheckpoint(Name, name, Done, NowMs);
                 return (scanned, written, true);
             }
             _state.SetCheckpoint(Name, name, DdbJson.SerializeItem(DdbSdk.FromSdk(last)), NowMs);
-            start = last;
         }
+        return (scanned, written, false); // stopped: resumes after the last checkpoint
     }
 
     /// <summary>After a re-sync: target items whose key is absent at the source were deleted there while the stream's
