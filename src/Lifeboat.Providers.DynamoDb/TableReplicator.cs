@@ -72,6 +72,17 @@ public sealed class TableReplicator : IDisposable
     private string? _canaryKeyString;
     private readonly Dictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
     private long _syncStartedAtMs = long.MinValue;
+    private StreamDescription? _desc;
+    private long _descAtMs = long.MinValue;
+    private bool _shardFinished;
+    private readonly Dictionary<string, long> _lastRead = new(StringComparer.Ordinal);
+    /// <summary>GetRecords returns at most this many records (and 1 MB): a batch below both reached the shard's tip.</summary>
+    private const int ReadLimit = 1000;
+    /// <summary>At most 5 GetRecords per second per shard (AWS's limit per shard).</summary>
+    private static readonly TimeSpan ReadSpacing = TimeSpan.FromMilliseconds(200);
+    /// <summary>How long a DescribeStream answer (the shard list) is used in continuous mode before asking again
+    /// (sooner when a shard finished: its children must be found).</summary>
+    private static readonly TimeSpan ShardListAge = TimeSpan.FromSeconds(10);
 
     public TableReplicator(TableResource res, IAmazonDynamoDB source, IAmazonDynamoDB target, StreamsClient streams,
         StateStore state, TimeProvider time, ILogger log, bool ownsClients = false)
@@ -376,13 +387,16 @@ public sealed class TableReplicator : IDisposable
 
     // ---------------------------------------------------------------- stream tail
 
-    /// <summary>One pass over the stream: every ready shard (lineage order) is read until it has nothing more now;
-    /// children of shards finished in this pass are read in the same pass. CaughtUp = every shard was read to its end
-    /// (not stopped): then every change made before the pass started is durable on the target, which is recorded
-    /// (<see cref="CaughtUpCheckpoint"/>) and closes journal rows left open by a crash or a gap.
+    /// <summary>One pass over the stream: every ready shard (lineage order) is read until a batch that is not full (it
+    /// reached the shard's tip as of that read); children of shards finished in this pass are read in the same pass.
+    /// CaughtUp = every shard was read to its tip (not stopped): then every change made before the pass started is
+    /// durable on the target, which is recorded (<see cref="CaughtUpCheckpoint"/>) and closes journal rows left open by
+    /// a crash or a gap. GetRecords calls on one shard are at least 200 ms apart (AWS allows 5 per second per shard).
+    /// <paramref name="cachedShards"/> reuses the shard list for up to 10 s (continuous mode: DescribeStream is
+    /// limited to 10 calls per second per account).
     /// A gap (trimmed records, a vanished unfinished shard) clears the sync checkpoint so that the next
     /// <see cref="InitialSyncAsync"/> re-syncs the table, and throws <see cref="TrimmedDataAccessException"/>.</summary>
-    public async Task<TailResult> TailOnceAsync(CancellationToken ct, CancellationToken stop = default)
+    public async Task<TailResult> TailOnceAsync(CancellationToken ct, CancellationToken stop = default, bool cachedShards = false)
     {
         var arn = _state.GetCheckpoint(Name, StreamCheckpoint)
                   ?? throw new InvalidOperationException($"{Name}: no initial sync yet (run InitialSyncAsync first)");
@@ -390,8 +404,13 @@ public sealed class TableReplicator : IDisposable
         var passStart = NowMs;
         var maxId = _state.MaxJournalId();
         _syncStartedAtMs = long.TryParse(_state.GetCheckpoint(Name, SyncStartedCheckpoint), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ss) ? ss : long.MinValue;
-        var desc = await _streams.DescribeStreamAllShardsAsync(arn, ct).ConfigureAwait(false);
-        CheckForGaps(desc);
+        var desc = _desc;
+        if (desc is null || desc.StreamArn != arn || !cachedShards || _shardFinished || passStart - _descAtMs > ShardListAge.TotalMilliseconds)
+        {
+            desc = await _streams.DescribeStreamAllShardsAsync(arn, ct).ConfigureAwait(false);
+            CheckForGaps(desc);
+            (_desc, _descAtMs, _shardFinished) = (desc, passStart, false);
+        }
 
         int records = 0, keys = 0, read = 0, finished = 0;
         var stopped = false;
@@ -417,6 +436,7 @@ public sealed class TableReplicator : IDisposable
                     done.Add(shard.ShardId);
                     finished++;
                     progressed = true;
+                    _shardFinished = true;
                 }
             }
             if (!progressed) break; // children of shards finished now become ready in the next round
@@ -445,6 +465,7 @@ public sealed class TableReplicator : IDisposable
     {
         _log.LogError("{Resource}: changes were lost to this replica ({Why}); a full re-sync follows", Name, why);
         _readers.Clear();
+        _desc = null;
         _state.SetCheckpoint(Name, StreamCheckpoint, null, NowMs);
         _state.SetCheckpoint(Name, SyncCheckpoint, null, NowMs);
         throw new TrimmedDataAccessException($"{Name}: {why}");
@@ -466,8 +487,14 @@ public sealed class TableReplicator : IDisposable
         while (true)
         {
             if (stop.IsCancellationRequested) return (records, keys, false, true);
+            if (_lastRead.TryGetValue(id, out var last) && _time.GetElapsedTime(last) is var since && since < ReadSpacing)
+            {
+                try { await Task.Delay(ReadSpacing - since, _time, stop).ConfigureAwait(false); }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested) { return (records, keys, false, true); }
+            }
+            _lastRead[id] = _time.GetTimestamp();
             IReadOnlyList<StreamRecord> batch;
-            try { batch = await reader.ReadAsync(1000, ct).ConfigureAwait(false); }
+            try { batch = await reader.ReadAsync(ReadLimit, ct).ConfigureAwait(false); }
             catch (TrimmedDataAccessException e)
             {
                 MarkGap($"shard {shard.ShardId}: {e.Message}");
@@ -485,8 +512,9 @@ public sealed class TableReplicator : IDisposable
                 _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, $"{Done}:{reader.LastSequenceNumber}", NowMs);
                 return (records, keys, true, false);
             }
-            if (batch.Count == 0) return (records, keys, false, false);
-            _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, reader.LastSequenceNumber, NowMs);
+            if (batch.Count > 0) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, reader.LastSequenceNumber, NowMs);
+            // Not full: this read reached the shard's tip (the 1 MB cap is counted too); the next pass reads on.
+            if (batch.Count < ReadLimit && batch.Sum(r => r.SizeBytes) < 900_000) return (records, keys, false, false);
         }
     }
 
@@ -685,7 +713,7 @@ public sealed class TableReplicator : IDisposable
                 }
                 var sync = await InitialSyncAsync(abort, stop).ConfigureAwait(false);
                 if (!sync.Completed) break;
-                var r = await TailOnceAsync(abort, stop).ConfigureAwait(false);
+                var r = await TailOnceAsync(abort, stop, cachedShards: true).ConfigureAwait(false);
                 if (r.CaughtUp) await ApplyDueDeletesAsync(abort).ConfigureAwait(false);
                 failures = 0;
                 if (r.Records == 0) await Task.Delay(interval, _time, stop).ConfigureAwait(false);
