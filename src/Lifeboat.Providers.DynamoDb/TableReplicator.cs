@@ -75,7 +75,7 @@ public sealed class TableReplicator : IDisposable
     private StreamDescription? _desc;
     private long _descAtMs = long.MinValue;
     private bool _shardFinished;
-    private readonly Dictionary<string, long> _lastRead = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastRead = new(StringComparer.Ordinal);
     /// <summary>GetRecords returns at most this many records (and 1 MB): a batch below both reached the shard's tip.</summary>
     private const int ReadLimit = 1000;
     /// <summary>At most 5 GetRecords per second per shard (AWS's limit per shard).</summary>
@@ -159,6 +159,7 @@ public sealed class TableReplicator : IDisposable
         var keyNames = source.KeySchema.Select(k => k.AttributeName).ToList();
         foreach (var k in keyNames.Where(_exclude.Contains))
             throw new UserErrorException($"{_res.Where}.exclude_attributes: '{k}' is a key attribute of '{_res.Source.Table}' and cannot be excluded");
+        if (_res.Canary is { } canary) (_canaryKey, _canaryKeyString) = CanaryKey(canary, source, keyNames);
 
         var target = await TableSchema.DescribeAsync(_target, _res.Target, ct).ConfigureAwait(false);
         if (target is null)
@@ -172,7 +173,6 @@ public sealed class TableReplicator : IDisposable
             throw new UserErrorException($"{_res.Target.Where}: target table '{_res.Target.Table}' has other keys than the source " +
                                          $"({TableSchema.KeysWithTypes(target)} vs {TableSchema.KeysWithTypes(source)})");
         }
-        if (_res.Canary is { } canary) (_canaryKey, _canaryKeyString) = CanaryKey(canary, source, keyNames);
         _keyNames = keyNames;
         return source;
     }
@@ -484,38 +484,70 @@ public sealed class TableReplicator : IDisposable
         // "" = being read from TRIM_HORIZON: if such a shard vanishes unfinished, that is a gap too.
         if (cp is null) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, "", NowMs);
         int records = 0, keys = 0;
-        while (true)
+        // While a full batch is applied, the next one is already being read (a shard's batches are still applied one
+        // after another, in order; a checkpoint still follows its own batch's writes).
+        Task<IReadOnlyList<StreamRecord>?>? next = null;
+        try
         {
-            if (stop.IsCancellationRequested) return (records, keys, false, true);
-            if (_lastRead.TryGetValue(id, out var last) && _time.GetElapsedTime(last) is var since && since < ReadSpacing)
+            while (true)
             {
-                try { await Task.Delay(ReadSpacing - since, _time, stop).ConfigureAwait(false); }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested) { return (records, keys, false, true); }
+                if (next is null)
+                {
+                    if (stop.IsCancellationRequested) return (records, keys, false, true);
+                    next = PacedReadAsync(id, reader, ct, stop);
+                }
+                IReadOnlyList<StreamRecord>? read;
+                try { read = await next.ConfigureAwait(false); }
+                catch (TrimmedDataAccessException e)
+                {
+                    next = null;
+                    MarkGap($"shard {shard.ShardId}: {e.Message}");
+                    throw; // unreachable: MarkGap throws
+                }
+                next = null;
+                if (read is null) return (records, keys, false, true); // stopped while waiting to read
+                var batch = read;
+                var finished = reader.IsFinished;            // as of this batch, before the next read
+                var lastSequence = reader.LastSequenceNumber;
+                var readAt = NowMs;
+                // Not full: this read reached the shard's tip (the 1 MB cap is counted too); the next pass reads on.
+                var full = batch.Count >= ReadLimit || batch.Sum(r => r.SizeBytes) >= 900_000;
+                if (full && !finished && !stop.IsCancellationRequested) next = PacedReadAsync(id, reader, ct, stop);
+                if (batch.Count > 0)
+                {
+                    keys += await ApplyAsync(batch, readAt, ct).ConfigureAwait(false);
+                    records += batch.Count;
+                    Interlocked.Add(ref _recordsApplied, batch.Count);
+                }
+                if (finished)
+                {
+                    _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, $"{Done}:{lastSequence}", NowMs);
+                    return (records, keys, true, false);
+                }
+                if (batch.Count > 0) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, lastSequence, NowMs);
+                if (!full) return (records, keys, false, false);
             }
-            _lastRead[id] = _time.GetTimestamp();
-            IReadOnlyList<StreamRecord> batch;
-            try { batch = await reader.ReadAsync(ReadLimit, ct).ConfigureAwait(false); }
-            catch (TrimmedDataAccessException e)
-            {
-                MarkGap($"shard {shard.ShardId}: {e.Message}");
-                throw; // unreachable: MarkGap throws
-            }
-            var readAt = NowMs;
-            if (batch.Count > 0)
-            {
-                keys += await ApplyAsync(batch, readAt, ct).ConfigureAwait(false);
-                records += batch.Count;
-                Interlocked.Add(ref _recordsApplied, batch.Count);
-            }
-            if (reader.IsFinished)
-            {
-                _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, $"{Done}:{reader.LastSequenceNumber}", NowMs);
-                return (records, keys, true, false);
-            }
-            if (batch.Count > 0) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, reader.LastSequenceNumber, NowMs);
-            // Not full: this read reached the shard's tip (the 1 MB cap is counted too); the next pass reads on.
-            if (batch.Count < ReadLimit && batch.Sum(r => r.SizeBytes) < 900_000) return (records, keys, false, false);
         }
+        catch when (next is not null)
+        {
+            // The read ahead is abandoned (the reader no longer agrees with the checkpoint: the next pass starts over
+            // from the checkpoint); observe its outcome.
+            _ = next.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    /// <summary>The next batch of a shard, at least <see cref="ReadSpacing"/> after the previous read of it; null when
+    /// <paramref name="stop"/> came during the wait.</summary>
+    private async Task<IReadOnlyList<StreamRecord>?> PacedReadAsync(string id, ShardReader reader, CancellationToken ct, CancellationToken stop)
+    {
+        if (_lastRead.TryGetValue(id, out var last) && _time.GetElapsedTime(last) is var since && since < ReadSpacing)
+        {
+            try { await Task.Delay(ReadSpacing - since, _time, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { return null; }
+        }
+        _lastRead[id] = _time.GetTimestamp();
+        return await reader.ReadAsync(ReadLimit, ct).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -313,10 +313,13 @@ public sealed class TableReplicatorTests : IDisposable
         for (var i = 0; i < 5; i++) await PutAsync(src, Item("t", i, "after"));
         await DeleteAsync(src, "t", 29);
         Interlocked.Exchange(ref trim, 1);
-        await rep.RunOnceAsync(CancellationToken.None); // trimmed -> gap recorded -> full re-sync -> tail again
+        var again = await rep.RunOnceAsync(CancellationToken.None); // trimmed -> gap recorded -> full re-sync -> tail again
 
         Assert.Equal(0, Volatile.Read(ref trim));
         Assert.Equal(30 + 29, rep.ItemsWritten); // the re-sync scanned and wrote the whole table again
+        // ... and swept the target: t29, deleted at the source while the gap lost its record, is deleted (propagate).
+        Assert.Equal(1, again.Swept);
+        Assert.DoesNotContain(TableReplicator.KeyString(Item("t", 29, ""), ["pk", "sk"]), (await ScanAsync(dst)).Keys);
         await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return (await ScanAsync(dst)).Count == 29; },
             TimeSpan.FromSeconds(20), "the delete replicated");
         AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
