@@ -121,9 +121,9 @@ steady() {
   lifeboat replicate -c "$cfg" --once >"$work/steady-once.log" 2>&1 || { cat "$work/steady-once.log"; exit 1; }
   start_lifeboat "$cfg" "$work/steady.log"
   sleep 3
-  echo "writer: $(bench steady src 200 60 s-)"
+  echo "writer: $(bench steady src 200 60 s- "$work/acks")"
   sleep 5
-  lag=$(bench lag "$work/steady.db" src s-)
+  lag=$(bench lag "$work/steady.db" src s- "$work/acks")
   echo "lag: $lag"
   lifeboat status -c "$cfg" | grep -E 'lag|RPO'
   stop_lifeboat

@@ -11,9 +11,11 @@ using Microsoft.Data.Sqlite;
 //   create   TABLE [nostream]                  create the table (on demand, stream NEW_AND_OLD_IMAGES unless nostream)
 //   load     TABLE COUNT SIZE PARALLEL [PFX]   the plain loader: COUNT items with BatchWriteItem (25 per call, PARALLEL
 //                                              calls at once, unprocessed items retried); prints seconds and items/s
-//   steady   TABLE RATE SECONDS PFX            PutItem at a steady RATE per second for SECONDS (keys PFX000000...)
-//   lag      STATE TABLE PFX                   per item with the prefix: journal durable_at - written_at (end to end),
-//                                              and durable_at - seen_at (what status reports)
+//   steady   TABLE RATE SECONDS PFX [ACKS]     PutItem at a steady RATE per second for SECONDS (keys PFX000000...);
+//                                              ACKS: a file to which each item's key and acknowledgement time are written
+//   lag      STATE TABLE PFX [ACKS]            per item with the prefix: journal durable_at - written_at (end to end,
+//                                              from when the writer sent it), durable_at - acknowledged (from when the
+//                                              source write returned, with ACKS), and durable_at - seen_at (as status)
 //   catchup  STATE TABLE PFX SINCE_MS          waits until every item with the prefix written before SINCE_MS is
 //                                              durable (journal); prints how many, how long after SINCE_MS, and the rate
 //   scan     TABLE SEGMENTS                    a parallel Scan alone (what share of a sync is reading)
@@ -97,6 +99,7 @@ switch (args[0])
     case "steady":
     {
         var (table, rate, seconds, prefix) = (args[1], int.Parse(args[2], inv), int.Parse(args[3], inv), args[4]);
+        var acks = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var total = rate * seconds;
         var sw = Stopwatch.StartNew();
         using var gate = new SemaphoreSlim(64);
@@ -111,11 +114,16 @@ switch (args[0])
             var key = $"{prefix}{i:000000}";
             tasks.Add(Task.Run(async () =>
             {
-                try { await ddb.PutItemAsync(new PutItemRequest { TableName = table, Item = Item(key, 1000) }); }
+                try
+                {
+                    await ddb.PutItemAsync(new PutItemRequest { TableName = table, Item = Item(key, 1000) });
+                    acks.Enqueue($"{key}\t{NowMs().ToString(inv)}");
+                }
                 finally { gate.Release(); }
             }));
         }
         await Task.WhenAll(tasks);
+        if (args.Length > 5) await File.WriteAllLinesAsync(args[5], acks);
         Console.WriteLine($"put {total} items in {sw.Elapsed.TotalSeconds.ToString("0.0", inv)} s ({(total / sw.Elapsed.TotalSeconds).ToString("0.0", inv)}/s; {late} sent >100 ms late)");
         break;
     }
@@ -124,6 +132,8 @@ switch (args[0])
         var (state, table, prefix) = (args[1], args[2], args[3]);
         var items = await ScanPrefixAsync(table, prefix);
         var journal = Journal(state);
+        var acked = args.Length > 4 ? File.ReadLines(args[4]).Select(l => l.Split('\t')).ToDictionary(p => p[0], p => long.Parse(p[1], inv)) : [];
+        var fromAck = new List<double>();
         var e2e = new List<double>();
         var seen = new List<double>();
         var missing = 0;
@@ -132,11 +142,15 @@ switch (args[0])
             if (!journal.TryGetValue(KeyString(key), out var j)) { missing++; continue; }
             e2e.Add((j.Durable - at) / 1000.0);
             seen.Add((j.Durable - j.Seen) / 1000.0);
+            if (acked.TryGetValue(key, out var ack)) fromAck.Add(Math.Max(0, j.Durable - ack) / 1000.0);
         }
         e2e.Sort();
         seen.Sort();
+        fromAck.Sort();
         Console.WriteLine($"items {items.Count}, durable {e2e.Count}, missing {missing}; end-to-end lag (target durable - written) p50 {P(e2e, .5).ToString("0.000", inv)} s, " +
-                          $"p99 {P(e2e, .99).ToString("0.000", inv)} s, max {P(e2e, 1).ToString("0.000", inv)} s; journal lag (durable - seen, as status) p50 {P(seen, .5).ToString("0.000", inv)} s, p99 {P(seen, .99).ToString("0.000", inv)} s");
+                          $"p99 {P(e2e, .99).ToString("0.000", inv)} s, max {P(e2e, 1).ToString("0.000", inv)} s; " +
+                          (fromAck.Count > 0 ? $"from the source write's acknowledgement p50 {P(fromAck, .5).ToString("0.000", inv)} s, p99 {P(fromAck, .99).ToString("0.000", inv)} s, max {P(fromAck, 1).ToString("0.000", inv)} s; " : "") +
+                          $"journal lag (durable - seen, as status) p50 {P(seen, .5).ToString("0.000", inv)} s, p99 {P(seen, .99).ToString("0.000", inv)} s");
         break;
     }
     case "catchup":

@@ -72,6 +72,17 @@ public sealed class TableReplicator : IDisposable
     private string? _canaryKeyString;
     private readonly Dictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
     private long _syncStartedAtMs = long.MinValue;
+    private StreamDescription? _desc;
+    private long _descAtMs = long.MinValue;
+    private bool _shardFinished;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastRead = new(StringComparer.Ordinal);
+    /// <summary>GetRecords returns at most this many records (and 1 MB): a batch below both reached the shard's tip.</summary>
+    private const int ReadLimit = 1000;
+    /// <summary>At most 5 GetRecords per second per shard (AWS's limit per shard).</summary>
+    private static readonly TimeSpan ReadSpacing = TimeSpan.FromMilliseconds(200);
+    /// <summary>How long a DescribeStream answer (the shard list) is used in continuous mode before asking again
+    /// (sooner when a shard finished: its children must be found).</summary>
+    private static readonly TimeSpan ShardListAge = TimeSpan.FromSeconds(10);
 
     public TableReplicator(TableResource res, IAmazonDynamoDB source, IAmazonDynamoDB target, StreamsClient streams,
         StateStore state, TimeProvider time, ILogger log, bool ownsClients = false)
@@ -148,6 +159,7 @@ public sealed class TableReplicator : IDisposable
         var keyNames = source.KeySchema.Select(k => k.AttributeName).ToList();
         foreach (var k in keyNames.Where(_exclude.Contains))
             throw new UserErrorException($"{_res.Where}.exclude_attributes: '{k}' is a key attribute of '{_res.Source.Table}' and cannot be excluded");
+        if (_res.Canary is { } canary) (_canaryKey, _canaryKeyString) = CanaryKey(canary, source, keyNames);
 
         var target = await TableSchema.DescribeAsync(_target, _res.Target, ct).ConfigureAwait(false);
         if (target is null)
@@ -161,7 +173,6 @@ public sealed class TableReplicator : IDisposable
             throw new UserErrorException($"{_res.Target.Where}: target table '{_res.Target.Table}' has other keys than the source " +
                                          $"({TableSchema.KeysWithTypes(target)} vs {TableSchema.KeysWithTypes(source)})");
         }
-        if (_res.Canary is { } canary) (_canaryKey, _canaryKeyString) = CanaryKey(canary, source, keyNames);
         _keyNames = keyNames;
         return source;
     }
@@ -376,13 +387,16 @@ public sealed class TableReplicator : IDisposable
 
     // ---------------------------------------------------------------- stream tail
 
-    /// <summary>One pass over the stream: every ready shard (lineage order) is read until it has nothing more now;
-    /// children of shards finished in this pass are read in the same pass. CaughtUp = every shard was read to its end
-    /// (not stopped): then every change made before the pass started is durable on the target, which is recorded
-    /// (<see cref="CaughtUpCheckpoint"/>) and closes journal rows left open by a crash or a gap.
+    /// <summary>One pass over the stream: every ready shard (lineage order) is read until a batch that is not full (it
+    /// reached the shard's tip as of that read); children of shards finished in this pass are read in the same pass.
+    /// CaughtUp = every shard was read to its tip (not stopped): then every change made before the pass started is
+    /// durable on the target, which is recorded (<see cref="CaughtUpCheckpoint"/>) and closes journal rows left open by
+    /// a crash or a gap. GetRecords calls on one shard are at least 200 ms apart (AWS allows 5 per second per shard).
+    /// <paramref name="cachedShards"/> reuses the shard list for up to 10 s (continuous mode: DescribeStream is
+    /// limited to 10 calls per second per account).
     /// A gap (trimmed records, a vanished unfinished shard) clears the sync checkpoint so that the next
     /// <see cref="InitialSyncAsync"/> re-syncs the table, and throws <see cref="TrimmedDataAccessException"/>.</summary>
-    public async Task<TailResult> TailOnceAsync(CancellationToken ct, CancellationToken stop = default)
+    public async Task<TailResult> TailOnceAsync(CancellationToken ct, CancellationToken stop = default, bool cachedShards = false)
     {
         var arn = _state.GetCheckpoint(Name, StreamCheckpoint)
                   ?? throw new InvalidOperationException($"{Name}: no initial sync yet (run InitialSyncAsync first)");
@@ -390,8 +404,13 @@ public sealed class TableReplicator : IDisposable
         var passStart = NowMs;
         var maxId = _state.MaxJournalId();
         _syncStartedAtMs = long.TryParse(_state.GetCheckpoint(Name, SyncStartedCheckpoint), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ss) ? ss : long.MinValue;
-        var desc = await _streams.DescribeStreamAllShardsAsync(arn, ct).ConfigureAwait(false);
-        CheckForGaps(desc);
+        var desc = _desc;
+        if (desc is null || desc.StreamArn != arn || !cachedShards || _shardFinished || passStart - _descAtMs > ShardListAge.TotalMilliseconds)
+        {
+            desc = await _streams.DescribeStreamAllShardsAsync(arn, ct).ConfigureAwait(false);
+            CheckForGaps(desc);
+            (_desc, _descAtMs, _shardFinished) = (desc, passStart, false);
+        }
 
         int records = 0, keys = 0, read = 0, finished = 0;
         var stopped = false;
@@ -417,6 +436,7 @@ public sealed class TableReplicator : IDisposable
                     done.Add(shard.ShardId);
                     finished++;
                     progressed = true;
+                    _shardFinished = true;
                 }
             }
             if (!progressed) break; // children of shards finished now become ready in the next round
@@ -445,6 +465,7 @@ public sealed class TableReplicator : IDisposable
     {
         _log.LogError("{Resource}: changes were lost to this replica ({Why}); a full re-sync follows", Name, why);
         _readers.Clear();
+        _desc = null;
         _state.SetCheckpoint(Name, StreamCheckpoint, null, NowMs);
         _state.SetCheckpoint(Name, SyncCheckpoint, null, NowMs);
         throw new TrimmedDataAccessException($"{Name}: {why}");
@@ -463,31 +484,70 @@ public sealed class TableReplicator : IDisposable
         // "" = being read from TRIM_HORIZON: if such a shard vanishes unfinished, that is a gap too.
         if (cp is null) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, "", NowMs);
         int records = 0, keys = 0;
-        while (true)
+        // While a full batch is applied, the next one is already being read (a shard's batches are still applied one
+        // after another, in order; a checkpoint still follows its own batch's writes).
+        Task<IReadOnlyList<StreamRecord>?>? next = null;
+        try
         {
-            if (stop.IsCancellationRequested) return (records, keys, false, true);
-            IReadOnlyList<StreamRecord> batch;
-            try { batch = await reader.ReadAsync(1000, ct).ConfigureAwait(false); }
-            catch (TrimmedDataAccessException e)
+            while (true)
             {
-                MarkGap($"shard {shard.ShardId}: {e.Message}");
-                throw; // unreachable: MarkGap throws
+                if (next is null)
+                {
+                    if (stop.IsCancellationRequested) return (records, keys, false, true);
+                    next = PacedReadAsync(id, reader, ct, stop);
+                }
+                IReadOnlyList<StreamRecord>? read;
+                try { read = await next.ConfigureAwait(false); }
+                catch (TrimmedDataAccessException e)
+                {
+                    next = null;
+                    MarkGap($"shard {shard.ShardId}: {e.Message}");
+                    throw; // unreachable: MarkGap throws
+                }
+                next = null;
+                if (read is null) return (records, keys, false, true); // stopped while waiting to read
+                var batch = read;
+                var finished = reader.IsFinished;            // as of this batch, before the next read
+                var lastSequence = reader.LastSequenceNumber;
+                var readAt = NowMs;
+                // Not full: this read reached the shard's tip (the 1 MB cap is counted too); the next pass reads on.
+                var full = batch.Count >= ReadLimit || batch.Sum(r => r.SizeBytes) >= 900_000;
+                if (full && !finished && !stop.IsCancellationRequested) next = PacedReadAsync(id, reader, ct, stop);
+                if (batch.Count > 0)
+                {
+                    keys += await ApplyAsync(batch, readAt, ct).ConfigureAwait(false);
+                    records += batch.Count;
+                    Interlocked.Add(ref _recordsApplied, batch.Count);
+                }
+                if (finished)
+                {
+                    _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, $"{Done}:{lastSequence}", NowMs);
+                    return (records, keys, true, false);
+                }
+                if (batch.Count > 0) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, lastSequence, NowMs);
+                if (!full) return (records, keys, false, false);
             }
-            var readAt = NowMs;
-            if (batch.Count > 0)
-            {
-                keys += await ApplyAsync(batch, readAt, ct).ConfigureAwait(false);
-                records += batch.Count;
-                Interlocked.Add(ref _recordsApplied, batch.Count);
-            }
-            if (reader.IsFinished)
-            {
-                _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, $"{Done}:{reader.LastSequenceNumber}", NowMs);
-                return (records, keys, true, false);
-            }
-            if (batch.Count == 0) return (records, keys, false, false);
-            _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, reader.LastSequenceNumber, NowMs);
         }
+        catch when (next is not null)
+        {
+            // The read ahead is abandoned (the reader no longer agrees with the checkpoint: the next pass starts over
+            // from the checkpoint); observe its outcome.
+            _ = next.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    /// <summary>The next batch of a shard, at least <see cref="ReadSpacing"/> after the previous read of it; null when
+    /// <paramref name="stop"/> came during the wait.</summary>
+    private async Task<IReadOnlyList<StreamRecord>?> PacedReadAsync(string id, ShardReader reader, CancellationToken ct, CancellationToken stop)
+    {
+        if (_lastRead.TryGetValue(id, out var last) && _time.GetElapsedTime(last) is var since && since < ReadSpacing)
+        {
+            try { await Task.Delay(ReadSpacing - since, _time, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { return null; }
+        }
+        _lastRead[id] = _time.GetTimestamp();
+        return await reader.ReadAsync(ReadLimit, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -685,7 +745,7 @@ public sealed class TableReplicator : IDisposable
                 }
                 var sync = await InitialSyncAsync(abort, stop).ConfigureAwait(false);
                 if (!sync.Completed) break;
-                var r = await TailOnceAsync(abort, stop).ConfigureAwait(false);
+                var r = await TailOnceAsync(abort, stop, cachedShards: true).ConfigureAwait(false);
                 if (r.CaughtUp) await ApplyDueDeletesAsync(abort).ConfigureAwait(false);
                 failures = 0;
                 if (r.Records == 0) await Task.Delay(interval, _time, stop).ConfigureAwait(false);

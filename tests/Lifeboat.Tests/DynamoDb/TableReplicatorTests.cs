@@ -238,15 +238,16 @@ public sealed class TableReplicatorTests : IDisposable
         await PutAsync(src, Item("d", 2, "comes back"));
         var cfg = Config(src, dst, "    deletes: 1h");
         using var state = new StateStore(cfg.StatePath);
+        // A manual clock, moved by a second before each pass (reads of a shard are spaced 200 ms apart on this clock).
         var clock = new ManualTimeProvider(TimeProvider.System.GetUtcNow());
         Ddb.StoreConfig();
         using var rep = TableReplicator.Create(cfg, cfg.Tables.Single(), state, clock, NullLogger.Instance);
-        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 2; },
+        await Eventually.TrueAsync(async () => { clock.Advance(TimeSpan.FromSeconds(1)); await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 2; },
             TimeSpan.FromSeconds(20), "the inserts");
 
         await DeleteAsync(src, "d", 1);
         await DeleteAsync(src, "d", 2);
-        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 4; },
+        await Eventually.TrueAsync(async () => { clock.Advance(TimeSpan.FromSeconds(1)); await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 4; },
             TimeSpan.FromSeconds(20), "the deletes");
         Assert.Equal(2, (await ScanAsync(dst)).Count); // held, not applied
         Assert.Equal(2, state.HeldDeletes("orders").Count);
@@ -261,7 +262,7 @@ public sealed class TableReplicatorTests : IDisposable
         Assert.DoesNotContain(TableReplicator.KeyString(Item("d", 1, ""), ["pk", "sk"]), dstItems.Keys);
         Assert.Contains(TableReplicator.KeyString(reborn, ["pk", "sk"]), dstItems.Keys);
         Assert.Empty(state.HeldDeletes("orders"));
-        await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 5; },
+        await Eventually.TrueAsync(async () => { clock.Advance(TimeSpan.FromSeconds(1)); await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 5; },
             TimeSpan.FromSeconds(20), "the re-insert");
         AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
     }
@@ -312,10 +313,13 @@ public sealed class TableReplicatorTests : IDisposable
         for (var i = 0; i < 5; i++) await PutAsync(src, Item("t", i, "after"));
         await DeleteAsync(src, "t", 29);
         Interlocked.Exchange(ref trim, 1);
-        await rep.RunOnceAsync(CancellationToken.None); // trimmed -> gap recorded -> full re-sync -> tail again
+        var again = await rep.RunOnceAsync(CancellationToken.None); // trimmed -> gap recorded -> full re-sync -> tail again
 
         Assert.Equal(0, Volatile.Read(ref trim));
         Assert.Equal(30 + 29, rep.ItemsWritten); // the re-sync scanned and wrote the whole table again
+        // ... and swept the target: t29, deleted at the source while the gap lost its record, is deleted (propagate).
+        Assert.Equal(1, again.Swept);
+        Assert.DoesNotContain(TableReplicator.KeyString(Item("t", 29, ""), ["pk", "sk"]), (await ScanAsync(dst)).Keys);
         await Eventually.TrueAsync(async () => { await rep.RunOnceAsync(CancellationToken.None); return (await ScanAsync(dst)).Count == 29; },
             TimeSpan.FromSeconds(20), "the delete replicated");
         AssertSameItems(await ScanAsync(src), await ScanAsync(dst));

@@ -203,6 +203,11 @@ public sealed class TableCliTests : IDisposable
         Assert.True(code == 2, output);
         AssertOneLineError(output, "other keys");
 
+        cfg = _ddb.Config(_dir, src, DynamoDbLocal.NewTableName("dst"), "    canary: { every: 5s, key: { id: x } }");
+        (code, output) = Lifeboat("replicate", "-c", cfg);
+        Assert.True(code == 2, output);
+        AssertOneLineError(output, "canary.key: name the key attributes", "(pk, sk)");
+
         (code, output) = Lifeboat("replicate", "-c", cfg, "--resource", "nope", "--once");
         Assert.True(code == 2, output);
         AssertOneLineError(output, "no resource named 'nope' (resources: orders)");

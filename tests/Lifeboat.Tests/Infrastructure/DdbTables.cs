@@ -38,7 +38,7 @@ public sealed class DdbTables : IDisposable
 
     /// <summary>A config with one table resource <c>orders</c> from primary/<paramref name="source"/> to
     /// recovery/<paramref name="target"/>; <paramref name="extra"/> is appended to the resource.</summary>
-    public string Config(TempDir dir, string source, string target, string extra = "", string moreStores = "", string moreResources = "") => dir.File("lifeboat.yaml", $"""
+    public string Config(TempDir dir, string source, string target, string extra = "", string moreStores = "", string moreResources = "", bool createTarget = true) => dir.File("lifeboat.yaml", $"""
         state: state/lifeboat.db
         stores:
         {Stores}
@@ -48,7 +48,7 @@ public sealed class DdbTables : IDisposable
             type: table
             source: {"{"} store: primary, table: {source} {"}"}
             target: {"{"} store: recovery, table: {target} {"}"}
-            create_target: true
+            create_target: {(createTarget ? "true" : "false")}
             rpo: 5m
         {extra}
         {moreResources}
