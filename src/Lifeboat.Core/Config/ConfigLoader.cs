@@ -4,7 +4,7 @@ using System.Net;
 namespace Lifeboat.Core.Config;
 
 /// <summary>Loads and validates a Lifeboat YAML config. Every error names file, line and key.</summary>
-public static class ConfigLoader
+public static partial class ConfigLoader
 {
     private static readonly Dictionary<string, StoreType> StoreTypes = new()
     {
