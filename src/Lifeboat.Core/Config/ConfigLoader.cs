@@ -11,6 +11,7 @@ public static partial class ConfigLoader
         ["s3"] = StoreType.S3,
         ["file"] = StoreType.File,
         ["dynamodb"] = StoreType.DynamoDb,
+        ["route53"] = StoreType.Route53,
     };
 
     public static LifeboatConfig Load(string file) => Build(YamlMap.Load(file), file);
@@ -36,11 +37,18 @@ public static partial class ConfigLoader
 
         var resources = new List<BucketResource>();
         var tables = new List<TableResource>();
+        var rds = new List<RdsResource>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var r in root.OptListOfMaps("resources"))
         {
             string name;
-            if (ResourceType(r) == "table")
+            if (ResourceType(r) == "rds")
+            {
+                var x = ReadRdsResource(r, stores);
+                rds.Add(x);
+                name = x.Name;
+            }
+            else if (ResourceType(r) == "table")
             {
                 var t = ReadTableResource(r, stores);
                 tables.Add(t);
@@ -67,7 +75,7 @@ public static partial class ConfigLoader
             throw root.Error("prices", "expected a price file path or a mapping of price overrides");
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables };
+        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Rds = rds };
     }
 
     private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
@@ -75,7 +83,8 @@ public static partial class ConfigLoader
         var where = new ConfigLocation(m.File, m.Node.Start.Line, m.Path);
         var type = m.OneOf("type", StoreTypes, required: true);
         StoreConfig store;
-        if (type == StoreType.File)
+        if (type == StoreType.Route53) store = ReadRoute53Store(name, type, where, m);
+        else if (type == StoreType.File)
         {
             var path = m.String("path");
             store = new StoreConfig(name, type, where, Path: System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, path)));
@@ -104,7 +113,7 @@ public static partial class ConfigLoader
         return store;
     }
 
-    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table" };
+    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table", ["rds"] = "rds" };
 
     private static string ResourceType(YamlMap r)
     {
