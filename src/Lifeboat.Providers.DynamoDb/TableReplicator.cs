@@ -79,6 +79,10 @@ public sealed class TableReplicator : IDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastRead = new(StringComparer.Ordinal);
     /// <summary>GetRecords returns at most this many records (and 1 MB): a batch below both reached the shard's tip.</summary>
     private const int ReadLimit = 1000;
+    /// <summary>How long a DescribeTable answer (stream ARN, keys) is trusted between tail passes.</summary>
+    private static readonly TimeSpan TableCheckAge = TimeSpan.FromSeconds(30);
+    private long? _checkedAt;
+    private string? _checkedArn;
     /// <summary>At most 5 GetRecords per second per shard (AWS's limit per shard).</summary>
     private static readonly TimeSpan ReadSpacing = TimeSpan.FromMilliseconds(200);
     /// <summary>How long a DescribeStream answer (the shard list) is used in continuous mode before asking again
@@ -222,9 +226,15 @@ public sealed class TableReplicator : IDisposable
     /// Before the first page, the stream's current ARN is recorded and every shard's checkpoint cleared, so the tail
     /// starts at TRIM_HORIZON of all shards: changes made during the scan are applied after it. A re-sync (after a gap)
     /// then sweeps the target for items that are gone from the source.</summary>
-    public async Task<TableSyncResult> InitialSyncAsync(CancellationToken ct, CancellationToken stop = default)
+    public async Task<TableSyncResult> InitialSyncAsync(CancellationToken ct, CancellationToken stop = default, bool cachedTable = false)
     {
+        // Continuous mode calls this before every tail pass: the table is described again (a new stream ARN means a
+        // re-sync) at most every TableCheckAge, not 4 times a second (DescribeTable is a rate-limited control-plane call).
+        if (cachedTable && _checkedAt is { } at && _time.GetElapsedTime(at) < TableCheckAge && _state.GetCheckpoint(Name, SyncCheckpoint) == Done &&
+            _state.GetCheckpoint(Name, StreamCheckpoint) == _checkedArn)
+            return new TableSyncResult(0, 0, true);
         var source = await PrepareAsync(ct).ConfigureAwait(false);
+        (_checkedAt, _checkedArn) = (_time.GetTimestamp(), source.LatestStreamArn);
         if (_state.GetCheckpoint(Name, SyncCheckpoint) == Done && _state.GetCheckpoint(Name, StreamCheckpoint) == source.LatestStreamArn)
             return new TableSyncResult(0, 0, true);
 
@@ -484,6 +494,7 @@ public sealed class TableReplicator : IDisposable
 
     private void MarkGap(string why)
     {
+        _checkedAt = null;
         _metrics?.Inc("lifeboat_table_gaps_total", "Stream gaps detected (records lost before they were read); each triggers a full re-sync", 1, _label);
         _log.LogError("{Resource}: changes were lost to this replica ({Why}); a full re-sync follows", Name, why);
         _readers.Clear();
@@ -537,9 +548,13 @@ public sealed class TableReplicator : IDisposable
                 if (full && !finished && !stop.IsCancellationRequested) next = PacedReadAsync(id, reader, ct, stop);
                 if (batch.Count > 0)
                 {
-                    keys += await ApplyAsync(batch, readAt, ct).ConfigureAwait(false);
+                    var applyStart = _time.GetTimestamp();
+                    var applied = await ApplyAsync(batch, readAt, ct).ConfigureAwait(false);
+                    keys += applied;
                     records += batch.Count;
                     Interlocked.Add(ref _recordsApplied, batch.Count);
+                    _log.LogDebug("{Resource}: shard {Shard}: {Records} records ({Full}), {Keys} keys written in {Ms} ms", Name, shard.ShardId,
+                        batch.Count, full ? "full" : "to the tip", applied, (int)_time.GetElapsedTime(applyStart).TotalMilliseconds);
                 }
                 if (finished)
                 {
@@ -775,7 +790,7 @@ public sealed class TableReplicator : IDisposable
                     _state.Prune(NowMs - (long)JournalRetention.TotalMilliseconds);
                     lastPrune = NowMs;
                 }
-                var sync = await InitialSyncAsync(abort, stop).ConfigureAwait(false);
+                var sync = await InitialSyncAsync(abort, stop, cachedTable: true).ConfigureAwait(false);
                 if (!sync.Completed) break;
                 var r = await TailOnceAsync(abort, stop, cachedShards: true).ConfigureAwait(false);
                 if (r.CaughtUp) await ApplyDueDeletesAsync(abort).ConfigureAwait(false);
