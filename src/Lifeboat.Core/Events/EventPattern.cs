@@ -223,7 +223,7 @@ public sealed class EventPattern
             var o = new PatternObject();
             foreach (var (key, value, _) in node.Members)
             {
-                var p = $"{path}.{(key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') && key.Length > 0 ? key : JsonSerializer.Serialize(key))}";
+                var p = $"{path}.{(key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '$') && key.Length > 0 ? key : JsonSerializer.Serialize(key))}";
                 if (key == "$or")
                 {
                     if (value.Kind != JKind.Array || value.Items!.Count < 2)
