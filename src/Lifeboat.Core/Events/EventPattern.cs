@@ -34,11 +34,14 @@ public sealed class EventPattern
     public string Source { get; }
 
     /// <summary>Parses a pattern; a malformed one throws a <see cref="ConfigException"/> naming
-    /// <paramref name="source"/>, line, column and the JSON path of the bad part.</summary>
-    public static EventPattern Parse(string json, string source = "pattern")
+    /// <paramref name="source"/>, line, column and the JSON path of the bad part. When the JSON is embedded in another
+    /// file (e.g. a YAML block scalar), <paramref name="lineOffset"/> and <paramref name="columnOffset"/> are added to
+    /// every reported position (the block's first line minus 1, and its indentation).</summary>
+    public static EventPattern Parse(string json, string source = "pattern", int lineOffset = 0, int columnOffset = 0)
     {
-        var doc = JNode.Parse(json, source);
-        var p = new Parser(source, doc.Lines);
+        var where = new Where(source, lineOffset, columnOffset);
+        var doc = JNode.Parse(json, where);
+        var p = new Parser(where, doc.Lines);
         if (doc.Root.Kind != JKind.Object) throw p.Error(doc.Root, "$", "an event pattern is a JSON object, e.g. {\"source\": [\"aws.health\"]}");
         var root = p.Object(doc.Root, "$");
         return new EventPattern(root, source);
@@ -207,14 +210,20 @@ public sealed class EventPattern
 
     // ---------------- parsing and validation ----------------
 
-    private sealed class Parser(string source, LineMap lines)
+    private sealed record Where(string Source, int LineOffset, int ColumnOffset)
+    {
+        public ConfigException Error(long line, long col, string key, string message) =>
+            new(Source, line + LineOffset, col + ColumnOffset, key, message);
+    }
+
+    private sealed class Parser(Where where, LineMap lines)
     {
         private static readonly string[] Operators = ["prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case", "wildcard", "cidr"];
 
         public ConfigException Error(JNode at, string path, string message)
         {
             var (line, col) = lines.Position(at.Offset);
-            return new ConfigException(source, line, col, path, message);
+            return where.Error(line, col, path, message);
         }
 
         public PatternObject Object(JNode node, string path)
@@ -485,19 +494,19 @@ public sealed class EventPattern
         public List<(string Key, JNode Value, long KeyOffset)>? Members;
         public List<JNode>? Items;
 
-        public static (JNode Root, LineMap Lines) Parse(string json, string source)
+        public static (JNode Root, LineMap Lines) Parse(string json, Where source)
         {
             var bytes = Encoding.UTF8.GetBytes(json);
             var lines = new LineMap(bytes);
             var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, AllowTrailingCommas = false });
             try
             {
-                if (!reader.Read()) throw new ConfigException(source, 1, 1, "$", "the pattern is empty (expected a JSON object)");
+                if (!reader.Read()) throw source.Error(1, 1, "$", "the pattern is empty (expected a JSON object)");
                 var root = Read(ref reader, source, lines, "$");
                 if (reader.Read())
                 {
                     var (l, c) = lines.Position(reader.TokenStartIndex);
-                    throw new ConfigException(source, l, c, "$", "unexpected text after the pattern's closing '}'");
+                    throw source.Error(l, c, "$", "unexpected text after the pattern's closing '}'");
                 }
                 return (root, lines);
             }
@@ -508,11 +517,11 @@ public sealed class EventPattern
                 var msg = e.Message;
                 var cut = msg.IndexOf(" LineNumber:", StringComparison.Ordinal);
                 if (cut > 0) msg = msg[..cut].TrimEnd('.', ' ');
-                throw new ConfigException(source, line, col, "(json)", $"malformed JSON: {msg}");
+                throw source.Error(line, col, "(json)", $"malformed JSON: {msg}");
             }
         }
 
-        private static JNode Read(ref Utf8JsonReader r, string source, LineMap lines, string path)
+        private static JNode Read(ref Utf8JsonReader r, Where source, LineMap lines, string path)
         {
             var n = new JNode { Offset = r.TokenStartIndex };
             switch (r.TokenType)
@@ -527,7 +536,7 @@ public sealed class EventPattern
                         if (n.Members.Any(m => m.Key == key))
                         {
                             var (l, c) = lines.Position(keyOffset);
-                            throw new ConfigException(source, l, c, $"{path}.{key}", "duplicate key");
+                            throw source.Error(l, c, $"{path}.{key}", "duplicate key");
                         }
                         r.Read();
                         n.Members.Add((key, Read(ref r, source, lines, $"{path}.{key}"), keyOffset));

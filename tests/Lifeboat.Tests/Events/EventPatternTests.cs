@@ -227,4 +227,12 @@ public sealed class EventPatternTests
         Assert.StartsWith($"p.json:{line}:{col}: {path}: ", e.Message);
         Assert.Contains(message, e.Message);
     }
+
+    [Fact]
+    public void EmbeddedPattern_ErrorsAreShiftedToTheEnclosingFile()
+    {
+        // E.g. a YAML block scalar starting on line 10, indented 6 spaces.
+        var e = Assert.Throws<ConfigException>(() => EventPattern.Parse("{\n  \"a\": \"x\"\n}", "lifeboat.yaml", lineOffset: 9, columnOffset: 6));
+        Assert.StartsWith("lifeboat.yaml:11:14: $.a: ", e.Message);
+    }
 }
