@@ -12,6 +12,7 @@ public static partial class ConfigLoader
         ["file"] = StoreType.File,
         ["dynamodb"] = StoreType.DynamoDb,
         ["dns"] = StoreType.Dns,
+        ["route53"] = StoreType.Route53,
     };
 
     public static LifeboatConfig Load(string file) => Build(YamlMap.Load(file), file);
@@ -37,11 +38,18 @@ public static partial class ConfigLoader
 
         var resources = new List<BucketResource>();
         var tables = new List<TableResource>();
+        var rds = new List<RdsResource>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var r in root.OptListOfMaps("resources"))
         {
             string name;
-            if (ResourceType(r) == "table")
+            if (ResourceType(r) == "rds")
+            {
+                var x = ReadRdsResource(r, stores);
+                rds.Add(x);
+                name = x.Name;
+            }
+            else if (ResourceType(r) == "table")
             {
                 var t = ReadTableResource(r, stores);
                 tables.Add(t);
@@ -68,7 +76,7 @@ public static partial class ConfigLoader
             throw root.Error("prices", "expected a price file path or a mapping of price overrides");
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables };
+        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Rds = rds };
     }
 
     private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
@@ -77,6 +85,7 @@ public static partial class ConfigLoader
         var type = m.OneOf("type", StoreTypes, required: true);
         StoreConfig store;
         if (type == StoreType.Dns) store = ReadDnsStore(name, m, baseDir, where); // ConfigLoader.Dns.cs
+        else if (type == StoreType.Route53) store = ReadRoute53Store(name, type, where, m);
         else if (type == StoreType.File)
         {
             var path = m.String("path");
@@ -106,7 +115,7 @@ public static partial class ConfigLoader
         return store;
     }
 
-    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table" };
+    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table", ["rds"] = "rds" };
 
     private static string ResourceType(YamlMap r)
     {
