@@ -38,9 +38,28 @@ public sealed class DnsZoneStore : IDnsRecordStore
         return (n, t);
     }
 
-    public async Task SetAsync(DnsRecordSet records, CancellationToken ct)
+    public Task SetAsync(DnsRecordSet records, CancellationToken ct) => SetAsync(records, null, ct);
+
+    /// <summary>
+    /// Compare-and-set: like <see cref="SetAsync(DnsRecordSet, CancellationToken)"/>, but the server applies the change
+    /// only if the record set holds exactly <paramref name="expectedCurrent"/> (empty: only if there is none), checked
+    /// by RFC 2136 prerequisites in the same message, so two switches cannot race. Null: no condition. A failed
+    /// condition throws and changes nothing.
+    /// </summary>
+    public async Task SetAsync(DnsRecordSet records, IReadOnlyList<string>? expectedCurrent, CancellationToken ct)
     {
         var (name, type) = Check(records.Name, records.Type);
+        var prerequisites = new List<DnsRecord>();
+        if (expectedCurrent is { Count: 0 })
+            prerequisites.Add(new DnsRecord(name, type, DnsClass.NONE, 0, [])); // RFC 2136 2.4.3: RRset does not exist
+        else if (expectedCurrent is not null)
+        {
+            foreach (var v in expectedCurrent) // 2.4.2: RRset exists (value dependent)
+            {
+                try { prerequisites.Add(new DnsRecord(name, type, DnsClass.IN, 0, Rdata.Encode(type, v))); }
+                catch (FormatException e) { throw new UserErrorException($"{Where}: expected value of {name} {DnsType.Name(type)}: {e.Message}"); }
+            }
+        }
         if (records.Ttl < 0) throw new UserErrorException($"{Where}: TTL {records.Ttl} of {name} {records.Type} is negative");
         if (type == DnsType.CNAME && records.Values.Count > 1)
             throw new UserErrorException($"{Where}: {name} CNAME has {records.Values.Count} values; a CNAME has exactly one");
@@ -60,7 +79,17 @@ public sealed class DnsZoneStore : IDnsRecordStore
             // RFC 2136 2.5.1: add to an RRset = NAME, TYPE, class IN, TTL, RDATA.
             updates.Add(new DnsRecord(name, type, DnsClass.IN, (uint)records.Ttl, data));
         }
-        await Client.UpdateAsync(Zone, [], updates, ct).ConfigureAwait(false);
+        try
+        {
+            await Client.UpdateAsync(Zone, prerequisites, updates, ct).ConfigureAwait(false);
+        }
+        catch (StoreException e) when (expectedCurrent is not null && e.InnerException is DnsErrorException { Rcode: DnsRcode.NxRrset or DnsRcode.YxRrset })
+        {
+            var current = await GetAsync(name, DnsType.Name(type), ct).ConfigureAwait(false);
+            throw new StoreException(StoreErrorKind.Permanent,
+                $"{Where}: {name} {DnsType.Name(type)} was not changed: it holds {(current is null ? "no record" : string.Join(", ", current.Values))}, " +
+                $"not the expected {(expectedCurrent.Count == 0 ? "no record" : string.Join(", ", expectedCurrent))} (changed meanwhile by someone else?)", e);
+        }
 
         var now = await GetAsync(name, DnsType.Name(type), ct).ConfigureAwait(false);
         var expected = seen;

@@ -207,6 +207,16 @@ do_start() {
     USER_ARGS=()
   fi
 
+  # Debian's bind9 ships an AppArmor profile for /usr/sbin/named that only lets it read /etc/bind and write
+  # /var/lib/bind and /var/cache/bind. Where that profile is enforced (a Debian host, not a container), our state
+  # folder is out of its reach: run a copy of the binary from the state folder, to which the profile (attached by
+  # path) does not apply. Not needed (and not done) where AppArmor is off.
+  if [[ -r /sys/kernel/security/apparmor/profiles ]] && grep -q "named (enforce)" /sys/kernel/security/apparmor/profiles 2>/dev/null; then
+    log "AppArmor confines $NAMED: running a copy from $STATE"
+    cp "$NAMED" "$STATE/named"
+    NAMED=$STATE/named
+  fi
+
   local t0=$EPOCHREALTIME deadline=$((SECONDS + READY_TIMEOUT)) pid
   # -f: foreground (the pid is ours to watch); setsid: own session, so the server
   # outlives the caller's shell; stdio detached; fd 9 (the lock) closed.

@@ -284,4 +284,26 @@ public sealed class BindUpdateTests
         await store.SetAsync(new DnsRecordSet(name, "A", ["127.0.0.3"], 5), CancellationToken.None);
         Assert.Equal(["127.0.0.3"], (await store.GetAsync(name, "A", CancellationToken.None))!.Values);
     }
+
+    [Fact]
+    public async Task CompareAndSet_AppliesOnlyOverTheExpectedValues()
+    {
+        var store = Store();
+        var name = Fqdn("cas");
+        await store.SetAsync(new DnsRecordSet(name, "A", ["127.0.0.2"], 5), expectedCurrent: [], CancellationToken.None);
+        Assert.Equal(["127.0.0.2"], Bind.Dig(name, "A"));
+        // Expecting "none" again fails now: the set exists (YXRRSET).
+        var e = await Assert.ThrowsAsync<StoreException>(() => store.SetAsync(new DnsRecordSet(name, "A", ["127.0.0.9"], 5), expectedCurrent: [], CancellationToken.None));
+        Assert.Contains("holds 127.0.0.2, not the expected no record", e.Message);
+        // The wrong current value (NXRRSET): nothing changes.
+        e = await Assert.ThrowsAsync<StoreException>(() => store.SetAsync(new DnsRecordSet(name, "A", ["127.0.0.9"], 5), expectedCurrent: ["127.0.0.3"], CancellationToken.None));
+        Assert.Contains("not the expected 127.0.0.3", e.Message);
+        Assert.Equal(["127.0.0.2"], Bind.Dig(name, "A"));
+        // The right one: switched.
+        await store.SetAsync(new DnsRecordSet(name, "A", ["127.0.0.3", "127.0.0.4"], 5), expectedCurrent: ["127.0.0.2"], CancellationToken.None);
+        Assert.Equal(["127.0.0.3", "127.0.0.4"], Bind.Dig(name, "A"));
+        // A subset of the current values is not "exactly": refused.
+        await Assert.ThrowsAsync<StoreException>(() => store.SetAsync(new DnsRecordSet(name, "A", ["127.0.0.5"], 5), expectedCurrent: ["127.0.0.3"], CancellationToken.None));
+        Assert.Equal(["127.0.0.3", "127.0.0.4"], Bind.Dig(name, "A"));
+    }
 }
