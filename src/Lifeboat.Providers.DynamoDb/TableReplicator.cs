@@ -47,6 +47,9 @@ public sealed class TableReplicator : IDisposable
     /// change made before it is durable on the target. <c>status</c> reads it.</summary>
     public const string CaughtUpCheckpoint = "table:caught-up-at";
     private const int WriteParallelism = 8;
+    /// <summary>BatchWriteItem calls in flight for one stream batch (up to 1,000 records = 40 calls): the tail applies a
+    /// shard's batches one after another, so a catch-up's speed is this batch's write time (the sync has a writer per segment).</summary>
+    private const int TailWriteParallelism = 16;
     private const string SyncCheckpoint = "table:sync";
     private const string SyncedOnceCheckpoint = "table:synced-once";
     private const string SweepCheckpoint = "table:sweep";
@@ -692,7 +695,7 @@ public sealed class TableReplicator : IDisposable
         var ids = _state.BeginChanges(Name, changes);
         try
         {
-            await TableSchema.BatchWriteAsync(_target, _res.Target.Table, writes, WriteParallelism, _time, ct).ConfigureAwait(false);
+            await TableSchema.BatchWriteAsync(_target, _res.Target.Table, writes, TailWriteParallelism, _time, ct).ConfigureAwait(false);
         }
         catch (Exception e)
         {
