@@ -272,6 +272,40 @@ public sealed class RdsSnapshotTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ContinuousMode_RunsEachScheduledTick_OnTheManualClock()
+    {
+        using var state = State();
+        var runner = Runner(state, Resource(keep: 1));
+        using var stop = new CancellationTokenSource();
+        var loop = runner.RunAsync(stop.Token);
+        // Move the clock a minute at a time (the loop sleeps on it) until two scheduled cycles (06:00, 12:00) are done.
+        while (RdsSnapshotRunner.LoadLast(state, Name)?.SnapshotId != "lifeboat-billing-rds-20261122-1200")
+        {
+            Assert.True(_time.GetUtcNow() < new DateTimeOffset(2026, 11, 22, 14, 0, 0, TimeSpan.Zero), "the 12:00 cycle should be done by 14:00");
+            _time.Advance(TimeSpan.FromMinutes(1));
+            await Task.Delay(3);
+        }
+        stop.Cancel();
+        await loop;
+        Assert.Equal(2, _rds.Calls.Count(c => c.Action == "CreateDBSnapshot"));
+        Assert.Equal(["lifeboat-billing-rds-20261122-1200"], _rds.Snapshots[Dst].Keys.ToArray()); // keep 1
+        Assert.Empty(_rds.Problems);
+    }
+
+    [Fact]
+    public async Task TicksMissedWhileDown_RunOnceOnStart()
+    {
+        using var state = State();
+        var runner = Runner(state);
+        Assert.Equal(RdsStepKind.Idle, (await runner.StepAsync(false, CancellationToken.None)).Kind); // 05:50, baseline
+        _time.Advance(TimeSpan.FromHours(13)); // down over the 06:00, 12:00 and 18:00 ticks... (now 18:50)
+        var last = await DriveAsync(runner, startNow: false);
+        Assert.Equal("lifeboat-billing-rds-20261122-1800", last.SnapshotId); // one catch-up run, for the latest tick
+        Assert.Single(_rds.Calls, c => c.Action == "CreateDBSnapshot");
+        Assert.Equal(RdsStepKind.Idle, (await runner.StepAsync(false, CancellationToken.None)).Kind);
+    }
+
+    [Fact]
     public void SnapshotIds_FollowRdsRules()
     {
         var t = new DateTimeOffset(2026, 11, 22, 6, 0, 0, TimeSpan.Zero);
