@@ -29,7 +29,7 @@ public sealed class RdsCliTests : IAsyncLifetime
 
     private Dictionary<string, string?> Env => new() { ["LB_TEST_AK"] = FakeAwsServer.AccessKey, ["LB_TEST_SK"] = FakeAwsServer.SecretKey };
 
-    private string Config(int keep = 1) => _dir.File("lifeboat.yaml", $"""
+    private string Config(int keep = 1, string schedule = "0 */6 * * *") => _dir.File("lifeboat.yaml", $"""
         state: state.db
         stores:
           aws: {"{"} type: s3, region: us-east-1, access_key_env: LB_TEST_AK, secret_key_env: LB_TEST_SK {"}"}
@@ -39,7 +39,7 @@ public sealed class RdsCliTests : IAsyncLifetime
             instance: billing-prod
             source_region: us-east-1
             target_region: us-west-2
-            schedule: "0 */6 * * *"
+            schedule: "{schedule}"
             keep: {keep}
             store: aws
             poll_every: 1s
@@ -73,6 +73,37 @@ public sealed class RdsCliTests : IAsyncLifetime
         Assert.Contains("billing-rds (rds: billing-prod us-east-1 -> us-west-2", output, StringComparison.Ordinal);
         Assert.Contains("last snapshot     lifeboat-billing-rds-", output, StringComparison.Ordinal);
         Assert.Contains("copied", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Replicate_Continuous_RunsTheScheduleAndStopsCleanly()
+    {
+        // Every minute: the first tick after start runs a cycle (the fake's snapshots are ready at once).
+        var cfg = Config(schedule: "* * * * *");
+        var output = new System.Text.StringBuilder();
+        using var p = LifeboatCli.Start(_dir.Path, Env, output, "replicate", "-c", cfg);
+        try
+        {
+            await Eventually.TrueAsync(() => output.ToString().Contains("cycle lifeboat-billing-rds-", StringComparison.Ordinal) &&
+                                             output.ToString().Contains(" done: copied to us-west-2", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(100), "a scheduled cycle; output: " + output);
+        }
+        finally
+        {
+            Lifeboat.Tests.EndToEnd.Mono.Unix.Signal(p.Id, 15);
+        }
+        Assert.True(p.WaitForExit(30_000), output.ToString());
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, output.ToString());
+        Assert.Contains("stopped cleanly", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("billing-rds (rds snapshots: * * * * *)", output.ToString(), StringComparison.Ordinal);
+        Assert.Single(_rds.Calls, c => c.Action == "CopyDBSnapshot");
+        Assert.Empty(_rds.Problems);
+
+        var (code, json) = LifeboatCli.Run(_dir.Path, Env, "status", "-c", cfg, "--json");
+        Assert.True(code == 0, json);
+        Assert.Contains("\"type\": \"rds\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"last_snapshot\": \"lifeboat-billing-rds-", json, StringComparison.Ordinal);
     }
 
     [Fact]
