@@ -50,6 +50,8 @@ public sealed class FakeRds : IAsyncDisposable
     public int ManualSnapshotQuota { get; set; } = 100;
     public int PageSize { get; set; } = 2;
     public Dictionary<string, int> ThrottleNext { get; } = new(StringComparer.Ordinal);
+    /// <summary>Answers the next N calls of an action with HTTP 503 (the request did not take effect).</summary>
+    public Dictionary<string, int> UnavailableNext { get; } = new(StringComparer.Ordinal);
     public int CopyLimitErrors;
     public bool EncryptedInstances { get; set; }
 
@@ -182,6 +184,11 @@ public sealed class FakeRds : IAsyncDisposable
             {
                 ThrottleNext[action] = n - 1;
                 return Error(400, "Throttling", "Rate exceeded");
+            }
+            if (UnavailableNext.TryGetValue(action, out var u) && u > 0)
+            {
+                UnavailableNext[action] = u - 1;
+                return new FakeAwsServer.Response(503, "");
             }
             var snaps = Snapshots[region];
             var now = _time.GetUtcNow();

@@ -169,6 +169,26 @@ public sealed class RdsSnapshotTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CopyRequestLost_IsAskedAgain_AndMakesOneCopy()
+    {
+        _rds.UnavailableNext["CopyDBSnapshot"] = 8; // every attempt of the first request fails (503)
+        using var state = State();
+        var runner = Runner(state);
+        var run = runner.RunCycleAsync(CancellationToken.None); // polls and backoffs sleep on the manual clock
+        while (!run.IsCompleted)
+        {
+            Assert.True(_time.GetUtcNow() < new DateTimeOffset(2026, 11, 22, 8, 0, 0, TimeSpan.Zero), "the cycle should be done by 08:00");
+            _time.Advance(TimeSpan.FromSeconds(10));
+            await Task.Delay(2);
+        }
+        var last = await run;
+        Assert.True(_rds.Calls.Count(c => c.Action == "CopyDBSnapshot") >= 9); // 8 refused, then asked again
+        Assert.Single(_rds.Snapshots[Dst]);
+        Assert.Equal(last.SnapshotId, _rds.Snapshots[Dst].Keys.Single());
+        Assert.Empty(_rds.Problems);
+    }
+
+    [Fact]
     public async Task QuotaExceeded_FailsTheCycleWithAClearMessage_AndDoesNotRetry()
     {
         _rds.ManualSnapshotQuota = 1;
@@ -287,7 +307,10 @@ public sealed class RdsSnapshotTests : IAsyncLifetime
         }
         stop.Cancel();
         await loop;
-        Assert.Equal(2, _rds.Calls.Count(c => c.Action == "CreateDBSnapshot"));
+        // Two cycles, one snapshot each. (Calls may repeat: the clock jumps a minute at a time, so a request can pass
+        // its 60 s timeout on the manual clock and be sent again; DBSnapshotAlreadyExists makes that harmless.)
+        Assert.Equal(["lifeboat-billing-rds-20261122-0600", "lifeboat-billing-rds-20261122-1200"],
+            _rds.Calls.Where(c => c.Action == "CreateDBSnapshot").Select(c => c.Form["DBSnapshotIdentifier"]).Distinct().Order(StringComparer.Ordinal).ToArray());
         Assert.Equal(["lifeboat-billing-rds-20261122-1200"], _rds.Snapshots[Dst].Keys.ToArray()); // keep 1
         Assert.Empty(_rds.Problems);
     }
