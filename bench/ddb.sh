@@ -7,7 +7,7 @@
 #            loader (16 calls in flight) writing the same items into a table of the same kind, on the same server.
 #   steady   200 writes/s for 60 s while Lifeboat replicates continuously: end-to-end lag per item (journal durable_at
 #            on the target - the writer's written_at), and what status reports.
-#   catchup  writes at 200/s; Lifeboat stopped (SIGTERM) for 5 minutes, then restarted: how fast the backlog is applied.
+#   catchup  writes at LIFEBOAT_BENCH_RATE (200)/s; Lifeboat stopped (SIGTERM) for 5 minutes, then restarted: how fast the backlog is applied.
 # Targets are created beforehand WITHOUT a stream: DynamoDB Local slows down every write to a stream-enabled table by
 # the number of stream records other tables hold (measured: ~2,000 items/s alone, ~350/s next to a 4,000-record
 # stream, ~100/s next to 20,000), an emulator artefact that would otherwise dominate (create_target adds a stream).
@@ -18,13 +18,14 @@ cd "$root"
 what=${1:-all}
 port=${LIFEBOAT_BENCH_DDB_PORT:-18100}
 pause=${LIFEBOAT_BENCH_PAUSE:-300}
+rate=${LIFEBOAT_BENCH_RATE:-200}   # catch-up: the source write rate while Lifeboat is stopped and after
 work=$(mktemp -d /tmp/lifeboat-bench-ddb.XXXXXX)
 ddb_pid=""
 lb_pid=""
 cleanup() {
   [ -n "$lb_pid" ] && kill "$lb_pid" 2>/dev/null || true
   [ -n "$ddb_pid" ] && kill "$ddb_pid" 2>/dev/null || true
-  rm -rf "$work"
+  if [ -n "${LIFEBOAT_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -44,7 +45,7 @@ start_ddb() {
   (cd "$emulator" && exec setsid java -Xmx2g -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
       -port "$port" -sharedDb -inMemory -disableTelemetry) >"$work/ddb.log" 2>&1 </dev/null &
   ddb_pid=$!
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     curl -s -o /dev/null "http://127.0.0.1:$port" && return 0
     sleep 0.2
   done
@@ -139,11 +140,11 @@ catchup() {
   lifeboat replicate -c "$cfg" --once >"$work/catchup-once.log" 2>&1 || { cat "$work/catchup-once.log"; exit 1; }
   start_lifeboat "$cfg" "$work/catchup1.log"
   sleep 3
-  bench steady src 200 $((pause + 120)) p- >"$work/writer.log" 2>&1 &
+  bench steady src "$rate" $((pause + 120)) p- >"$work/writer.log" 2>&1 &
   local writer=$!
   sleep 5
   stop_lifeboat
-  echo "lifeboat stopped for $pause s while the writer goes on at 200/s"
+  echo "lifeboat stopped for $pause s while the writer goes on at $rate/s"
   sleep "$pause"
   local restart; restart=$(now_ms)
   start_lifeboat "$cfg" "$work/catchup2.log"
@@ -153,7 +154,7 @@ catchup() {
   sleep 5
   echo "lag over the whole run: $(bench lag "$work/catchup.db" src p-)"
   stop_lifeboat
-  printf '| catch-up after a %s s pause at 200 writes/s | %s |\n' "$pause" "$result"
+  printf '| catch-up after a %s s pause at %s writes/s | %s; writer: %s |\n' "$pause" "$rate" "$result" "$(cat "$work/writer.log")"
   stop_ddb
 }
 

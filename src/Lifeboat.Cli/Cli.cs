@@ -52,10 +52,17 @@ public static class Cli
         }
     }
 
-    public static ILoggerFactory Logs(LogLevel level = LogLevel.Information) => LoggerFactory.Create(b => b
-        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-        .AddFilter("Microsoft", LogLevel.Warning)
-        .SetMinimumLevel(level));
+    /// <summary>Console logs at <paramref name="level"/>, or at LIFEBOAT_LOG_LEVEL (debug, information, warning, ...) when set.</summary>
+    public static ILoggerFactory Logs(LogLevel level = LogLevel.Information)
+    {
+        if (Environment.GetEnvironmentVariable("LIFEBOAT_LOG_LEVEL") is { Length: > 0 } env)
+            level = Enum.TryParse<LogLevel>(env, ignoreCase: true, out var l) ? l
+                : throw new UserErrorException($"LIFEBOAT_LOG_LEVEL: '{env}' is not a log level (trace, debug, information, warning, error)");
+        return LoggerFactory.Create(b => b
+            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
+            .AddFilter("Microsoft", LogLevel.Warning)
+            .SetMinimumLevel(level));
+    }
 
     /// <summary>First SIGINT/SIGTERM: stop taking new work, finish what is in flight, checkpoint.
     /// Second: abort in-flight work too (still safe: nothing is marked done before it is durable).</summary>

@@ -67,6 +67,8 @@ public static class Program
         var demo = new Command("demo", "Replicate, lose data by a mistyped delete, restore: on embedded defaults (local folders, SQLite)") { dir };
         demo.SetAction((p, ct) => Cli.Run(() => DemoCommand.RunAsync(p.GetValue(dir), ct)));
         root.Subcommands.Add(demo);
+
+        root.Subcommands.Add(EventsCommand.Build()); // events test-pattern
         return root;
     }
 }

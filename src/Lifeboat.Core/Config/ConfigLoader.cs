@@ -11,6 +11,7 @@ public static partial class ConfigLoader
         ["s3"] = StoreType.S3,
         ["file"] = StoreType.File,
         ["dynamodb"] = StoreType.DynamoDb,
+        ["dns"] = StoreType.Dns,
         ["route53"] = StoreType.Route53,
     };
 
@@ -83,7 +84,8 @@ public static partial class ConfigLoader
         var where = new ConfigLocation(m.File, m.Node.Start.Line, m.Path);
         var type = m.OneOf("type", StoreTypes, required: true);
         StoreConfig store;
-        if (type == StoreType.Route53) store = ReadRoute53Store(name, type, where, m);
+        if (type == StoreType.Dns) store = ReadDnsStore(name, m, baseDir, where); // ConfigLoader.Dns.cs
+        else if (type == StoreType.Route53) store = ReadRoute53Store(name, type, where, m);
         else if (type == StoreType.File)
         {
             var path = m.String("path");
@@ -269,6 +271,8 @@ public static partial class ConfigLoader
         var store = ReadStoreRef(m, stores);
         if (stores[store].Type == StoreType.DynamoDb)
             throw m.Error("store", $"store '{store}' is of type dynamodb: a bucket resource needs an s3 or file store (use type: table for DynamoDB)");
+        if (stores[store].Type is not (StoreType.S3 or StoreType.File))
+            throw m.Error("store", $"store '{store}' is of type {TypeName(stores[store].Type)}: a bucket resource needs an s3 or file store");
         var bucket = m.String("bucket");
         if (bucket.Contains('/') || bucket is "." or ".." || bucket.StartsWith('.'))
             throw m.Error("bucket", $"'{bucket}' is not a valid bucket name");

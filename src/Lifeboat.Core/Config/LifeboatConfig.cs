@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Lifeboat.Core.Config;
 
-public enum StoreType { S3, File, DynamoDb, Route53 }
+public enum StoreType { S3, File, DynamoDb, Dns, Route53 }
 
 /// <summary>Where a setting came from, for errors found after load (e.g. an unreachable endpoint).</summary>
 public sealed record ConfigLocation(string File, long Line, string Key)
