@@ -33,6 +33,12 @@ public static class Cli
             Console.Error.WriteLine($"lifeboat: {e.Message}");
             return Failed;
         }
+        catch (Providers.Aws.AwsServiceException e)
+        {
+            // RDS / Route 53 errors not handled where they happened: one line with the service's code and message.
+            Console.Error.WriteLine($"lifeboat: {e.Message}");
+            return Failed;
+        }
         catch (Amazon.Runtime.AmazonServiceException e)
         {
             // A service error not handled where it happened (e.g. during verify): one line, not a stack trace.

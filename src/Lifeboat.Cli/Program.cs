@@ -58,6 +58,11 @@ public static class Program
             Console.Out, Console.Error, TimeProvider.System))));
         root.Subcommands.Add(cost);
 
+        var rdsResource = new Option<string>("--resource", "-r") { Description = "The rds resource", Required = true };
+        var rdsSnapshot = new Command("snapshot", "Take a snapshot now, copy it to the target region, tag it and apply retention") { ConfigOption, rdsResource };
+        rdsSnapshot.SetAction((p, ct) => Cli.Run(() => RdsCommand.SnapshotAsync(p.GetValue(ConfigOption)!, p.GetValue(rdsResource)!, ct)));
+        root.Subcommands.Add(new Command("rds", "RDS snapshot resources (type: rds)") { rdsSnapshot });
+
         var dir = new Option<string?>("--dir") { Description = "Folder for the demo's data (default: a new temporary folder)" };
         var demo = new Command("demo", "Replicate, lose data by a mistyped delete, restore: on embedded defaults (local folders, SQLite)") { dir };
         demo.SetAction((p, ct) => Cli.Run(() => DemoCommand.RunAsync(p.GetValue(dir), ct)));

@@ -15,21 +15,27 @@ public static class ReplicateCommand
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
         await using var rt = new Runtime(cfg, TimeProvider.System, logs);
-        var (buckets, tables) = cfg.SelectAny(resourceName);
+        // rds resources (scheduled snapshots, copied cross-region) are selected apart from buckets and tables.
+        var rds = cfg.Rds.Where(r => resourceName is null || r.Name == resourceName).ToList();
+        var (buckets, tables) = resourceName is not null && rds.Count > 0 ? ([], []) : cfg.SelectAny(resourceName);
+        if (reverse && rds.Count > 0 && resourceName is not null)
+            throw new UserErrorException($"--reverse: '{resourceName}' is an rds resource; --reverse is for table resources");
+        if (reverse) rds = [];
         if (reverse && buckets.Count > 0)
             throw new UserErrorException(resourceName is null
                 ? $"{file}: --reverse replicates table resources back from their target (failback); name a table with --resource (buckets: use restore)"
                 : $"--reverse: '{resourceName}' is a bucket resource; --reverse is for table resources (buckets: use restore)");
-        if (buckets.Count + tables.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
+        if (buckets.Count + tables.Count + rds.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
         // One process per resource, whichever the direction: forward and reverse at once would chase each other.
-        foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name))) rt.LockResource(name);
+        foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name)).Concat(rds.Select(r => r.Name))) rt.LockResource(name);
+        var rdsRunners = rds.Select(rt.RdsRunner).ToList();
         var reps = buckets.Select(r => rt.Replicator(r)).ToList();
         foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var tableReps = tables.Select(t => rt.TableReplicator(t, reverse)).ToList();
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         return once
-            ? await OnceAsync(rt, reps, tableReps, shutdown).ConfigureAwait(false)
-            : await ContinuousAsync(rt, reps, tableReps, shutdown).ConfigureAwait(false);
+            ? await OnceAsync(rt, reps, tableReps, shutdown, rdsRunners).ConfigureAwait(false)
+            : await ContinuousAsync(rt, reps, tableReps, shutdown, rdsRunners).ConfigureAwait(false);
     }
 
     /// <summary>How a table replicator is named in output: the resource, and the direction when reversed.</summary>
@@ -37,9 +43,11 @@ public static class ReplicateCommand
         ? $"{rep.Resource.Name[..^TableReplicator.ReverseSuffix.Length]} (reverse: {rep.Resource.Source.Store}/{rep.Resource.Source.Table} -> {rep.Resource.Target.Store}/{rep.Resource.Target.Table})"
         : rep.Resource.Name;
 
-    private static async Task<int> OnceAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown)
+    private static async Task<int> OnceAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown,
+        List<Providers.Aws.Rds.RdsSnapshotRunner> rds)
     {
         var ok = true;
+        foreach (var runner in rds) ok &= await RdsCommand.RunCycleAsync(runner, shutdown.Abort).ConfigureAwait(false);
         foreach (var rep in reps)
         {
             var name = rep.Resource.Name;
@@ -95,7 +103,8 @@ public static class ReplicateCommand
         return result;
     }
 
-    private static async Task<int> ContinuousAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown)
+    private static async Task<int> ContinuousAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown,
+        List<Providers.Aws.Rds.RdsSnapshotRunner> rds)
     {
         var log = rt.Logs.CreateLogger("lifeboat");
         var servers = new List<WebhookServer>();
@@ -116,10 +125,11 @@ public static class ReplicateCommand
                 log.LogInformation("metrics at http://{Listen}/metrics", m.Listen);
             }
             log.LogInformation("replicating {Resources} continuously; SIGINT or SIGTERM stops after in-flight copies",
-                string.Join(", ", reps.Select(r => r.Resource.Name).Concat(tables.Select(Label))));
+                string.Join(", ", reps.Select(r => r.Resource.Name).Concat(tables.Select(Label)).Concat(rds.Select(r => $"{r.Resource.Name} (rds snapshots: {r.Resource.Schedule})"))));
             await Task.WhenAll(reps.Select(r => r.RunAsync(null, shutdown.Stop, shutdown.Abort))
                 .Concat(tables.Select(t => t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250))))
-                .Concat(tables.Select(t => t.RunCanaryAsync(shutdown.Stop)))).ConfigureAwait(false);
+                .Concat(tables.Select(t => t.RunCanaryAsync(shutdown.Stop)))
+                .Concat(rds.Select(r => r.RunAsync(shutdown.Stop)))).ConfigureAwait(false);
         }
         finally
         {

@@ -17,7 +17,7 @@ public sealed record ResourceStatus(
     double? LagP50Seconds, double? LagP99Seconds, long ChangesLastHour,
     double RpoSeconds, double RpoTargetSeconds, bool RpoMet, long Failed, long HeldDeletes, DateTimeOffset? LastFullPass,
     string Type = "bucket", string? Source = null, string? Target = null,
-    DateTimeOffset? StreamReadToEndAt = null, bool RpoKnown = true, CanaryStatus? Canary = null);
+    DateTimeOffset? StreamReadToEndAt = null, bool RpoKnown = true, CanaryStatus? Canary = null, RdsStatus? Rds = null);
 
 public static class StatusCommand
 {
@@ -91,12 +91,22 @@ public static class StatusCommand
             if (state.GetCheckpoint(rev, TableReplicator.CaughtUpCheckpoint) is not null || state.GetCheckpoint(rev, "table:stream-arn") is not null)
                 rows.Add(ComputeTable(state, t, rev, now));
         }
+        foreach (var r in cfg.Rds)
+        {
+            // rds: the recovery point is the newest snapshot copied to the target region.
+            var st = RdsCommand.Status(state, r, now);
+            var age = st.LastCreatedAt is { } c ? (now - c).TotalSeconds : 0;
+            rows.Add(new ResourceStatus(r.Name, st.InFlight is null ? 0 : 1, st.LastSnapshot, st.LastCopiedAt, null, null, 0,
+                age, 0, st.LastError is null && st.LastCreatedAt is not null, st.LastError is null ? 0 : 1, 0, st.LastFinishedAt,
+                Type: "rds", Source: $"{r.SourceRegion}/{r.Instance}", Target: r.TargetRegion, RpoKnown: st.LastCreatedAt is not null, Rds: st));
+        }
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
             return Cli.Ok;
         }
-        foreach (var r in rows)
+        foreach (var r in rows.Where(r => r.Rds is not null)) PrintRds(r, now);
+        foreach (var r in rows.Where(r => r.Rds is null))
         {
             string F(double? s) => s is null ? "-" : Durations.Format(TimeSpan.FromSeconds(s.Value));
             var table = r.Type != "bucket";
@@ -118,5 +128,16 @@ public static class StatusCommand
             Console.WriteLine($"  last full pass    {(r.LastFullPass is { } p ? $"{Durations.Format(now - p)} ago" : "never")}{(table && r.LastFullPass is not null ? " (initial sync)" : "")}");
         }
         return rows.All(r => r.Failed == 0) ? Cli.Ok : Cli.Failed;
+    }
+
+    private static void PrintRds(ResourceStatus row, DateTimeOffset now)
+    {
+        var r = row.Rds!;
+        string Ago(DateTimeOffset? t) => t is { } v ? $"{Durations.Format(now - v)} ago" : "never";
+        Console.WriteLine($"{row.Resource} (rds: {r.Instance} {r.SourceRegion} -> {r.TargetRegion}, schedule \"{r.Schedule}\", keep {r.Keep}):");
+        Console.WriteLine($"  last snapshot     {(r.LastSnapshot is null ? "none yet" : $"{r.LastSnapshot}: taken {Ago(r.LastCreatedAt)}, copied {Ago(r.LastCopiedAt)}")}");
+        Console.WriteLine($"  in flight         {(r.InFlight is null ? "-" : $"{r.InFlight} ({r.InFlightPhase}){(r.Waiting is null ? "" : $": {r.Waiting}")}")}");
+        Console.WriteLine($"  next run          {(r.NextRun is { } n ? $"{n:yyyy-MM-dd HH:mm} UTC" : "-")}");
+        if (r.LastError is not null) Console.WriteLine($"  last error        {Ago(r.LastErrorAt)}: {r.LastError}");
     }
 }

@@ -19,6 +19,7 @@ public sealed class Runtime : IAsyncDisposable
     private readonly List<FileStream> _locks = [];
     private readonly Dictionary<string, Amazon.DynamoDBv2.IAmazonDynamoDB> _dynamo = new(StringComparer.Ordinal);
     private readonly List<TableReplicator> _tables = [];
+    private readonly List<IDisposable> _owned = [];
 
     public Runtime(LifeboatConfig config, TimeProvider time, ILoggerFactory logs)
     {
@@ -63,6 +64,15 @@ public sealed class Runtime : IAsyncDisposable
         return rep;
     }
 
+    /// <summary>The snapshot runner of an rds resource (its RDS clients are disposed with the runtime).</summary>
+    public Providers.Aws.Rds.RdsSnapshotRunner RdsRunner(RdsResource res)
+    {
+        var (runner, source, target) = Providers.Aws.Rds.RdsFactory.Create(Config, res, State, Time, Logs.CreateLogger("lifeboat." + res.Name));
+        _owned.Add(source);
+        _owned.Add(target);
+        return runner;
+    }
+
     /// <summary>A DynamoDB client for a <c>type: dynamodb</c> store (one per store, disposed with the runtime).</summary>
     public Amazon.DynamoDBv2.IAmazonDynamoDB Dynamo(string store)
     {
@@ -94,6 +104,7 @@ public sealed class Runtime : IAsyncDisposable
         foreach (var s in _stores.Values) await s.DisposeAsync().ConfigureAwait(false);
         foreach (var t in _tables) t.Dispose();
         foreach (var d in _dynamo.Values) d.Dispose();
+        foreach (var o in _owned) o.Dispose();
         foreach (var l in _locks) await l.DisposeAsync().ConfigureAwait(false);
         State.Dispose();
     }

@@ -253,8 +253,11 @@ public sealed class RdsSnapshotRunner
                 var t = await _target.DescribeSnapshotAsync(id, ct).ConfigureAwait(false);
                 if (t is null)
                 {
+                    // The request may not have reached RDS (crash, network): ask again (a copy RDS did accept answers
+                    // DBSnapshotAlreadyExists, which is handled), for at most CopyVisibleWithin.
                     if (NowMs - (c.CopyStartedAtMs ?? NowMs) > CopyVisibleWithin.TotalMilliseconds)
-                        throw Fail(c, $"the copy RDS accepted in {Resource.TargetRegion} is not there after {CopyVisibleWithin.TotalMinutes:0} minutes");
+                        throw Fail(c, $"the copy to {Resource.TargetRegion} did not appear within {CopyVisibleWithin.TotalMinutes:0} minutes of the first request");
+                    Save(c with { Phase = "copy" });
                     return Wait();
                 }
                 if (t.Status == "available")
@@ -318,7 +321,7 @@ public sealed class RdsSnapshotRunner
                     return Wait();
                 }
                 // Recorded before the request: after a crash the next start finds the copy (or its absence) by name.
-                var copying = c with { Phase = "copying", CopyStartedAtMs = NowMs, Waiting = null };
+                var copying = c with { Phase = "copying", CopyStartedAtMs = c.CopyStartedAtMs ?? NowMs, Waiting = null };
                 Save(copying);
                 try
                 {
@@ -334,7 +337,7 @@ public sealed class RdsSnapshotRunner
                 }
                 catch (RdsCopyLimitExceededException)
                 {
-                    Save(c);
+                    Save(c with { CopyStartedAtMs = null });
                     throw;
                 }
                 catch (RdsSnapshotQuotaExceededException e)
@@ -347,8 +350,8 @@ public sealed class RdsSnapshotRunner
                 }
                 catch (AwsServiceException)
                 {
-                    // Unknown outcome (timeout, 5xx): the copying phase finds the copy by name, or fails after
-                    // CopyVisibleWithin. Back to "copy" would risk nothing either, but the name check covers it.
+                    // Unknown outcome (timeout, 5xx after the retries): the copying phase finds the copy by name, or
+                    // asks again.
                     throw;
                 }
                 return new RdsStep(RdsStepKind.Continue);

@@ -1,0 +1,130 @@
+using Lifeboat.Tests.Infrastructure;
+using Xunit;
+
+namespace Lifeboat.Tests.Aws;
+
+/// <summary>
+/// The CLI on rds resources, as a separate lifeboat process, against <see cref="FakeRds"/> (documented RDS response
+/// shapes; no real RDS is reachable here) through the source_endpoint/target_endpoint overrides. The fake's clock
+/// follows real time (the CLI runs on the system clock) and its snapshots are ready at once.
+/// </summary>
+public sealed class RdsCliTests : IAsyncLifetime
+{
+    private readonly TempDir _dir = new();
+    private readonly ManualTimeProvider _time = new(TimeProvider.System.GetUtcNow());
+    private FakeRds _rds = null!;
+
+    public async Task InitializeAsync()
+    {
+        _rds = await FakeRds.StartAsync(_time, "us-east-1", "us-west-2");
+        _rds.CreateTakes = TimeSpan.Zero;
+        _rds.CopyTakes = TimeSpan.Zero;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _rds.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private Dictionary<string, string?> Env => new() { ["LB_TEST_AK"] = FakeAwsServer.AccessKey, ["LB_TEST_SK"] = FakeAwsServer.SecretKey };
+
+    private string Config(int keep = 1, string schedule = "0 */6 * * *") => _dir.File("lifeboat.yaml", $"""
+        state: state.db
+        stores:
+          aws: {"{"} type: s3, region: us-east-1, access_key_env: LB_TEST_AK, secret_key_env: LB_TEST_SK {"}"}
+        resources:
+          - name: billing-rds
+            type: rds
+            instance: billing-prod
+            source_region: us-east-1
+            target_region: us-west-2
+            schedule: "{schedule}"
+            keep: {keep}
+            store: aws
+            poll_every: 1s
+            source_endpoint: {_rds.Endpoint("us-east-1").ToString().TrimEnd('/')}
+            target_endpoint: {_rds.Endpoint("us-west-2").ToString().TrimEnd('/')}
+        """);
+
+    [Fact]
+    public void RdsSnapshot_OnDemand_CreatesCopiesAndStatusShowsIt()
+    {
+        var cfg = Config();
+        var (code, output) = LifeboatCli.Run(_dir.Path, Env, "validate", "-c", cfg);
+        Assert.True(code == 0, output);
+        Assert.Contains("billing-rds (rds): billing-prod snapshots in us-east-1", output, StringComparison.Ordinal);
+
+        (code, output) = LifeboatCli.Run(_dir.Path, Env, "rds", "snapshot", "-c", cfg, "--resource", "billing-rds");
+        Assert.True(code == 0, output);
+        Assert.Contains("billing-rds: snapshot lifeboat-billing-rds-", output, StringComparison.Ordinal);
+        Assert.Contains("copied us-east-1 -> us-west-2", output, StringComparison.Ordinal);
+        Assert.Single(_rds.Calls, c => c.Action == "CopyDBSnapshot");
+        Assert.Empty(_rds.Problems);
+
+        // A second run: retention keeps 1, deleting the first (both Lifeboat's) in each region.
+        (code, output) = LifeboatCli.Run(_dir.Path, Env, "replicate", "-c", cfg, "--once", "-r", "billing-rds");
+        Assert.True(code == 0, output);
+        Assert.Contains("expired 1 copies in us-west-2 and 1 snapshots in us-east-1", output, StringComparison.Ordinal);
+        Assert.Single(_rds.Snapshots["us-west-2"]);
+
+        (code, output) = LifeboatCli.Run(_dir.Path, Env, "status", "-c", cfg);
+        Assert.True(code == 0, output);
+        Assert.Contains("billing-rds (rds: billing-prod us-east-1 -> us-west-2", output, StringComparison.Ordinal);
+        Assert.Contains("last snapshot     lifeboat-billing-rds-", output, StringComparison.Ordinal);
+        Assert.Contains("copied", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Replicate_Continuous_RunsTheScheduleAndStopsCleanly()
+    {
+        // Every minute: the first tick after start runs a cycle (the fake's snapshots are ready at once).
+        var cfg = Config(schedule: "* * * * *");
+        var output = new System.Text.StringBuilder();
+        using var p = LifeboatCli.Start(_dir.Path, Env, output, "replicate", "-c", cfg);
+        try
+        {
+            await Eventually.TrueAsync(() => output.ToString().Contains("cycle lifeboat-billing-rds-", StringComparison.Ordinal) &&
+                                             output.ToString().Contains(" done: copied to us-west-2", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(100), "a scheduled cycle; output: " + output);
+        }
+        finally
+        {
+            Lifeboat.Tests.EndToEnd.Mono.Unix.Signal(p.Id, 15);
+        }
+        Assert.True(p.WaitForExit(30_000), output.ToString());
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, output.ToString());
+        Assert.Contains("stopped cleanly", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("billing-rds (rds snapshots: * * * * *)", output.ToString(), StringComparison.Ordinal);
+        Assert.Single(_rds.Calls, c => c.Action == "CopyDBSnapshot");
+        Assert.Empty(_rds.Problems);
+
+        var (code, json) = LifeboatCli.Run(_dir.Path, Env, "status", "-c", cfg, "--json");
+        Assert.True(code == 0, json);
+        Assert.Contains("\"type\": \"rds\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"last_snapshot\": \"lifeboat-billing-rds-", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RdsSnapshot_QuotaExceeded_ExitsOneWithTheReason()
+    {
+        _rds.ManualSnapshotQuota = 0;
+        var (code, output) = LifeboatCli.Run(_dir.Path, Env, "rds", "snapshot", "-c", Config(), "--resource", "billing-rds");
+        Assert.Equal(1, code);
+        Assert.Contains("FAILED", output, StringComparison.Ordinal);
+        Assert.Contains("RDS manual snapshot quota reached in us-east-1", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        (code, output) = LifeboatCli.Run(_dir.Path, Env, "status", "-c", Config());
+        Assert.Equal(1, code);
+        Assert.Contains("last error", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RdsSnapshot_UnknownResource_IsAUserError()
+    {
+        var (code, output) = LifeboatCli.Run(_dir.Path, Env, "rds", "snapshot", "-c", Config(), "--resource", "nope");
+        Assert.Equal(2, code);
+        Assert.Contains("no rds resource named 'nope' (rds resources: billing-rds)", output, StringComparison.Ordinal);
+    }
+}
