@@ -33,6 +33,13 @@ fi
 eval "$(grep '^export LIFEBOAT_' "$out/dynamodb-start.log")"
 echo "run.sh: DynamoDB Local at $LIFEBOAT_DDB_ENDPOINT"
 
+if ! bash tests/servers/postgres.sh start >"$out/postgres-start.log" 2>&1 </dev/null; then
+  cat "$out/postgres-start.log" >&2
+  fail "run.sh: starting PostgreSQL failed"
+fi
+eval "$(grep '^export LIFEBOAT_' "$out/postgres-start.log")"
+echo "run.sh: PostgreSQL at $LIFEBOAT_PG_HOST:$LIFEBOAT_PG_PORT"
+
 dotnet test "$root/tests/Lifeboat.Tests/Lifeboat.Tests.csproj" -c Release \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
   --results-directory "$out" 2>&1 | tee "$out/dotnet-test.log" | grep -E '^\s*(Failed|Passed|Skipped) |error|Error Message|Assert|Total tests|^\s+at Lifeboat' | grep -v '^\s*Passed ' | head -400
