@@ -15,21 +15,23 @@ public static class ReplicateCommand
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
         await using var rt = new Runtime(cfg, TimeProvider.System, logs);
-        var (buckets, tables) = cfg.SelectAny(resourceName);
+        var pgs = PgCommand.Select(cfg, resourceName);
+        var (buckets, tables) = pgs.Count > 0 && resourceName is not null ? ([], []) : cfg.SelectAny(resourceName);
         if (reverse && buckets.Count > 0)
             throw new UserErrorException(resourceName is null
                 ? $"{file}: --reverse replicates table resources back from their target (failback); name a table with --resource (buckets: use restore)"
                 : $"--reverse: '{resourceName}' is a bucket resource; --reverse is for table resources (buckets: use restore)");
-        if (buckets.Count + tables.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
+        if (buckets.Count + tables.Count + pgs.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
         // One process per resource, whichever the direction: forward and reverse at once would chase each other.
-        foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name))) rt.LockResource(name);
+        foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name)).Concat(pgs.Select(p => p.Name))) rt.LockResource(name);
         var reps = buckets.Select(r => rt.Replicator(r)).ToList();
         foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var tableReps = tables.Select(t => rt.TableReplicator(t, reverse)).ToList();
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
+        var pgProtectors = await PgCommand.PrepareAsync(rt, pgs, shutdown.Abort).ConfigureAwait(false);
         return once
-            ? await OnceAsync(rt, reps, tableReps, shutdown).ConfigureAwait(false)
-            : await ContinuousAsync(rt, reps, tableReps, shutdown).ConfigureAwait(false);
+            ? Math.Max(await OnceAsync(rt, reps, tableReps, shutdown).ConfigureAwait(false), await PgCommand.OnceAsync(rt, pgProtectors, shutdown.Stop).ConfigureAwait(false) ? Cli.Ok : Cli.Failed)
+            : await ContinuousAsync(rt, reps, tableReps, shutdown, pgProtectors).ConfigureAwait(false);
     }
 
     /// <summary>How a table replicator is named in output: the resource, and the direction when reversed.</summary>
@@ -95,7 +97,7 @@ public static class ReplicateCommand
         return result;
     }
 
-    private static async Task<int> ContinuousAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown)
+    private static async Task<int> ContinuousAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown, List<Providers.Postgres.PgProtector> pgs)
     {
         var log = rt.Logs.CreateLogger("lifeboat");
         var servers = new List<WebhookServer>();
@@ -116,10 +118,11 @@ public static class ReplicateCommand
                 log.LogInformation("metrics at http://{Listen}/metrics", m.Listen);
             }
             log.LogInformation("replicating {Resources} continuously; SIGINT or SIGTERM stops after in-flight copies",
-                string.Join(", ", reps.Select(r => r.Resource.Name).Concat(tables.Select(Label))));
+                string.Join(", ", reps.Select(r => r.Resource.Name).Concat(tables.Select(Label)).Concat(pgs.Select(p => p.Resource.Name))));
             await Task.WhenAll(reps.Select(r => r.RunAsync(null, shutdown.Stop, shutdown.Abort))
                 .Concat(tables.Select(t => t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250))))
-                .Concat(tables.Select(t => t.RunCanaryAsync(shutdown.Stop)))).ConfigureAwait(false);
+                .Concat(tables.Select(t => t.RunCanaryAsync(shutdown.Stop)))
+                .Concat(pgs.Select(p => p.RunAsync(shutdown.Stop)))).ConfigureAwait(false);
         }
         finally
         {

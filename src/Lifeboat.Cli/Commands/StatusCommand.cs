@@ -91,11 +91,15 @@ public static class StatusCommand
             if (state.GetCheckpoint(rev, TableReplicator.CaughtUpCheckpoint) is not null || state.GetCheckpoint(rev, "table:stream-arn") is not null)
                 rows.Add(ComputeTable(state, t, rev, now));
         }
+        var pgRows = PgCommand.StatusAsync(cfg, now, CancellationToken.None).GetAwaiter().GetResult();
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            var opts = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+            Console.WriteLine(pgRows.Count == 0 ? JsonSerializer.Serialize(rows, opts)
+                : JsonSerializer.Serialize(rows.Cast<object>().Concat(pgRows.Select(p => (object)p)).ToList(), opts));
             return Cli.Ok;
         }
+        PgCommand.PrintStatus(pgRows, now);
         foreach (var r in rows)
         {
             string F(double? s) => s is null ? "-" : Durations.Format(TimeSpan.FromSeconds(s.Value));

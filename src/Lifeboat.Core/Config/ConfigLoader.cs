@@ -36,11 +36,18 @@ public static partial class ConfigLoader
 
         var resources = new List<BucketResource>();
         var tables = new List<TableResource>();
+        var postgres = new List<PostgresResource>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var r in root.OptListOfMaps("resources"))
         {
             string name;
-            if (ResourceType(r) == "table")
+            if (ResourceType(r) == "postgres")
+            {
+                var pg = ReadPostgresResource(r, stores);
+                postgres.Add(pg);
+                name = pg.Name;
+            }
+            else if (ResourceType(r) == "table")
             {
                 var t = ReadTableResource(r, stores);
                 tables.Add(t);
@@ -67,7 +74,7 @@ public static partial class ConfigLoader
             throw root.Error("prices", "expected a price file path or a mapping of price overrides");
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables };
+        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres };
     }
 
     private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
@@ -104,7 +111,7 @@ public static partial class ConfigLoader
         return store;
     }
 
-    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table" };
+    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table", ["postgres"] = "postgres" };
 
     private static string ResourceType(YamlMap r)
     {
