@@ -72,8 +72,9 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
         if (tip is not null)
             log.LogWarning("{Resource}: replication slot '{Slot}' did not exist on {Server} although the archive has WAL up to {Lsn}: created it again; " +
                            "WAL the server removed while the slot was missing cannot be archived (verify reports any gap)", res.Name, res.Slot, PgServer.Describe(res.Connection), tip.Lsn);
-        else log.LogInformation("{Resource}: created replication slot '{Slot}' at {Lsn}", res.Name, res.Slot, created.RestartLsn);
-        return await conn.ReadReplicationSlot(res.Slot, ct).ConfigureAwait(false) ?? created;
+        var read = await conn.ReadReplicationSlot(res.Slot, ct).ConfigureAwait(false) ?? created;
+        if (tip is null) log.LogInformation("{Resource}: created replication slot '{Slot}' at {Lsn}", res.Name, res.Slot, read.RestartLsn);
+        return read;
     }
 
     private async Task SessionAsync(CancellationToken stop, ulong? stopAt)
@@ -111,16 +112,12 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
         log.LogInformation("{Resource}: streaming WAL from {Lsn} (timeline {Timeline}) with slot '{Slot}'", res.Name, Wal.FormatLsn(start), _timeline, res.Slot);
         await using var sql = await PgServer.OpenAsync(res.Connection, "reading the server's WAL position", stop).ConfigureAwait(false);
 
-        IAsyncEnumerator<XLogDataMessage> messages;
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var messages = conn.StartReplication(slot, new NpgsqlLogSequenceNumber(start), session.Token, _timeline).GetAsyncEnumerator(session.Token);
+        Task<bool>? next = null;
         try
         {
-            messages = conn.StartReplication(slot, new NpgsqlLogSequenceNumber(start), stop, _timeline).GetAsyncEnumerator(stop);
-        }
-        catch (PostgresException e) { throw Removed(e, start, slot); }
-
-        try
-        {
-            var next = messages.MoveNextAsync().AsTask();
+            next = messages.MoveNextAsync().AsTask();
             var tick = Task.Delay(res.PartialEvery, time, stop);
             while (true)
             {
@@ -155,7 +152,14 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
                 try { await ShipPartialAsync(CancellationToken.None).ConfigureAwait(false); }
                 catch (Exception e) when (e is StoreException or IOException) { log.LogWarning("{Resource}: storing the partial segment at stop failed: {Error}", res.Name, e.Message); }
             }
-            try { await messages.DisposeAsync().ConfigureAwait(false); } catch (Exception e) when (e is NpgsqlException or OperationCanceledException or IOException) { }
+            session.Cancel();
+            if (next is not null)
+            {
+                try { await next.ConfigureAwait(false); }
+                catch (Exception e) when (e is NpgsqlException or OperationCanceledException or IOException) { }
+            }
+            try { await messages.DisposeAsync().ConfigureAwait(false); }
+            catch (Exception e) when (e is NpgsqlException or OperationCanceledException or IOException or NotSupportedException) { }
         }
     }
 
