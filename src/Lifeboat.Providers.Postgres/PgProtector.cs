@@ -16,6 +16,8 @@ public sealed class PgProtector(PostgresResource res, IObjectStore store, TimePr
     public PgArchive Archive { get; } = PgArchive.For(res, store);
     public WalStreamer? Streamer { get; private set; }
     public int BackupsTaken { get; private set; }
+    /// <summary>When the schedule's next backup is due (set once its timer is armed).</summary>
+    public DateTimeOffset? NextBackupAt { get; private set; }
 
     /// <summary>What a scheduled backup does (tests replace it); default: <see cref="BackupAsync"/>.</summary>
     public Func<CancellationToken, Task>? BackupAction { get; init; }
@@ -41,7 +43,12 @@ public sealed class PgProtector(PostgresResource res, IObjectStore store, TimePr
             var now = time.GetUtcNow();
             if (cron.Next(now) is not { } next) return;
             log.LogInformation("{Resource}: next base backup at {Next:u}", res.Name, next);
-            try { await Task.Delay(next - now, time, stop).ConfigureAwait(false); }
+            try
+            {
+                var wait = Task.Delay(next - now, time, stop);
+                NextBackupAt = next; // after the timer exists (tests move the clock once they see it)
+                await wait.ConfigureAwait(false);
+            }
             catch (OperationCanceledException) { return; }
             try
             {

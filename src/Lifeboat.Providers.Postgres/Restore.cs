@@ -43,6 +43,9 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         {
             chosen = usable.OrderByDescending(w => w.To).ThenByDescending(w => w.From).FirstOrDefault()
                 ?? throw new UserErrorException($"{res.Name}: no backup can be restored: {string.Join("; ", windows.Select(w => $"{w.Backup.Id}: {w.Problem}"))}");
+            if (chosen.Problem is not null)
+                throw new UserErrorException($"{res.Name}: the end of the archive cannot be reached: {chosen.Problem}; the latest reachable time is {Iso(chosen.To)} " +
+                                             $"(restore with --time '{Iso(chosen.To)}' to accept that)");
         }
         if (chosen.Problem is not null) log.LogWarning("{Resource}: {Problem}; the restore can reach {To} at most", res.Name, chosen.Problem, Iso(chosen.To));
 

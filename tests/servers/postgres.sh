@@ -107,7 +107,7 @@ local replication all trust
 host all all 127.0.0.1/32 scram-sha-256
 host replication all 127.0.0.1/32 scram-sha-256
 HBA
-  as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOGFILE" -w -t "$READY_TIMEOUT" start >/dev/null \
+  as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOGFILE" -w -t "$READY_TIMEOUT" start >/dev/null 9>&- \
     || { tail -n 25 "$LOGFILE" >&2; die "pg_ctl start failed"; }
   local deadline=$((SECONDS + READY_TIMEOUT))
   until ready; do
