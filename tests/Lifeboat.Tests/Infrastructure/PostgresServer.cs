@@ -127,9 +127,8 @@ public sealed class PostgresServer
     }
 
     /// <summary>A small extra cluster with its own settings (deleted on dispose).</summary>
-    public Cluster StartCluster(string conf)
+    public Cluster StartClusterAt(int port, string conf)
     {
-        var port = NextPort();
         var dir = new TempDir();
         Chown(dir.Path);
         var data = Path.Combine(dir.Path, "data");
