@@ -97,7 +97,7 @@ resources:
 CONF
 
 log "replicate (stream) in the background"
-lifeboat replicate -c "$work/lb.yaml" >"$work/replicate.log" 2>&1 &
+dotnet artifacts/cli/lifeboat.dll replicate -c "$work/lb.yaml" >"$work/replicate.log" 2>&1 &   # not the function: $! must be the process
 lb_pid=$!
 tip="$work/store/pg/bench/wal-tip.json"
 until [ -f "$tip" ]; do sleep 0.2; done
@@ -155,7 +155,7 @@ while :; do
   [ "$gen" -ge 524288000 ] && break
   sleep 1
 done
-kill -INT "$wal_pid" 2>/dev/null; wait "$wal_pid" 2>/dev/null || true
+kill -TERM "$wal_pid" 2>/dev/null; wait "$wal_pid" 2>/dev/null || true
 psql -c "CREATE TABLE bench_marker AS SELECT 1 AS x"
 target=$(psql -c "SELECT clock_timestamp()")
 psql -c "CREATE TABLE bench_after AS SELECT 1 AS x"

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Amazon.Runtime;
 using Lifeboat.Core.Config;
+using Lifeboat.Providers.Aws;
 
 namespace Lifeboat.Providers.DynamoDb;
 

@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Amazon.Runtime;
-using Amazon.Runtime.CredentialManagement;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Lifeboat.Core.Abstractions;
@@ -62,30 +61,7 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
 
     /// <summary>The credentials a store config names (key env vars, profile, role_arn), or null for the SDK's default chain.
     /// Shared with the DynamoDB provider so every AWS store resolves credentials the same way.</summary>
-    public static AWSCredentials? ResolveCredentials(StoreConfig cfg)
-    {
-        AWSCredentials? creds = null;
-        if (cfg.AccessKeyEnv is not null)
-        {
-            var ak = Environment.GetEnvironmentVariable(cfg.AccessKeyEnv);
-            var sk = Environment.GetEnvironmentVariable(cfg.SecretKeyEnv!);
-            if (string.IsNullOrEmpty(ak) || string.IsNullOrEmpty(sk))
-                throw new UserErrorException($"{cfg.Where}: environment variables {cfg.AccessKeyEnv} and {cfg.SecretKeyEnv} must be set");
-            creds = new BasicAWSCredentials(ak, sk);
-        }
-        else if (cfg.Profile is not null)
-        {
-            if (!new CredentialProfileStoreChain().TryGetAWSCredentials(cfg.Profile, out creds))
-                throw new UserErrorException($"{cfg.Where}.profile: no AWS profile named '{cfg.Profile}' in the shared credentials or config file");
-        }
-        if (cfg.RoleArn is not null)
-        {
-            creds ??= Amazon.Runtime.Credentials.DefaultAWSCredentialsIdentityResolver.GetCredentials();
-            creds = new AssumeRoleAWSCredentials(creds, cfg.RoleArn, "lifeboat",
-                new AssumeRoleAWSCredentialsOptions { ExternalId = cfg.ExternalId });
-        }
-        return creds;
-    }
+    public static AWSCredentials? ResolveCredentials(StoreConfig cfg) => Providers.Aws.AwsCredentialResolver.Resolve(cfg);
 
     public string Describe { get; }
     public string EndpointIdentity { get; }

@@ -58,6 +58,7 @@ public sealed class Runtime : IAsyncDisposable
     public TableReplicator TableReplicator(TableResource res, bool reverse = false)
     {
         var rep = Providers.DynamoDb.TableReplicator.Create(Config, res, State, Time, Logs.CreateLogger("lifeboat." + res.Name + (reverse ? Providers.DynamoDb.TableReplicator.ReverseSuffix : "")), reverse);
+        rep.Metrics = Metrics;
         _tables.Add(rep);
         return rep;
     }

@@ -11,6 +11,8 @@ public static partial class ConfigLoader
         ["s3"] = StoreType.S3,
         ["file"] = StoreType.File,
         ["dynamodb"] = StoreType.DynamoDb,
+        ["dns"] = StoreType.Dns,
+        ["route53"] = StoreType.Route53,
     };
 
     public static LifeboatConfig Load(string file) => Build(YamlMap.Load(file), file);
@@ -37,6 +39,7 @@ public static partial class ConfigLoader
         var resources = new List<BucketResource>();
         var tables = new List<TableResource>();
         var postgres = new List<PostgresResource>();
+        var rds = new List<RdsResource>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var r in root.OptListOfMaps("resources"))
         {
@@ -46,6 +49,12 @@ public static partial class ConfigLoader
                 var pg = ReadPostgresResource(r, stores);
                 postgres.Add(pg);
                 name = pg.Name;
+            }
+            else if (ResourceType(r) == "rds")
+            {
+                var x = ReadRdsResource(r, stores);
+                rds.Add(x);
+                name = x.Name;
             }
             else if (ResourceType(r) == "table")
             {
@@ -74,7 +83,7 @@ public static partial class ConfigLoader
             throw root.Error("prices", "expected a price file path or a mapping of price overrides");
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres };
+        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres, Rds = rds };
     }
 
     private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
@@ -82,7 +91,9 @@ public static partial class ConfigLoader
         var where = new ConfigLocation(m.File, m.Node.Start.Line, m.Path);
         var type = m.OneOf("type", StoreTypes, required: true);
         StoreConfig store;
-        if (type == StoreType.File)
+        if (type == StoreType.Dns) store = ReadDnsStore(name, m, baseDir, where); // ConfigLoader.Dns.cs
+        else if (type == StoreType.Route53) store = ReadRoute53Store(name, type, where, m);
+        else if (type == StoreType.File)
         {
             var path = m.String("path");
             store = new StoreConfig(name, type, where, Path: System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, path)));
@@ -111,7 +122,7 @@ public static partial class ConfigLoader
         return store;
     }
 
-    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table", ["postgres"] = "postgres" };
+    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table", ["postgres"] = "postgres", ["rds"] = "rds" };
 
     private static string ResourceType(YamlMap r)
     {
@@ -267,6 +278,8 @@ public static partial class ConfigLoader
         var store = ReadStoreRef(m, stores);
         if (stores[store].Type == StoreType.DynamoDb)
             throw m.Error("store", $"store '{store}' is of type dynamodb: a bucket resource needs an s3 or file store (use type: table for DynamoDB)");
+        if (stores[store].Type is not (StoreType.S3 or StoreType.File))
+            throw m.Error("store", $"store '{store}' is of type {TypeName(stores[store].Type)}: a bucket resource needs an s3 or file store");
         var bucket = m.String("bucket");
         if (bucket.Contains('/') || bucket is "." or ".." || bucket.StartsWith('.'))
             throw m.Error("bucket", $"'{bucket}' is not a valid bucket name");

@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Lifeboat.Core.Config;
 
-public enum StoreType { S3, File, DynamoDb }
+public enum StoreType { S3, File, DynamoDb, Dns, Route53 }
 
 /// <summary>Where a setting came from, for errors found after load (e.g. an unreachable endpoint).</summary>
 public sealed record ConfigLocation(string File, long Line, string Key)
@@ -10,7 +10,7 @@ public sealed record ConfigLocation(string File, long Line, string Key)
     public override string ToString() => $"{File}:{Line}: {Key}";
 }
 
-public sealed record StoreConfig(
+public sealed partial record StoreConfig(
     string Name,
     StoreType Type,
     ConfigLocation Where,
@@ -90,7 +90,7 @@ public sealed record TableCanary(TimeSpan Every, IReadOnlyDictionary<string, str
 
 public sealed record MetricsConfig(IPEndPoint Listen);
 
-public sealed record LifeboatConfig(
+public sealed partial record LifeboatConfig(
     string File,
     string StatePath,
     IReadOnlyDictionary<string, StoreConfig> Stores,

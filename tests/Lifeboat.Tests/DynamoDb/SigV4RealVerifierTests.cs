@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Lifeboat.Providers.Aws;
 using Lifeboat.Providers.DynamoDb;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;

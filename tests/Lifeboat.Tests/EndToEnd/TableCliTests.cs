@@ -119,6 +119,7 @@ public sealed class TableCliTests : IDisposable
     {
         var src = DynamoDbLocal.NewTableName("src");
         var dst = DynamoDbLocal.NewTableName("dst");
+        var metricsPort = S3ReplicationTests.FreePort();
         await _ddb.CreateAsync(src, StreamViewType.NEW_IMAGE);
         await _ddb.LoadAsync(src, Enumerable.Range(0, 50).Select(i => DdbTables.Item("a", i, "before")));
         Directory.CreateDirectory(Path.Combine(_dir.Path, "files", "docs"));
@@ -126,7 +127,8 @@ public sealed class TableCliTests : IDisposable
         File.WriteAllText(Path.Combine(_dir.Path, "files", "docs", "one.txt"), "one");
         var cfg = _ddb.Config(_dir, src, dst, "    deletes: propagate\n    canary: { every: 1s, key: { pk: lifeboat-canary, sk: \"-1\" } }",
             moreStores: "  files: { type: file, path: files }\n  copy: { type: file, path: copy }",
-            moreResources: "  - name: docs\n    source: { store: files, bucket: docs }\n    target: { store: copy, bucket: docs }\n    reconcile_every: 1s");
+            moreResources: "  - name: docs\n    source: { store: files, bucket: docs }\n    target: { store: copy, bucket: docs }\n    reconcile_every: 1s" +
+                           $"\nmetrics: {{ listen: 127.0.0.1:{metricsPort} }}");
         var output = new StringBuilder();
         using var p = LifeboatCli.Start(_dir.Path, _ddb.Env, output, "replicate", "-c", cfg);
         try
@@ -147,6 +149,16 @@ public sealed class TableCliTests : IDisposable
                 var row = JsonDocument.Parse(json).RootElement.EnumerateArray().Single(r => r.GetProperty("resource").GetString() == "orders");
                 return row.GetProperty("canary") is { ValueKind: JsonValueKind.Object } c && c.GetProperty("arrived_last_hour").GetInt64() >= 2;
             }, TimeSpan.FromSeconds(60), "two canaries arrived; output: " + output);
+            // Prometheus metrics for the table, with the bucket resources' names: alarms work the same for both.
+            using var http = new HttpClient();
+            var metrics = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
+            Assert.Matches(@"lifeboat_table_sync_items_total\{resource=""orders""\} 5[01]\n", metrics); // 50 items (+ a canary written before the scan)
+            Assert.Matches(@"lifeboat_replication_lag_seconds_count\{resource=""orders""\} (3[1-9]|[4-9]\d|\d{3,})", metrics); // 30 puts + 1 delete + canaries
+            Assert.Contains("lifeboat_deletes_total{resource=\"orders\"} 1", metrics);
+            Assert.Matches(@"lifeboat_table_puts_total\{resource=""orders""\} \d+", metrics);
+            Assert.Matches(@"lifeboat_canary_lag_seconds\{resource=""orders""\} \d", metrics);
+            Assert.Matches(@"lifeboat_backlog\{resource=""orders""\} \d", metrics);
+            Assert.Contains("lifeboat_backlog{resource=\"docs\"}", metrics);
         }
         finally
         {

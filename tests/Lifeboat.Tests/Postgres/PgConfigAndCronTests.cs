@@ -58,11 +58,6 @@ public sealed class PgConfigAndCronTests
         Assert.Contains(message, e.Message);
     }
 
-    [Fact]
-    public void RdsTypeIsNotParsedHere() =>
-        Assert.Contains("resource type 'rds' is not supported", Assert.Throws<ConfigException>(() =>
-            ConfigLoader.Parse("c.yaml", Example.Replace("type: postgres", "type: rds"))).Message);
-
     private static DateTimeOffset T(string s) => DateTimeOffset.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
 
     [Theory]

@@ -1,8 +1,8 @@
 using System.Text;
-using Lifeboat.Providers.DynamoDb;
+using Lifeboat.Providers.Aws;
 using Xunit;
 
-namespace Lifeboat.Tests.DynamoDb;
+namespace Lifeboat.Tests.Aws;
 
 /// <summary>
 /// <see cref="SigV4Signer"/> against AWS's published Signature Version 4 test suite ("aws-sig-v4-test-suite", from the
