@@ -33,6 +33,13 @@ fi
 eval "$(grep '^export LIFEBOAT_' "$out/dynamodb-start.log")"
 echo "run.sh: DynamoDB Local at $LIFEBOAT_DDB_ENDPOINT"
 
+if ! bash tests/servers/postgres.sh start >"$out/postgres-start.log" 2>&1 </dev/null; then
+  cat "$out/postgres-start.log" >&2
+  fail "run.sh: starting PostgreSQL failed"
+fi
+eval "$(grep '^export LIFEBOAT_' "$out/postgres-start.log")"
+echo "run.sh: PostgreSQL at $LIFEBOAT_PG_HOST:$LIFEBOAT_PG_PORT"
+
 if ! bash tests/servers/bind.sh start >"$out/bind-start.log" 2>&1 </dev/null; then
   cat "$out/bind-start.log" >&2
   fail "run.sh: starting BIND failed"

@@ -69,6 +69,7 @@ public static class Program
         root.Subcommands.Add(demo);
 
         root.Subcommands.Add(EventsCommand.Build()); // events test-pattern
+        PgCli.Add(root);
         return root;
     }
 }

@@ -15,27 +15,30 @@ public static class ReplicateCommand
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
         await using var rt = new Runtime(cfg, TimeProvider.System, logs);
-        // rds resources (scheduled snapshots, copied cross-region) are selected apart from buckets and tables.
+        // rds resources (scheduled snapshots, copied cross-region) and postgres resources are selected apart from buckets and tables.
         var rds = cfg.Rds.Where(r => resourceName is null || r.Name == resourceName).ToList();
-        var (buckets, tables) = resourceName is not null && rds.Count > 0 ? ([], []) : cfg.SelectAny(resourceName);
-        if (reverse && rds.Count > 0 && resourceName is not null)
-            throw new UserErrorException($"--reverse: '{resourceName}' is an rds resource; --reverse is for table resources");
-        if (reverse) rds = [];
+        var pgs = PgCommand.Select(cfg, resourceName);
+        var (buckets, tables) = resourceName is not null && rds.Count + pgs.Count > 0 ? ([], []) : cfg.SelectAny(resourceName);
+        if (reverse && rds.Count + pgs.Count > 0 && resourceName is not null)
+            throw new UserErrorException($"--reverse: '{resourceName}' is an {(rds.Count > 0 ? "rds" : "postgres")} resource; --reverse is for table resources");
+        if (reverse) { rds = []; pgs = []; }
         if (reverse && buckets.Count > 0)
             throw new UserErrorException(resourceName is null
                 ? $"{file}: --reverse replicates table resources back from their target (failback); name a table with --resource (buckets: use restore)"
                 : $"--reverse: '{resourceName}' is a bucket resource; --reverse is for table resources (buckets: use restore)");
-        if (buckets.Count + tables.Count + rds.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
+        if (buckets.Count + tables.Count + rds.Count + pgs.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
         // One process per resource, whichever the direction: forward and reverse at once would chase each other.
-        foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name)).Concat(rds.Select(r => r.Name))) rt.LockResource(name);
+        foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name)).Concat(rds.Select(r => r.Name)).Concat(pgs.Select(p => p.Name))) rt.LockResource(name);
         var rdsRunners = rds.Select(rt.RdsRunner).ToList();
         var reps = buckets.Select(r => rt.Replicator(r)).ToList();
         foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var tableReps = tables.Select(t => rt.TableReplicator(t, reverse)).ToList();
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
+        var pgProtectors = await PgCommand.PrepareAsync(rt, pgs, shutdown.Abort).ConfigureAwait(false);
         return once
-            ? await OnceAsync(rt, reps, tableReps, shutdown, rdsRunners).ConfigureAwait(false)
-            : await ContinuousAsync(rt, reps, tableReps, shutdown, rdsRunners).ConfigureAwait(false);
+            ? Math.Max(await OnceAsync(rt, reps, tableReps, shutdown, rdsRunners).ConfigureAwait(false),
+                await PgCommand.OnceAsync(rt, pgProtectors, shutdown.Stop).ConfigureAwait(false) ? Cli.Ok : Cli.Failed)
+            : await ContinuousAsync(rt, reps, tableReps, shutdown, rdsRunners, pgProtectors).ConfigureAwait(false);
     }
 
     /// <summary>How a table replicator is named in output: the resource, and the direction when reversed.</summary>
@@ -104,7 +107,7 @@ public static class ReplicateCommand
     }
 
     private static async Task<int> ContinuousAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown,
-        List<Providers.Aws.Rds.RdsSnapshotRunner> rds)
+        List<Providers.Aws.Rds.RdsSnapshotRunner> rds, List<Providers.Postgres.PgProtector> pgs)
     {
         var log = rt.Logs.CreateLogger("lifeboat");
         var servers = new List<WebhookServer>();
@@ -125,11 +128,13 @@ public static class ReplicateCommand
                 log.LogInformation("metrics at http://{Listen}/metrics", m.Listen);
             }
             log.LogInformation("replicating {Resources} continuously; SIGINT or SIGTERM stops after in-flight copies",
-                string.Join(", ", reps.Select(r => r.Resource.Name).Concat(tables.Select(Label)).Concat(rds.Select(r => $"{r.Resource.Name} (rds snapshots: {r.Resource.Schedule})"))));
+                string.Join(", ", reps.Select(r => r.Resource.Name).Concat(tables.Select(Label)).Concat(rds.Select(r => $"{r.Resource.Name} (rds snapshots: {r.Resource.Schedule})"))
+                    .Concat(pgs.Select(p => p.Resource.Name))));
             await Task.WhenAll(reps.Select(r => r.RunAsync(null, shutdown.Stop, shutdown.Abort))
                 .Concat(tables.Select(t => t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250))))
                 .Concat(tables.Select(t => t.RunCanaryAsync(shutdown.Stop)))
-                .Concat(rds.Select(r => r.RunAsync(shutdown.Stop)))).ConfigureAwait(false);
+                .Concat(rds.Select(r => r.RunAsync(shutdown.Stop)))
+                .Concat(pgs.Select(p => p.RunAsync(shutdown.Stop)))).ConfigureAwait(false);
         }
         finally
         {

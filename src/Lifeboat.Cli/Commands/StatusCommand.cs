@@ -100,11 +100,15 @@ public static class StatusCommand
                 age, 0, st.LastError is null && st.LastCreatedAt is not null, st.LastError is null ? 0 : 1, 0, st.LastFinishedAt,
                 Type: "rds", Source: $"{r.SourceRegion}/{r.Instance}", Target: r.TargetRegion, RpoKnown: st.LastCreatedAt is not null, Rds: st));
         }
+        var pgRows = PgCommand.StatusAsync(cfg, now, CancellationToken.None).GetAwaiter().GetResult();
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            var opts = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+            Console.WriteLine(pgRows.Count == 0 ? JsonSerializer.Serialize(rows, opts)
+                : JsonSerializer.Serialize(rows.Cast<object>().Concat(pgRows.Select(p => (object)p)).ToList(), opts));
             return Cli.Ok;
         }
+        PgCommand.PrintStatus(pgRows, now);
         foreach (var r in rows.Where(r => r.Rds is not null)) PrintRds(r, now);
         foreach (var r in rows.Where(r => r.Rds is null))
         {

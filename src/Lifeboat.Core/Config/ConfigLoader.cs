@@ -38,12 +38,19 @@ public static partial class ConfigLoader
 
         var resources = new List<BucketResource>();
         var tables = new List<TableResource>();
+        var postgres = new List<PostgresResource>();
         var rds = new List<RdsResource>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var r in root.OptListOfMaps("resources"))
         {
             string name;
-            if (ResourceType(r) == "rds")
+            if (ResourceType(r) == "postgres")
+            {
+                var pg = ReadPostgresResource(r, stores);
+                postgres.Add(pg);
+                name = pg.Name;
+            }
+            else if (ResourceType(r) == "rds")
             {
                 var x = ReadRdsResource(r, stores);
                 rds.Add(x);
@@ -76,7 +83,7 @@ public static partial class ConfigLoader
             throw root.Error("prices", "expected a price file path or a mapping of price overrides");
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Rds = rds };
+        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres, Rds = rds };
     }
 
     private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
@@ -115,7 +122,7 @@ public static partial class ConfigLoader
         return store;
     }
 
-    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table", ["rds"] = "rds" };
+    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table", ["postgres"] = "postgres", ["rds"] = "rds" };
 
     private static string ResourceType(YamlMap r)
     {

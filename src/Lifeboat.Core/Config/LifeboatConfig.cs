@@ -101,6 +101,13 @@ public sealed partial record LifeboatConfig(
     /// <see cref="Resources"/>; resource names are unique across both.</summary>
     public IReadOnlyList<TableResource> Tables { get; init; } = [];
 
+    /// <summary>The <c>type: postgres</c> resources (WAL shipping and base backups).</summary>
+    public IReadOnlyList<PostgresResource> Postgres { get; init; } = [];
+
+    public PostgresResource PostgresResource(string name) =>
+        Postgres.FirstOrDefault(r => r.Name == name)
+        ?? throw new UserErrorException($"{File}: no postgres resource named '{name}' (postgres resources: {string.Join(", ", Postgres.Select(r => r.Name))})");
+
     public TableResource Table(string name) =>
         Tables.FirstOrDefault(r => r.Name == name)
         ?? throw new UserErrorException($"{File}: no table resource named '{name}' (tables: {string.Join(", ", Tables.Select(r => r.Name))})");

@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using System.Threading.Channels;
+using Lifeboat.Core.Abstractions;
+using Lifeboat.Core.Config;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Lifeboat.Providers.Postgres;
+
+/// <summary>
+/// A base backup: PostgreSQL's own pg_basebackup streams the cluster as one tar (<c>-D - -Ft -X none -c fast</c>;
+/// the WAL comes from the archive), which Lifeboat cuts into 16 MiB chunks, compresses and stores in parallel with
+/// bounded memory (at most workers + 2 chunks in flight), hashing every file on the way (SHA-256). The manifest, written
+/// last, lists chunks, files, and the WAL range from the backup_manifest PostgreSQL puts at the end of the tar.
+/// The backup counts only once the WAL up to its stop position is in the archive (stream mode: waited for).
+/// </summary>
+public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProvider time, ILogger log)
+{
+    public const int ChunkSize = 16 << 20;
+
+    /// <summary>Waits until the archive holds WAL up to the given position (stream mode). Supplied by the caller:
+    /// the running streamer, or a short-lived one.</summary>
+    public Func<ulong, CancellationToken, Task>? WaitForWal { get; init; }
+
+    public async Task<BackupManifest> RunAsync(CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        var version = await PgServer.CheckAsync(res, ct).ConfigureAwait(false);
+        string systemId;
+        DateTimeOffset startedAt;
+        await using (var conn = await PgServer.OpenAsync(res.Connection, "starting a base backup", ct).ConfigureAwait(false))
+        {
+            await using var cmd = new NpgsqlCommand("SELECT system_identifier::text, clock_timestamp() FROM pg_control_system()", conn);
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await r.ReadAsync(ct).ConfigureAwait(false);
+            systemId = r.GetString(0);
+            startedAt = new DateTimeOffset(r.GetDateTime(1), TimeSpan.Zero);
+        }
+        var id = time.GetUtcNow().ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
+        await archive.Store.CreateBucketAsync(archive.Bucket, ct).ConfigureAwait(false);
+        log.LogInformation("{Resource}: base backup {Id} starting", res.Name, id);
+
+        var bin = PgServer.BinDir(res);
+        var psi = new ProcessStartInfo(Path.Combine(bin, "pg_basebackup"))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in new[] { "-h", res.Connection.Host, "-p", res.Connection.Port.ToString(CultureInfo.InvariantCulture), "-U", res.Connection.User,
+                     "-D", "-", "-Ft", "-X", "none", "-c", "fast", "--no-password" })
+            psi.ArgumentList.Add(a);
+        if (PgServer.Password(res.Connection) is { } pw) psi.Environment["PGPASSWORD"] = pw;
+        psi.Environment["PGAPPNAME"] = "lifeboat-basebackup";
+        psi.Environment["PGCONNECT_TIMEOUT"] = "10";
+
+        using var proc = Process.Start(psi) ?? throw new InvalidOperationException("cannot start pg_basebackup");
+        var stderr = proc.StandardError.ReadToEndAsync(ct);
+        var catalog = new TarCatalog("backup_label", "backup_manifest");
+        var chunks = new List<BackupChunk>();
+        long tarBytes = 0, stored = 0;
+        var workers = Math.Max(2, Environment.ProcessorCount);
+        var channel = Channel.CreateBounded<(int Index, long Offset, byte[] Data, int Length)>(new BoundedChannelOptions(2) { SingleWriter = true });
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var uploaders = Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
+        {
+            await foreach (var (index, offset, data, length) in channel.Reader.ReadAllAsync(cts.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    var packed = Blob.Pack(data.AsSpan(0, length), out var sha);
+                    var key = archive.BackupPrefix(id) + $"chunk-{index:D5}";
+                    await RetryAsync(() => archive.PutBlobAsync(key, packed, sha, null, cts.Token), key, cts.Token).ConfigureAwait(false);
+                    lock (chunks) { chunks.Add(new BackupChunk(key, offset, length, packed.Length, sha)); stored += packed.Length; }
+                }
+                finally { System.Buffers.ArrayPool<byte>.Shared.Return(data); }
+            }
+        }, cts.Token)).ToList();
+
+        Exception? failure = null;
+        try
+        {
+            var src = proc.StandardOutput.BaseStream;
+            var index = 0;
+            while (true)
+            {
+                var buf = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkSize);
+                var n = 0;
+                int r;
+                while (n < ChunkSize && (r = await src.ReadAsync(buf.AsMemory(n, ChunkSize - n), ct).ConfigureAwait(false)) > 0) n += r;
+                if (n == 0) { System.Buffers.ArrayPool<byte>.Shared.Return(buf); break; }
+                catalog.Reader.Feed(buf.AsSpan(0, n));
+                await channel.Writer.WriteAsync((index++, tarBytes, buf, n), ct).ConfigureAwait(false);
+                tarBytes += n;
+                if (uploaders.FirstOrDefault(u => u.IsFaulted) is { } bad) await bad.ConfigureAwait(false);
+            }
+            channel.Writer.Complete();
+            await Task.WhenAll(uploaders).ConfigureAwait(false);
+            await proc.WaitForExitAsync(ct).ConfigureAwait(false);
+            var err = await stderr.ConfigureAwait(false);
+            if (proc.ExitCode != 0)
+                throw new UserErrorException($"{PgServer.Describe(res.Connection)}: pg_basebackup failed (exit {proc.ExitCode}): {OneLine(err)}");
+            if (!catalog.Reader.Ended) throw new IOException("pg_basebackup's tar stream ended early (no end-of-archive blocks)");
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            cts.Cancel();
+            channel.Writer.TryComplete();
+            if (!proc.HasExited) { try { proc.Kill(); } catch (InvalidOperationException) { } }
+            try { await Task.WhenAll(uploaders).ConfigureAwait(false); } catch (Exception) { /* reported through failure */ }
+            try { await archive.DeleteBackupAsync(id, CancellationToken.None).ConfigureAwait(false); }
+            catch (StoreException de) { log.LogWarning("{Resource}: removing the chunks of the failed backup {Id} failed: {Error}", res.Name, id, de.Message); }
+        }
+        if (failure is not null)
+        {
+            if (failure is UserErrorException or OperationCanceledException) throw failure;
+            throw new IOException($"base backup of {res.Name} failed: {failure.Message}", failure);
+        }
+
+        if (!catalog.Kept.TryGetValue("backup_manifest", out var pgManifest))
+            throw new IOException("pg_basebackup's output has no backup_manifest (needs PostgreSQL 13 or later)");
+        using var doc = JsonDocument.Parse(pgManifest);
+        var ranges = doc.RootElement.GetProperty("WAL-Ranges");
+        var first = ranges[0];
+        var last = ranges[ranges.GetArrayLength() - 1];
+        var timeline = first.GetProperty("Timeline").GetUInt32();
+        var startLsn = Wal.ParseLsn(first.GetProperty("Start-LSN").GetString()!);
+        var stopLsn = Wal.ParseLsn(last.GetProperty("End-LSN").GetString()!);
+
+        DateTimeOffset consistentAt;
+        await using (var conn = await PgServer.OpenAsync(res.Connection, "finishing a base backup", ct).ConfigureAwait(false))
+        {
+            await using var cmd = new NpgsqlCommand("SELECT clock_timestamp()", conn);
+            consistentAt = new DateTimeOffset((DateTime)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!, TimeSpan.Zero);
+        }
+        // The backup is usable once the WAL up to its stop position is archived.
+        if (res.Wal == WalMode.Stream && WaitForWal is not null) await WaitForWal(stopLsn, ct).ConfigureAwait(false);
+        else if (res.Wal == WalMode.Archive) await WaitForArchivedAsync(Wal.SegmentName(timeline, Wal.SegmentNo(stopLsn - 1)), ct).ConfigureAwait(false);
+
+        var manifest = new BackupManifest(id, 1, res.Name, version, systemId, timeline,
+            Wal.FormatLsn(startLsn), Wal.FormatLsn(stopLsn),
+            Wal.SegmentName(timeline, Wal.SegmentNo(startLsn)), Wal.SegmentName(timeline, Wal.SegmentNo(stopLsn - 1)),
+            startedAt, consistentAt, tarBytes, stored, Math.Round(sw.Elapsed.TotalSeconds, 3),
+            chunks.OrderBy(c => c.Offset).ToList(), catalog.Files);
+        await archive.PutJsonAsync(archive.BackupPrefix(id) + "manifest.json", manifest, ct).ConfigureAwait(false);
+        log.LogInformation("{Resource}: base backup {Id} done: {Files} files, {Size} MB ({Stored} MB stored) in {Seconds:0.0} s; WAL {Start} - {Stop}",
+            res.Name, id, catalog.Files.Count, tarBytes >> 20, stored >> 20, sw.Elapsed.TotalSeconds, manifest.StartLsn, manifest.StopLsn);
+        return manifest;
+    }
+
+    private async Task WaitForArchivedAsync(string segment, CancellationToken ct)
+    {
+        // archive mode: pg_basebackup waits for the server's archiver; check the segment really is in the archive.
+        var deadline = time.GetUtcNow() + TimeSpan.FromMinutes(5);
+        while (await archive.Store.StatAsync(archive.Bucket, archive.WalKey(segment), ct).ConfigureAwait(false) is null)
+        {
+            if (time.GetUtcNow() > deadline)
+                throw new UserErrorException($"{res.Name}: WAL segment {segment}, which the base backup needs, did not reach {archive.Describe} within 5 minutes: " +
+                                             "is archive_command set to lifeboat wal-push for this resource?");
+            await Task.Delay(200, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RetryAsync(Func<Task> op, string what, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try { await op().ConfigureAwait(false); return; }
+            catch (StoreException e) when (e.Kind == StoreErrorKind.Transient && attempt < 5)
+            {
+                log.LogWarning("{Resource}: storing {What} failed (attempt {Attempt}): {Error}", res.Name, what, attempt, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static string OneLine(string s) => Regex.Replace(s.Trim(), @"\s*\n\s*", "; ");
+
+    /// <summary>Keeps the newest <paramref name="keep"/> complete backups; deletes older ones, interrupted backups older
+    /// than the oldest kept one, and WAL segments before the oldest kept backup's start segment (never WAL a kept
+    /// backup needs). Returns (backups deleted, WAL objects deleted).</summary>
+    public static async Task<(int Backups, int Wal)> ApplyRetentionAsync(PgArchive archive, int keep, ILogger log, CancellationToken ct)
+    {
+        var backups = await archive.ListBackupsAsync(ct).ConfigureAwait(false);
+        if (backups.Count == 0) return (0, 0);
+        var kept = backups.TakeLast(keep).ToList();
+        var deleted = 0;
+        foreach (var b in backups.SkipLast(keep))
+        {
+            await archive.DeleteBackupAsync(b.Id, ct).ConfigureAwait(false);
+            deleted++;
+            log.LogInformation("retention: deleted base backup {Id}", b.Id);
+        }
+        var oldest = kept[0];
+        foreach (var id in await archive.ListIncompleteBackupIdsAsync(ct).ConfigureAwait(false))
+            if (string.CompareOrdinal(id, oldest.Id) < 0) await archive.DeleteBackupAsync(id, ct).ConfigureAwait(false);
+        var walDeleted = 0;
+        var (oldTli, oldSeg) = Wal.ParseSegmentName(oldest.StartSegment);
+        foreach (var w in await archive.ListWalAsync(ct).ConfigureAwait(false))
+        {
+            var (tli, seg) = Wal.ParseSegmentName(w.Segment);
+            if (tli <= oldTli && seg < oldSeg)
+            {
+                await archive.Store.DeleteAsync(archive.Bucket, w.Key, ct).ConfigureAwait(false);
+                walDeleted++;
+            }
+        }
+        if (walDeleted > 0) log.LogInformation("retention: deleted {Count} WAL objects before {Segment} (oldest kept backup {Id})", walDeleted, oldest.StartSegment, oldest.Id);
+        return (deleted, walDeleted);
+    }
+
+    /// <summary>The backup_label text of a tar stream, for messages.</summary>
+    public static string? Label(TarCatalog c) => c.Kept.TryGetValue("backup_label", out var b) ? Encoding.UTF8.GetString(b) : null;
+}

@@ -1,0 +1,294 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Lifeboat.Core.Config;
+using Microsoft.Extensions.Logging;
+
+namespace Lifeboat.Providers.Postgres;
+
+public sealed record RestoreOptions(string TargetDir, DateTimeOffset? Time, bool Start, int? Port);
+
+public sealed record RestoreResult(string BackupId, int WalSegments, long Bytes, double PrepareSeconds, double? RecoverySeconds,
+    string? ReplayLsn, string? StopMessage, bool Started, string DataDir);
+
+/// <summary>
+/// Point-in-time restore: picks the newest backup consistent before the requested time whose WAL reaches it, unpacks
+/// it (chunks downloaded and decompressed in parallel, every file's SHA-256 checked against the manifest), puts the
+/// archived WAL from the backup's start to the end of the archive into DIR/lifeboat_wal (checked too; a partial tip
+/// segment padded to 16 MiB), and writes the recovery settings: restore_command copying from that folder,
+/// recovery_target_time (or none for --latest), recovery_target_action = promote, recovery.signal, archive_mode = off
+/// (the copy must never archive into the production archive). With Start, runs it (as the postgres user when root),
+/// waits until it is promoted and checks the replay reached the target: a restore never stops short silently.
+/// </summary>
+public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger log)
+{
+    public async Task<RestoreResult> RunAsync(RestoreOptions o, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        var index = await ArchiveIndex.LoadAsync(archive, ct).ConfigureAwait(false);
+        if (index.Backups.Count == 0) throw new UserErrorException($"{res.Name}: no base backup in {archive.Describe}: take one with lifeboat pg backup");
+        var windows = new List<RecoveryWindow>();
+        foreach (var b in index.Backups) windows.Add(await index.WindowAsync(b, ct).ConfigureAwait(false));
+        var usable = windows.Where(w => w.Usable).ToList();
+        string Ranges() => usable.Count == 0 ? "none" : string.Join(", ", usable.Select(w => $"{Iso(w.From)} to {Iso(w.To)}"));
+        RecoveryWindow chosen;
+        if (o.Time is { } t)
+        {
+            chosen = usable.Where(w => w.From <= t && t <= w.To).OrderByDescending(w => w.From).FirstOrDefault()
+                ?? throw new UserErrorException($"{res.Name}: {Iso(t)} is outside the recoverable window (recoverable: {Ranges()})" +
+                                                (windows.FirstOrDefault(w => w.Problem is not null)?.Problem is { } p ? $"; {p}" : ""));
+        }
+        else
+        {
+            chosen = usable.OrderByDescending(w => w.To).ThenByDescending(w => w.From).FirstOrDefault()
+                ?? throw new UserErrorException($"{res.Name}: no backup can be restored: {string.Join("; ", windows.Select(w => $"{w.Backup.Id}: {w.Problem}"))}");
+            if (chosen.Problem is not null)
+                throw new UserErrorException($"{res.Name}: the end of the archive cannot be reached: {chosen.Problem}; the latest reachable time is {Iso(chosen.To)} " +
+                                             $"(restore with --time '{Iso(chosen.To)}' to accept that)");
+        }
+        if (chosen.Problem is not null) log.LogWarning("{Resource}: {Problem}; the restore can reach {To} at most", res.Name, chosen.Problem, Iso(chosen.To));
+
+        var dir = Path.GetFullPath(o.TargetDir);
+        if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
+            throw new UserErrorException($"--target-dir {dir} is not empty: restore into a new or empty folder");
+        Directory.CreateDirectory(dir);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        log.LogInformation("{Resource}: restoring base backup {Id} (consistent at {At}) into {Dir}", res.Name, chosen.Backup.Id, Iso(chosen.From), dir);
+        var bytes = await UnpackAsync(chosen.Backup, dir, ct).ConfigureAwait(false);
+        var walDir = Path.Combine(dir, "lifeboat_wal");
+        Directory.CreateDirectory(walDir);
+        await FetchWalAsync(chosen.Segments, walDir, ct).ConfigureAwait(false);
+        WriteRecoverySettings(dir, o.Time, o.Port);
+        await ChownAsync(dir, ct).ConfigureAwait(false);
+        var prepare = sw.Elapsed.TotalSeconds;
+        log.LogInformation("{Resource}: data directory ready in {Seconds:0.0} s ({Segments} WAL segments)", res.Name, prepare, chosen.Segments.Count);
+        if (!o.Start)
+            return new RestoreResult(chosen.Backup.Id, chosen.Segments.Count, bytes, prepare, null, null, null, false, dir);
+
+        var rec = Stopwatch.StartNew();
+        var (replay, stopMsg) = await StartAndRecoverAsync(dir, o, chosen, ct).ConfigureAwait(false);
+        return new RestoreResult(chosen.Backup.Id, chosen.Segments.Count, bytes, prepare, rec.Elapsed.TotalSeconds, replay, stopMsg, true, dir);
+    }
+
+    public static string Iso(DateTimeOffset t) => t.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss.ffffff'+00'", CultureInfo.InvariantCulture);
+
+    private async Task<long> UnpackAsync(BackupManifest m, string dir, CancellationToken ct)
+    {
+        var files = m.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
+        FileStream? current = null;
+        IncrementalHash? hash = null;
+        var seen = 0;
+        var reader = new TarReader
+        {
+            OnEntry = e =>
+            {
+                var path = SafePath(dir, e.Name);
+                if (e.Type == '5') { Directory.CreateDirectory(path); return; }
+                if (e.Type == '2') throw new UserErrorException($"backup {m.Id}: {e.Name} is a symbolic link (a tablespace): tablespaces outside the data directory are not supported");
+                if (e.Type is not ('0' or '7')) return;
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                current = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+                hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            },
+            OnData = (e, d) => { current!.Write(d); hash!.AppendData(d); },
+            OnEntryEnd = e =>
+            {
+                if (current is null) return;
+                current.Dispose();
+                current = null;
+                var sha = Convert.ToHexStringLower(hash!.GetHashAndReset());
+                hash.Dispose();
+                if (!files.TryGetValue(e.Name, out var f)) throw new InvalidDataException($"backup {m.Id}: {e.Name} is not in the manifest");
+                if (f.Sha256 != sha || f.Size != e.Size) throw new InvalidDataException($"backup {m.Id}: {e.Name} does not match its checksum in the manifest (corrupted backup)");
+                seen++;
+            },
+        };
+        // Chunks are fetched and decompressed ahead in parallel, unpacked in order.
+        var ahead = Math.Max(2, Environment.ProcessorCount);
+        var tasks = new Queue<Task<byte[]>>();
+        var next = 0;
+        long total = 0;
+        Task<byte[]> Fetch(BackupChunk c) => Task.Run(async () =>
+        {
+            await using var r = await archive.Store.GetAsync(archive.Bucket, c.Key, ct).ConfigureAwait(false)
+                ?? throw new InvalidDataException($"backup {m.Id}: chunk {c.Key} is missing from {archive.Describe}");
+            var ms = new MemoryStream((int)c.Size);
+            var (sha, len) = await Blob.UnpackAsync(r.Content, ms, $"{archive.Describe}: {c.Key}", ct).ConfigureAwait(false);
+            if (sha != c.Sha256 || len != c.Size) throw new InvalidDataException($"backup {m.Id}: chunk {c.Key} does not match the manifest");
+            return ms.GetBuffer().Length == len ? ms.GetBuffer() : ms.ToArray();
+        }, ct);
+        try
+        {
+            while (next < m.Chunks.Count || tasks.Count > 0)
+            {
+                while (next < m.Chunks.Count && tasks.Count < ahead) tasks.Enqueue(Fetch(m.Chunks[next++]));
+                var data = await tasks.Dequeue().ConfigureAwait(false);
+                reader.Feed(data);
+                total += data.Length;
+            }
+        }
+        finally
+        {
+            current?.Dispose();
+            foreach (var t in tasks) { try { await t.ConfigureAwait(false); } catch (Exception) { /* already failing */ } }
+        }
+        if (!reader.Ended || seen != m.Files.Count)
+            throw new InvalidDataException($"backup {m.Id}: the archive ended after {seen} of {m.Files.Count} files (incomplete backup)");
+        return total;
+    }
+
+    private static string SafePath(string dir, string name)
+    {
+        var full = Path.GetFullPath(Path.Combine(dir, name.TrimEnd('/')));
+        if (!full.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal) && full != dir)
+            throw new InvalidDataException($"backup member '{name}' would be written outside {dir}");
+        return full;
+    }
+
+    private async Task FetchWalAsync(IReadOnlyList<WalObject> segs, string walDir, CancellationToken ct)
+    {
+        using var gate = new SemaphoreSlim(Math.Max(2, Environment.ProcessorCount));
+        await Task.WhenAll(segs.Select(async s =>
+        {
+            await gate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                var path = Path.Combine(walDir, s.Segment);
+                await using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+                if (!await archive.FetchSegmentAsync(s.Segment, fs, ct).ConfigureAwait(false))
+                    throw new InvalidDataException($"WAL segment {s.Segment} disappeared from {archive.Describe} during the restore");
+            }
+            finally { gate.Release(); }
+        })).ConfigureAwait(false);
+    }
+
+    private static void WriteRecoverySettings(string dir, DateTimeOffset? t, int? port)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine();
+        sb.AppendLine("# Written by lifeboat pg restore");
+        sb.AppendLine("restore_command = 'cp \"lifeboat_wal/%f\" \"%p\"'");
+        if (t is { } time) sb.AppendLine($"recovery_target_time = '{Iso(time)}'");
+        sb.AppendLine("recovery_target_action = 'promote'");
+        sb.AppendLine("recovery_target_timeline = 'current'");
+        sb.AppendLine("archive_mode = 'off'");
+        if (port is { } p)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"port = {p}");
+            sb.AppendLine("listen_addresses = '127.0.0.1'");
+        }
+        sb.AppendLine(CultureInfo.InvariantCulture, $"unix_socket_directories = '{SocketDir(dir)}'");
+        File.AppendAllText(Path.Combine(dir, "postgresql.auto.conf"), sb.ToString());
+        File.WriteAllText(Path.Combine(dir, "recovery.signal"), "");
+        // A standby.signal from the source would make it a standby, never promoted.
+        File.Delete(Path.Combine(dir, "standby.signal"));
+    }
+
+    /// <summary>The unix socket goes to the data directory when its path is short enough (107 bytes), else /tmp.</summary>
+    public static string SocketDir(string dir) => dir.Length + 20 < 100 ? dir : "/tmp";
+
+    private static bool IsRoot => Environment.UserName == "root";
+
+    private static async Task ChownAsync(string dir, CancellationToken ct)
+    {
+        if (!IsRoot || OperatingSystem.IsWindows()) return;
+        var (code, output) = await PgServer.RunAsync("chown", ["-R", "postgres:postgres", dir], ct).ConfigureAwait(false);
+        if (code != 0) throw new UserErrorException($"chown -R postgres:postgres {dir} failed: {output.Trim()}");
+        // The postgres user must reach the folder.
+        for (var d = Path.GetDirectoryName(dir); d is not null && d != "/"; d = Path.GetDirectoryName(d))
+        {
+            var mode = File.GetUnixFileMode(d);
+            if ((mode & UnixFileMode.OtherExecute) == 0)
+                throw new UserErrorException($"{d} is not searchable by the postgres user (mode {Convert.ToString((int)mode, 8)}): restore into a folder it can reach");
+        }
+    }
+
+    private async Task<(string? Replay, string? Stop)> StartAndRecoverAsync(string dir, RestoreOptions o, RecoveryWindow w, CancellationToken ct)
+    {
+        var bin = PgServer.BinDir(res);
+        var logFile = Path.Combine(dir, "lifeboat-restore.log");
+        var user = IsRoot ? "postgres" : null;
+        var attempt = 0;
+        while (true)
+        {
+            attempt++;
+            var (code, output) = await PgServer.RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", dir, "-l", logFile, "-w", "-t", "3600", "start"], ct, user).ConfigureAwait(false);
+            var logText = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile, ct).ConfigureAwait(false) : "";
+            if (code != 0 || !await PromotedAsync(dir, o, user, bin, ct).ConfigureAwait(false))
+            {
+                logText = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile, ct).ConfigureAwait(false) : "";
+                if (o.Time is { } t && attempt == 1 && logText.Contains("recovery ended before configured recovery target was reached", StringComparison.Ordinal) && t <= w.To)
+                {
+                    // Every archived transaction committed before T (no commit after T exists in the archive, which is
+                    // complete up to w.To >= T): the state at T is the end of the archive. Recover to it.
+                    log.LogInformation("{Resource}: no transaction committed after {T} in the archive (complete to {To}): recovering to the end of the archive, which is the state at {T}",
+                        res.Name, Iso(t), Iso(w.To), Iso(t));
+                    await StopAsync(bin, dir, user, ct).ConfigureAwait(false);
+                    var conf = Path.Combine(dir, "postgresql.auto.conf");
+                    var lines = (await File.ReadAllLinesAsync(conf, ct).ConfigureAwait(false)).Where(l => !l.StartsWith("recovery_target_time", StringComparison.Ordinal));
+                    await File.WriteAllLinesAsync(conf, lines, ct).ConfigureAwait(false);
+                    continue;
+                }
+                await StopAsync(bin, dir, user, ct).ConfigureAwait(false);
+                var tail = string.Join(" | ", logText.Split('\n').Where(l => l.Contains("FATAL", StringComparison.Ordinal) || l.Contains("PANIC", StringComparison.Ordinal)).TakeLast(3));
+                throw new UserErrorException($"{res.Name}: the restored server did not finish recovery: {(tail.Length > 0 ? tail : output.Trim())} (log: {logFile})");
+            }
+            var replay = await PsqlAsync(dir, o, user, bin, "SELECT pg_last_wal_replay_lsn()", ct).ConfigureAwait(false);
+            logText = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile, ct).ConfigureAwait(false) : "";
+            var stop = logText.Split('\n').LastOrDefault(l => l.Contains("recovery stopping", StringComparison.Ordinal))?.Trim();
+            // Never stop short: without a target time (or when none was reachable) the replay must reach the last archived segment.
+            var targetTimeReached = o.Time is not null && stop is not null;
+            if (!targetTimeReached)
+            {
+                var last = w.Segments[^1];
+                var lastStart = Wal.SegmentStart(Wal.ParseSegmentName(last.Segment).SegNo);
+                if (replay.Length == 0 || Wal.ParseLsn(replay) < lastStart)
+                    throw new UserErrorException($"{res.Name}: recovery stopped at {replay} before the end of the archive (segment {last.Segment}); the restored server is running in {dir} but is NOT at the requested point");
+            }
+            log.LogInformation("{Resource}: restored server promoted; replayed to {Lsn}{Stop}", res.Name, replay, stop is null ? "" : $" ({stop})");
+            return (replay, stop);
+        }
+    }
+
+    private static async Task StopAsync(string bin, string dir, string? user, CancellationToken ct)
+    {
+        if (File.Exists(Path.Combine(dir, "postmaster.pid")))
+            await PgServer.RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", dir, "-m", "fast", "-w", "stop"], ct, user).ConfigureAwait(false);
+    }
+
+    private static string PortOf(RestoreOptions o, string dir)
+    {
+        if (o.Port is { } p) return p.ToString(CultureInfo.InvariantCulture);
+        foreach (var f in new[] { "postgresql.auto.conf", "postgresql.conf" })
+        {
+            var path = Path.Combine(dir, f);
+            if (!File.Exists(path)) continue;
+            var line = File.ReadAllLines(path).LastOrDefault(l => l.TrimStart().StartsWith("port", StringComparison.Ordinal) && l.Contains('='));
+            if (line is not null) return line.Split('=')[1].Split('#')[0].Trim().Trim('\'');
+        }
+        return "5432";
+    }
+
+    private static async Task<string> PsqlAsync(string dir, RestoreOptions o, string? user, string bin, string sql, CancellationToken ct)
+    {
+        var (code, output) = await PgServer.RunAsync(Path.Combine(bin, "psql"),
+            ["-X", "-A", "-t", "-h", SocketDir(dir), "-p", PortOf(o, dir), "-d", "postgres", "-c", sql], ct, user).ConfigureAwait(false);
+        if (code != 0) throw new UserErrorException($"psql on the restored server failed: {output.Trim()}");
+        return output.Trim();
+    }
+
+    /// <summary>Waits until the server left recovery (promoted); false when it stopped instead.</summary>
+    private static async Task<bool> PromotedAsync(string dir, RestoreOptions o, string? user, string bin, CancellationToken ct)
+    {
+        while (true)
+        {
+            if (!File.Exists(Path.Combine(dir, "postmaster.pid"))) return false;
+            if ((await PgServer.RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", dir, "status"], ct, user).ConfigureAwait(false)).Code != 0) return false;
+            var (code, output) = await PgServer.RunAsync(Path.Combine(bin, "psql"),
+                ["-X", "-A", "-t", "-h", SocketDir(dir), "-p", PortOf(o, dir), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"], ct, user).ConfigureAwait(false);
+            if (code == 0 && output.Trim() == "f") return true;
+            await Task.Delay(100, ct).ConfigureAwait(false);
+        }
+    }
+}
