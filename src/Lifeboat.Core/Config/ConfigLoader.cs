@@ -11,6 +11,7 @@ public static partial class ConfigLoader
         ["s3"] = StoreType.S3,
         ["file"] = StoreType.File,
         ["dynamodb"] = StoreType.DynamoDb,
+        ["routes"] = StoreType.Routes,
     };
 
     public static LifeboatConfig Load(string file) => Build(YamlMap.Load(file), file);
@@ -65,9 +66,10 @@ public static partial class ConfigLoader
         // Prices for `lifeboat cost`: a price file path or a mapping of overrides; the cost command reads them.
         if (root.Raw("prices") is { } prices && prices is not YamlDotNet.RepresentationModel.YamlScalarNode and not YamlDotNet.RepresentationModel.YamlMappingNode)
             throw root.Error("prices", "expected a price file path or a mapping of price overrides");
+        var recovery = ReadRecovery(root, stores, names);
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables };
+        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Recovery = recovery };
     }
 
     private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
@@ -75,7 +77,7 @@ public static partial class ConfigLoader
         var where = new ConfigLocation(m.File, m.Node.Start.Line, m.Path);
         var type = m.OneOf("type", StoreTypes, required: true);
         StoreConfig store;
-        if (type == StoreType.File)
+        if (type is StoreType.File or StoreType.Routes)
         {
             var path = m.String("path");
             store = new StoreConfig(name, type, where, Path: System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, path)));

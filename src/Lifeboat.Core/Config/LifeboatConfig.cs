@@ -2,7 +2,8 @@ using System.Net;
 
 namespace Lifeboat.Core.Config;
 
-public enum StoreType { S3, File, DynamoDb }
+/// <summary>Routes: a local routing file (JSON) that stands for a DNS zone in the demo and tests (traffic switching without a DNS server).</summary>
+public enum StoreType { S3, File, DynamoDb, Routes }
 
 /// <summary>Where a setting came from, for errors found after load (e.g. an unreachable endpoint).</summary>
 public sealed record ConfigLocation(string File, long Line, string Key)
@@ -100,6 +101,9 @@ public sealed record LifeboatConfig(
     /// <summary>The <c>type: table</c> resources (DynamoDB), kept apart from the bucket resources in
     /// <see cref="Resources"/>; resource names are unique across both.</summary>
     public IReadOnlyList<TableResource> Tables { get; init; } = [];
+
+    /// <summary>checks:, rules:, runbooks: and serve: (detection and failover).</summary>
+    public RecoveryConfig Recovery { get; init; } = RecoveryConfig.Empty;
 
     public TableResource Table(string name) =>
         Tables.FirstOrDefault(r => r.Name == name)
