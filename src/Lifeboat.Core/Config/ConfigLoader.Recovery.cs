@@ -287,6 +287,8 @@ public static partial class ConfigLoader
         return json;
     }
 
+    private static readonly JsonSerializerOptions RelaxedJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>YAML to JSON: plain scalars that read as numbers, booleans or null become those; quoted ones stay strings.</summary>
     internal static void YamlToJson(YamlNode node, StringBuilder sb)
     {
@@ -299,7 +301,7 @@ public static partial class ConfigLoader
                 {
                     if (!first) sb.Append(',');
                     first = false;
-                    sb.Append(JsonSerializer.Serialize(((YamlScalarNode)k).Value ?? ""));
+                    sb.Append(JsonSerializer.Serialize(((YamlScalarNode)k).Value ?? "", RelaxedJson));
                     sb.Append(':');
                     YamlToJson(v, sb);
                 }
@@ -323,7 +325,7 @@ public static partial class ConfigLoader
                     if (double.TryParse(v2, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && !double.IsInfinity(d) && !double.IsNaN(d))
                     { sb.Append(v2.TrimStart('+')); break; }
                 }
-                sb.Append(JsonSerializer.Serialize(v2));
+                sb.Append(JsonSerializer.Serialize(v2, RelaxedJson));
                 break;
         }
     }
