@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Lifeboat's whole test suite on this machine, from nothing: installs the Debian packages the real test
-# servers need, starts them on 127.0.0.1 (Ceph RADOS Gateway for S3, DynamoDB Local for tables), restores NuGet
+# servers need, starts them on 127.0.0.1 (Ceph RADOS Gateway for S3, DynamoDB Local for tables, BIND 9 for DNS updates), restores NuGet
 # packages, runs every test, and prints one summary line: `tests: N passed, M failed[, K skipped]`. Exits non-zero if anything failed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +32,13 @@ if ! bash tests/servers/dynamodb.sh start >"$out/dynamodb-start.log" 2>&1 </dev/
 fi
 eval "$(grep '^export LIFEBOAT_' "$out/dynamodb-start.log")"
 echo "run.sh: DynamoDB Local at $LIFEBOAT_DDB_ENDPOINT"
+
+if ! bash tests/servers/bind.sh start >"$out/bind-start.log" 2>&1 </dev/null; then
+  cat "$out/bind-start.log" >&2
+  fail "run.sh: starting BIND failed"
+fi
+eval "$(grep '^export LIFEBOAT_' "$out/bind-start.log")"
+echo "run.sh: BIND at $LIFEBOAT_BIND_SERVER"
 
 dotnet test "$root/tests/Lifeboat.Tests/Lifeboat.Tests.csproj" -c Release \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \

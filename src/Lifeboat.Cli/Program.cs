@@ -63,6 +63,7 @@ public static class Program
         demo.SetAction((p, ct) => Cli.Run(() => DemoCommand.RunAsync(p.GetValue(dir), ct)));
         root.Subcommands.Add(demo);
         RecoveryCommands.Register(root, ConfigOption); // failover, failback, approve, executions, report, runbook plan, serve
+        root.Subcommands.Add(EventsCommand.Build()); // events test-pattern
         return root;
     }
 }

@@ -18,12 +18,15 @@ public sealed class RecoveryRuntime : IDisposable
     private readonly Dictionary<string, IDnsRecordStore> _traffic = new(StringComparer.Ordinal);
     private static readonly HttpClient SharedHttp = new() { Timeout = TimeSpan.FromSeconds(30) };
 
-    /// <summary>Creates the IDnsRecordStore of a <c>type: dns</c> or <c>type: route53</c> store; set by the DNS
-    /// providers when they are part of the build. Null = only <c>type: routes</c> stores are available.</summary>
+    /// <summary>Creates the IDnsRecordStore of other traffic stores (<c>type: route53</c>) when their provider is part
+    /// of the build. Null = only <c>routes</c> and <c>dns</c> stores are available.</summary>
     public static Func<StoreConfig, IDnsRecordStore>? TrafficStoreFactory { get; set; }
 
-    /// <summary>The EventBridge event-pattern matcher (Lifeboat.Core.Events), when part of the build.</summary>
-    public static EventMatcher? Matcher { get; set; }
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Core.Events.EventPattern> Patterns = new(StringComparer.Ordinal);
+
+    /// <summary>The EventBridge event-pattern matcher (Lifeboat.Core.Events); patterns are parsed once.</summary>
+    public static bool Matcher(string pattern, string eventJson) =>
+        Patterns.GetOrAdd(pattern, p => Core.Events.EventPattern.Parse(p, "rule")).Matches(eventJson);
 
     public RecoveryRuntime(Runtime rt, TextWriter? progress = null)
     {
@@ -60,10 +63,13 @@ public sealed class RecoveryRuntime : IDisposable
             if (_traffic.TryGetValue(name, out var s)) return s;
             var cfg = Runtime.Config.Stores.TryGetValue(name, out var c) ? c
                 : throw new UserErrorException($"{Runtime.Config.File}: no store named '{name}'");
-            IDnsRecordStore store = cfg.Type == StoreType.Routes
-                ? new RoutingFileStore(name, cfg.Path!)
-                : TrafficStoreFactory?.Invoke(cfg) ?? throw new UserErrorException(
-                    $"{cfg.Where}: store '{name}' of type {cfg.Type.ToString().ToLowerInvariant()} is not available in this build (traffic stores here: routes)");
+            IDnsRecordStore store = cfg.Type switch
+            {
+                StoreType.Routes => new RoutingFileStore(name, cfg.Path!),
+                StoreType.Dns => Providers.Dns.DnsStores.Create(cfg, Runtime.Time),
+                _ => TrafficStoreFactory?.Invoke(cfg) ?? throw new UserErrorException(
+                    $"{cfg.Where}: store '{name}' of type {cfg.Type.ToString().ToLowerInvariant()} is not available in this build (traffic stores here: routes, dns)"),
+            };
             return _traffic[name] = store;
         }
     }

@@ -12,11 +12,6 @@ namespace Lifeboat.Core.Config;
 /// line and key, never half-way through a failover.</summary>
 public static partial class ConfigLoader
 {
-    /// <summary>Validates an event pattern (JSON text) at load; set by the event-pattern implementation
-    /// (Lifeboat.Core.Events) so a malformed pattern is a located config error. Returns null when valid, else the
-    /// message.</summary>
-    public static Func<string, string?>? EventPatternValidator { get; set; }
-
     private static readonly Dictionary<string, StepKind> StepKinds = new()
     {
         ["probe"] = StepKind.Probe, ["exec"] = StepKind.Exec, ["http"] = StepKind.Http, ["dns"] = StepKind.Dns,
@@ -283,7 +278,8 @@ public static partial class ConfigLoader
             json = sb.ToString();
         }
         else throw m.Error(key, "expected a mapping (the event pattern)");
-        if (EventPatternValidator?.Invoke(json) is { } err) throw m.Error(key, $"invalid event pattern: {err}");
+        try { Events.EventPattern.Parse(json, m.Join(key)); }
+        catch (ConfigException e) { throw m.Error(key, $"invalid event pattern: {e.Message}"); }
         return json;
     }
 

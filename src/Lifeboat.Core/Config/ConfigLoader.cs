@@ -12,6 +12,7 @@ public static partial class ConfigLoader
         ["file"] = StoreType.File,
         ["dynamodb"] = StoreType.DynamoDb,
         ["routes"] = StoreType.Routes,
+        ["dns"] = StoreType.Dns,
     };
 
     public static LifeboatConfig Load(string file) => Build(YamlMap.Load(file), file);
@@ -77,7 +78,8 @@ public static partial class ConfigLoader
         var where = new ConfigLocation(m.File, m.Node.Start.Line, m.Path);
         var type = m.OneOf("type", StoreTypes, required: true);
         StoreConfig store;
-        if (type is StoreType.File or StoreType.Routes)
+        if (type == StoreType.Dns) store = ReadDnsStore(name, m, baseDir, where); // ConfigLoader.Dns.cs
+        else if (type is StoreType.File or StoreType.Routes)
         {
             var path = m.String("path");
             store = new StoreConfig(name, type, where, Path: System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, path)));
@@ -262,6 +264,8 @@ public static partial class ConfigLoader
         var store = ReadStoreRef(m, stores);
         if (stores[store].Type == StoreType.DynamoDb)
             throw m.Error("store", $"store '{store}' is of type dynamodb: a bucket resource needs an s3 or file store (use type: table for DynamoDB)");
+        if (stores[store].Type is not (StoreType.S3 or StoreType.File))
+            throw m.Error("store", $"store '{store}' is of type {TypeName(stores[store].Type)}: a bucket resource needs an s3 or file store");
         var bucket = m.String("bucket");
         if (bucket.Contains('/') || bucket is "." or ".." || bucket.StartsWith('.'))
             throw m.Error("bucket", $"'{bucket}' is not a valid bucket name");

@@ -3,7 +3,7 @@ using System.Net;
 namespace Lifeboat.Core.Config;
 
 /// <summary>Routes: a local routing file (JSON) that stands for a DNS zone in the demo and tests (traffic switching without a DNS server).</summary>
-public enum StoreType { S3, File, DynamoDb, Routes }
+public enum StoreType { S3, File, DynamoDb, Dns, Routes }
 
 /// <summary>Where a setting came from, for errors found after load (e.g. an unreachable endpoint).</summary>
 public sealed record ConfigLocation(string File, long Line, string Key)
@@ -11,7 +11,7 @@ public sealed record ConfigLocation(string File, long Line, string Key)
     public override string ToString() => $"{File}:{Line}: {Key}";
 }
 
-public sealed record StoreConfig(
+public sealed partial record StoreConfig(
     string Name,
     StoreType Type,
     ConfigLocation Where,

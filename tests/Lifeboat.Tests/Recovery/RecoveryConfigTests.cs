@@ -117,6 +117,15 @@ public sealed class RecoveryConfigTests
     }
 
     [Fact]
+    public void InvalidEventPattern_IsRejectedAtTheRule()
+    {
+        var e = Bad(Example + "\nrules:\n  - name: health\n    event_pattern: { source: aws.health }\n    action: { runbook: failover-app }\n");
+        Assert.Contains("invalid event pattern", e.Message);
+        Assert.EndsWith("rules[0].event_pattern", e.Key);
+        Assert.Equal(26, e.Line);
+    }
+
+    [Fact]
     public void EventPattern_AsYaml_BecomesJson()
     {
         var cfg = ConfigLoader.Parse("c.yaml", Example + """
