@@ -231,4 +231,53 @@ public sealed class RunbookEngineTests
         Assert.StartsWith("DR drill: Lifeboat failover", doc.RootElement.GetProperty("text").GetString());
         Assert.Equal(id, doc.RootElement.GetProperty("execution").GetInt64());
     }
+
+    private const string Switch = """
+        stores:
+          routing: { type: routes, path: routing.json }
+        runbooks:
+          rb:
+            steps:
+              - name: switch
+                dns: { store: routing, record: app.example.internal, type: A, value: VALUE, ttl: 5, gate: GATE, hold_down: 2m }
+        """;
+
+    [Fact]
+    public async Task DnsGate_RefusesTheSwitch_WhenTheTargetFailsNow()
+    {
+        using var svc = new Infrastructure.RecordingHttpServer();
+        svc.Healthy = false;
+        using var h = new EngineHarness(Switch.Replace("VALUE", "127.0.0.2").Replace("gate: GATE", "gate: [target]") + "\n" + $$"""
+            checks:
+              - name: target
+                http: { url: {{svc.Url}}health }
+            """);
+        var id = h.Start("rb");
+        var r = await h.RunAsync(id);
+        Assert.Equal(ExecutionStore.Failed, r.Status);
+        Assert.Contains("switch refused by the gate: target fails now", h.Step(id, "switch").Error);
+        Assert.False(File.Exists(h.Path("routing.json"))); // nothing written
+        svc.Healthy = true;
+        var id2 = h.Start("rb");
+        Assert.Equal(ExecutionStore.Succeeded, (await h.RunAsync(id2)).Status);
+        Assert.Contains("127.0.0.2", File.ReadAllText(h.Path("routing.json")));
+    }
+
+    [Fact]
+    public async Task DnsHoldDown_RefusesASecondChangeTooSoon()
+    {
+        using var h = new EngineHarness(Switch.Replace("VALUE", "127.0.0.2").Replace("GATE", "none") +
+                                        "\n  back:\n    steps:\n      - name: switch\n        dns: { store: routing, record: app.example.internal, type: A, value: 127.0.0.1, ttl: 5, gate: none, hold_down: 2m }\n");
+        Assert.Equal(ExecutionStore.Succeeded, (await h.RunAsync(h.Start("rb"))).Status);
+        h.Clock.Advance(TimeSpan.FromSeconds(30));
+        var back = h.Engine.Create("back", RunbookEngine.KindFailback, "test", ApprovalMode.Auto, null, null, "flap");
+        var r = await h.RunAsync(back, TimeSpan.Zero);
+        Assert.Equal(ExecutionStore.Failed, r.Status);
+        Assert.Contains("hold-down 2m00s", h.Step(back, "switch").Error);
+        Assert.Contains("127.0.0.2", File.ReadAllText(h.Path("routing.json")));
+        h.Clock.Advance(TimeSpan.FromMinutes(2));
+        var back2 = h.Engine.Create("back", RunbookEngine.KindFailback, "test", ApprovalMode.Auto, null, null, "for real");
+        Assert.Equal(ExecutionStore.Succeeded, (await h.RunAsync(back2, TimeSpan.Zero)).Status);
+        Assert.Contains("127.0.0.1", File.ReadAllText(h.Path("routing.json")));
+    }
 }
