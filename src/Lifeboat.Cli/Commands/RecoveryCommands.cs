@@ -286,6 +286,21 @@ public static class RecoveryCommands
         return rep.Execution.Status == ExecutionStore.Failed ? Cli.Failed : Cli.Ok;
     }
 
+    /// <summary>`validate`: one line per check, rule and runbook.</summary>
+    public static void PrintSummary(LifeboatConfig cfg)
+    {
+        foreach (var c in cfg.Recovery.Checks)
+            Console.WriteLine($"  check {c.Name}: {c.Probe.Describe()} every {Durations.Format(c.Interval)} (timeout {Durations.Format(c.Timeout)}), " +
+                              $"down after {c.Threshold}{(c.OnFailure.Count == 0 ? "" : " -> " + string.Join(", ", c.OnFailure.Select(Describe)))}");
+        foreach (var r in cfg.Recovery.Rules)
+            Console.WriteLine($"  rule {r.Name}: events matching {r.PatternJson} -> {string.Join(", ", r.Actions.Select(Describe))}");
+        foreach (var rb in cfg.Recovery.Runbooks.Values)
+            Console.WriteLine($"  runbook {rb.Name}: {string.Join(" -> ", rb.Order)}{(rb.Handlers.Count == 0 ? "" : $" (failure handlers: {string.Join(", ", rb.Handlers)})")}");
+    }
+
+    private static string Describe(ActionSpec a) =>
+        string.Join(" and ", new[] { a.Runbook is null ? null : $"runbook {a.Runbook} ({a.Approval.ToString().ToLowerInvariant()})", a.Notify is null ? null : $"notify {a.Notify.Url}" }.OfType<string>());
+
     public static int Plan(string file, string? name)
     {
         var cfg = ConfigLoader.Load(file);

@@ -14,6 +14,7 @@ public static class ValidateCommand
         foreach (var t in cfg.Tables)
             Console.WriteLine($"  {t.Name} (table): {t.Source.Store}/{t.Source.Table} -> {t.Target.Store}/{t.Target.Table}; create target {(t.CreateTarget ? "yes" : "no")}; " +
                               $"exclude {(t.ExcludeAttributes.Count == 0 ? "none" : string.Join(", ", t.ExcludeAttributes))}; deletes {t.Deletes}; rpo {Durations.Format(t.Rpo)}; concurrency {t.Concurrency}");
+        if (cfg.Recovery.Checks.Count + cfg.Recovery.Rules.Count + cfg.Recovery.Runbooks.Count > 0) RecoveryCommands.PrintSummary(cfg);
         return Cli.Ok;
     }
 }
