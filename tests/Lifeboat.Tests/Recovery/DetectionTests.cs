@@ -182,4 +182,39 @@ public sealed class DetectionTests
         await cts.CancelAsync();
         await d.DrainAsync();
     }
+
+    [Fact]
+    public async Task EventRules_MatchingEventStartsTheRunbook_UnmatchedIsRecorded()
+    {
+        using var h = new EngineHarness("""
+            rules:
+              - name: s3-errors
+                event_pattern:
+                  source: [aws.health]
+                  detail: { service: [S3], eventTypeCategory: [issue], affectedRegion: [{ prefix: us-east- }] }
+                action: { runbook: rb, approval: manual }
+            runbooks:
+              rb:
+                steps:
+                  - name: a
+                    exec: echo a >> order.txt
+            """);
+        var d = new Dispatcher(h.Context, h.Engine, Cli.Hosting.RecoveryRuntime.Matcher);
+        var started = new List<long>();
+        d.Started += started.Add;
+        Assert.Empty(await d.OnEventAsync("""{"source":"aws.health","detail":{"service":"EC2","eventTypeCategory":"issue","affectedRegion":"us-east-1"}}""", CancellationToken.None));
+        Assert.Empty(started);
+        var matched = await d.OnEventAsync("""{"source":"aws.health","detail":{"service":"S3","eventTypeCategory":"issue","affectedRegion":"us-east-1"}}""", CancellationToken.None);
+        Assert.Equal(["s3-errors"], matched);
+        var id = Assert.Single(started);
+        Assert.Equal(ExecutionStore.AwaitingApproval, h.Executions.Get(id)!.Status);
+        Assert.Equal("rule:s3-errors", h.Executions.Get(id)!.Trigger);
+        var inbox = h.Executions.Inbound();
+        Assert.Equal(2, inbox.Count);
+        Assert.Equal("", inbox[1].Matched);   // the unmatched one is kept
+        Assert.Equal("s3-errors", inbox[0].Matched);
+        RunbookEngine.Approve(h.Executions, id, h.Context.NowMs, "t");
+        await Eventually.TrueAsync(() => h.Executions.Get(id)!.Status == ExecutionStore.Succeeded, TimeSpan.FromSeconds(20), "approved execution runs");
+        await d.DrainAsync();
+    }
 }
