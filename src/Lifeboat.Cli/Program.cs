@@ -67,7 +67,7 @@ public static class Program
         var demo = new Command("demo", "Replicate, lose data by a mistyped delete, restore: on embedded defaults (local folders, SQLite)") { dir };
         demo.SetAction((p, ct) => Cli.Run(() => DemoCommand.RunAsync(p.GetValue(dir), ct)));
         root.Subcommands.Add(demo);
-
+        RecoveryCommands.Register(root, ConfigOption); // failover, failback, approve, executions, report, runbook plan, serve
         root.Subcommands.Add(EventsCommand.Build()); // events test-pattern
         PgCli.Add(root);
         return root;

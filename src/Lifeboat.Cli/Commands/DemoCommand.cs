@@ -23,12 +23,14 @@ public static class DemoCommand
         Directory.CreateDirectory(Path.Combine(root, "primary"));
         Directory.CreateDirectory(Path.Combine(root, "recovery"));
         var configPath = Path.Combine(root, "lifeboat.yaml");
+        var servicePort = DemoFailover.FreePort();
         await File.WriteAllTextAsync(configPath, """
             # Written by `lifeboat demo`: two local folders stand for the primary and the recovery region.
             state: .lifeboat/state.db
             stores:
               primary:  { type: file, path: primary }
               recovery: { type: file, path: recovery }
+              routing:  { type: routes, path: routing.json }   # where app.demo.internal points (stands for a DNS zone)
             resources:
               - name: photos
                 type: bucket
@@ -37,7 +39,7 @@ public static class DemoCommand
                 deletes: retain
                 rpo: 5m
                 reconcile_every: 1s
-            """, ct).ConfigureAwait(false);
+            """ + DemoFailover.ConfigSections(servicePort), ct).ConfigureAwait(false);
 
         Console.WriteLine($"Lifeboat demo in {root}");
         Console.WriteLine($"  config: {configPath}");
@@ -115,6 +117,7 @@ public static class DemoCommand
                           $"RPO now {st.RpoSeconds:0.000}s against a target of {Durations.Format(res.Rpo)} ({(st.RpoMet ? "met" : "MISSED")}).");
         Console.WriteLine($"\nTry: ./lifeboat status -c {configPath}   and   ./lifeboat verify -c {configPath}");
         var ok = verify.Ok && after.Ok && after.Held.Count == 0 && restored.Copied == victims.Count;
+        ok &= await DemoFailover.RunAsync(rt, servicePort, ct).ConfigureAwait(false); // 8-11: detect, fail over, RTO
         return ok ? Cli.Ok : Cli.Failed;
     }
 

@@ -16,7 +16,7 @@ public static class PgCommand
     public static IReadOnlyList<PostgresResource> Select(LifeboatConfig cfg, string? name) =>
         name is null ? cfg.Postgres : cfg.Postgres.Where(p => p.Name == name).ToList();
 
-    private static PgArchive ArchiveOf(LifeboatConfig cfg, PostgresResource res, out IObjectStore store)
+    internal static PgArchive ArchiveOf(LifeboatConfig cfg, PostgresResource res, out IObjectStore store)
     {
         if (!cfg.Stores.TryGetValue(res.Target.Store, out var sc)) throw new UserErrorException($"{res.Target.Where}: no store '{res.Target.Store}'");
         store = Runtime.CreateStore(sc);

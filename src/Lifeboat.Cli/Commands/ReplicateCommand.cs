@@ -111,13 +111,15 @@ public static class ReplicateCommand
     {
         var log = rt.Logs.CreateLogger("lifeboat");
         var servers = new List<WebhookServer>();
+        // Runs each resource in the mode runbooks set (forward, paused, stopped, reversed): see ReplicationSupervisor.
+        var supervisor = new ReplicationSupervisor(rt, log);
         try
         {
             var byListener = reps.Where(r => r.Resource.Events is not null).GroupBy(r => r.Resource.Events!.Listen.ToString());
             foreach (var g in byListener)
             {
                 var routes = g.GroupBy(r => r.Resource.Events!.Path)
-                    .Select(pg => new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, pg.ToList())).ToList();
+                    .Select(pg => new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, Routed(supervisor, pg))).ToList();
                 servers.Add(await WebhookServer.StartAsync(g.First().Resource.Events!.Listen, routes, rt.Metrics, rt.Logs, rt.Time, shutdown.Stop).ConfigureAwait(false));
                 log.LogInformation("listening for S3 events on http://{Listen} ({Paths}); metrics at /metrics", g.Key, string.Join(", ", routes.Select(r => r.Path)));
             }
@@ -130,9 +132,10 @@ public static class ReplicateCommand
             log.LogInformation("replicating {Resources} continuously; SIGINT or SIGTERM stops after in-flight copies",
                 string.Join(", ", reps.Select(r => r.Resource.Name).Concat(tables.Select(Label)).Concat(rds.Select(r => $"{r.Resource.Name} (rds snapshots: {r.Resource.Schedule})"))
                     .Concat(pgs.Select(p => p.Resource.Name))));
-            await Task.WhenAll(reps.Select(r => r.RunAsync(null, shutdown.Stop, shutdown.Abort))
-                .Concat(tables.Select(t => t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250))))
-                .Concat(tables.Select(t => t.RunCanaryAsync(shutdown.Stop)))
+            await Task.WhenAll(reps.Select(r => supervisor.RunBucketAsync(r, shutdown.Stop, shutdown.Abort))
+                .Concat(tables.Select(t => t.Resource.Name.EndsWith(TableReplicator.ReverseSuffix, StringComparison.Ordinal)
+                    ? Task.WhenAll(t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250)), t.RunCanaryAsync(shutdown.Stop))
+                    : supervisor.RunTableAsync(t, shutdown.Stop, shutdown.Abort)))
                 .Concat(rds.Select(r => r.RunAsync(shutdown.Stop)))
                 .Concat(pgs.Select(p => p.RunAsync(shutdown.Stop)))).ConfigureAwait(false);
         }
@@ -142,5 +145,12 @@ public static class ReplicateCommand
         }
         log.LogInformation("stopped cleanly");
         return Cli.Ok;
+    }
+
+    private static ObjectReplicator[] Routed(ReplicationSupervisor supervisor, IEnumerable<ObjectReplicator> reps)
+    {
+        var arr = reps.ToArray();
+        supervisor.Register(arr);
+        return arr;
     }
 }

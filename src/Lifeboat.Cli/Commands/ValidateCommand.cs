@@ -20,6 +20,7 @@ public static class ValidateCommand
         foreach (var p in cfg.Postgres)
             Console.WriteLine($"  {p.Name} (postgres): {p.Connection.User}@{p.Connection.Host}:{p.Connection.Port} -> {p.Target.Store}/{p.Target.Bucket}/{p.Target.Prefix}; wal {p.Wal.ToString().ToLowerInvariant()}; " +
                               $"base backups {(p.BaseBackup.Schedule is { } s ? $"'{s}' (UTC)" : "on demand")}, keep {p.BaseBackup.Keep}; rpo {Durations.Format(p.Rpo)}");
+        if (cfg.Recovery.Checks.Count + cfg.Recovery.Rules.Count + cfg.Recovery.Runbooks.Count > 0) RecoveryCommands.PrintSummary(cfg);
         return Cli.Ok;
     }
 }

@@ -25,8 +25,9 @@ public sealed class WebhookServer : IAsyncDisposable
 
     public sealed record Route(string Path, string? Token, IReadOnlyList<ObjectReplicator> Replicators);
 
+    /// <param name="configure">Maps more endpoints on the same listener (lifeboat serve: the event rules endpoint and the JSON API).</param>
     public static async Task<WebhookServer> StartAsync(IPEndPoint listen, IReadOnlyList<Route> routes, MetricsRegistry metrics,
-        ILoggerFactory logs, TimeProvider time, CancellationToken ct)
+        ILoggerFactory logs, TimeProvider time, CancellationToken ct, Action<WebApplication>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -106,6 +107,7 @@ public sealed class WebhookServer : IAsyncDisposable
                 }
             });
         }
+        configure?.Invoke(app);
         try
         {
             await app.StartAsync(ct).ConfigureAwait(false);
@@ -118,7 +120,7 @@ public sealed class WebhookServer : IAsyncDisposable
         return new WebhookServer(app);
     }
 
-    private static bool Authorized(HttpRequest req, string token)
+    internal static bool Authorized(HttpRequest req, string token)
     {
         var given = req.Headers.Authorization.ToString() is { } a && a.StartsWith("Bearer ", StringComparison.Ordinal) ? a[7..]
             : req.Headers["X-Lifeboat-Token"].ToString() is { Length: > 0 } h ? h

@@ -11,6 +11,7 @@ public static partial class ConfigLoader
         ["s3"] = StoreType.S3,
         ["file"] = StoreType.File,
         ["dynamodb"] = StoreType.DynamoDb,
+        ["routes"] = StoreType.Routes,
         ["dns"] = StoreType.Dns,
         ["route53"] = StoreType.Route53,
     };
@@ -81,9 +82,10 @@ public static partial class ConfigLoader
         // Prices for `lifeboat cost`: a price file path or a mapping of overrides; the cost command reads them.
         if (root.Raw("prices") is { } prices && prices is not YamlDotNet.RepresentationModel.YamlScalarNode and not YamlDotNet.RepresentationModel.YamlMappingNode)
             throw root.Error("prices", "expected a price file path or a mapping of price overrides");
+        var recovery = ReadRecovery(root, stores, names);
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres, Rds = rds };
+        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres, Rds = rds, Recovery = recovery };
     }
 
     private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
@@ -93,7 +95,7 @@ public static partial class ConfigLoader
         StoreConfig store;
         if (type == StoreType.Dns) store = ReadDnsStore(name, m, baseDir, where); // ConfigLoader.Dns.cs
         else if (type == StoreType.Route53) store = ReadRoute53Store(name, type, where, m);
-        else if (type == StoreType.File)
+        else if (type is StoreType.File or StoreType.Routes)
         {
             var path = m.String("path");
             store = new StoreConfig(name, type, where, Path: System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, path)));

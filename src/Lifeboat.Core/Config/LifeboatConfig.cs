@@ -2,7 +2,8 @@ using System.Net;
 
 namespace Lifeboat.Core.Config;
 
-public enum StoreType { S3, File, DynamoDb, Dns, Route53 }
+/// <summary>Routes: a local routing file (JSON) that stands for a DNS zone in the demo and tests (traffic switching without a DNS server).</summary>
+public enum StoreType { S3, File, DynamoDb, Dns, Route53, Routes }
 
 /// <summary>Where a setting came from, for errors found after load (e.g. an unreachable endpoint).</summary>
 public sealed record ConfigLocation(string File, long Line, string Key)
@@ -107,6 +108,9 @@ public sealed partial record LifeboatConfig(
     public PostgresResource PostgresResource(string name) =>
         Postgres.FirstOrDefault(r => r.Name == name)
         ?? throw new UserErrorException($"{File}: no postgres resource named '{name}' (postgres resources: {string.Join(", ", Postgres.Select(r => r.Name))})");
+
+    /// <summary>checks:, rules:, runbooks: and serve: (detection and failover).</summary>
+    public RecoveryConfig Recovery { get; init; } = RecoveryConfig.Empty;
 
     public TableResource Table(string name) =>
         Tables.FirstOrDefault(r => r.Name == name)

@@ -215,6 +215,11 @@ public sealed class CliTests
         Assert.Contains("kept in the recovery copy", output);
         Assert.Contains("60 objects copied back", output);
         Assert.Contains("RPO now", output);
+        // The failover part: detection, runbook, routing switch, RTO breakdown.
+        Assert.Contains("routing.json now sends app.demo.internal to 127.0.0.2", output);
+        Assert.Contains("TRAFFIC SWITCHED", output);
+        Assert.Contains("SERVICE VERIFIED", output);
+        Assert.Contains("RTO (measured)", output);
     }
 }
 

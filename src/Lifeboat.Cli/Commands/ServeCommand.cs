@@ -1,0 +1,164 @@
+using System.CommandLine;
+using System.Text.Json;
+using Lifeboat.Cli.Hosting;
+using Lifeboat.Core.Config;
+using Lifeboat.Core.Replication;
+using Lifeboat.Providers.DynamoDb;
+using Lifeboat.Recovery;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Lifeboat.Cli.Commands;
+
+/// <summary>
+/// <c>lifeboat serve</c>: the daemon. Replicates every resource (as <c>replicate</c> does, in the mode runbooks set),
+/// runs the checks and fires their actions, resumes interrupted executions, and serves on <c>serve.listen</c>
+/// (127.0.0.1:8095 by default): the event endpoint (events matching rules trigger actions; every event is recorded),
+/// the JSON API and <c>/metrics</c>. Requests that change state (events, approve, failover) need the token
+/// (<c>Authorization: Bearer T</c> or <c>X-Lifeboat-Token</c>); without a configured token they are refused.
+/// </summary>
+public static class ServeCommand
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public static void Register(RootCommand root, Option<string> config)
+    {
+        var serve = new Command("serve", "Daemon: replication, checks and rules, event endpoint, JSON API (status, executions, approve) and /metrics") { config };
+        serve.SetAction((p, ct) => Cli.Run(() => RunAsync(p.GetValue(config)!)));
+        root.Subcommands.Add(serve);
+    }
+
+    public static async Task<int> RunAsync(string file)
+    {
+        var cfg = ConfigLoader.Load(file);
+        using var shutdown = new Cli.Shutdown();
+        using var logs = Cli.Logs();
+        var log = logs.CreateLogger("lifeboat");
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        using var rec = new RecoveryRuntime(rt);
+        var stop = shutdown.Stop;
+
+        foreach (var name in cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))) rt.LockResource(name);
+        var reps = cfg.Resources.Select(r => rt.Replicator(r)).ToList();
+        foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
+        var tableReps = cfg.Tables.Select(t => rt.TableReplicator(t)).ToList();
+        foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
+        var supervisor = new ReplicationSupervisor(rt, log);
+
+        var monitors = cfg.Recovery.Checks.Select(c => new CheckMonitor(c, rec.Context.Probes.Create(c.Probe), rt.Time)).ToList();
+        foreach (var m in monitors)
+        {
+            var label = ("check", m.Config.Name);
+            rt.Metrics.Gauge("lifeboat_check_failing", "1 while the check is past its failure threshold", () => m.Failing ? 1 : 0, label);
+            rt.Metrics.Gauge("lifeboat_check_last_ok", "1 when the last probe of the check passed", () => m.Last?.Ok == true ? 1 : 0, label);
+        }
+        rt.Metrics.Gauge("lifeboat_executions_active", "Runbook executions awaiting approval or running", () => rec.Executions.List(100, activeOnly: true).Count);
+
+        var servers = new List<WebhookServer>();
+        var serveCfg = cfg.Recovery.Serve;
+        try
+        {
+            // S3 event listeners of bucket resources; one on the serve address is merged into the serve listener.
+            var byListener = reps.Where(r => r.Resource.Events is not null).GroupBy(r => r.Resource.Events!.Listen.ToString()).ToList();
+            List<WebhookServer.Route> RoutesOf(IEnumerable<ObjectReplicator> g) => g.GroupBy(r => r.Resource.Events!.Path).Select(pg =>
+            {
+                var arr = pg.ToArray();
+                supervisor.Register(arr);
+                return new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, arr);
+            }).ToList();
+            foreach (var g in byListener.Where(g => g.Key != serveCfg.Listen.ToString()))
+                servers.Add(await WebhookServer.StartAsync(g.First().Resource.Events!.Listen, RoutesOf(g), rt.Metrics, rt.Logs, rt.Time, stop).ConfigureAwait(false));
+            var merged = byListener.FirstOrDefault(g => g.Key == serveCfg.Listen.ToString());
+            servers.Add(await WebhookServer.StartAsync(serveCfg.Listen, merged is null ? [] : RoutesOf(merged), rt.Metrics, rt.Logs, rt.Time, stop,
+                app => MapApi(app, rec, monitors, serveCfg, stop)).ConfigureAwait(false));
+            log.LogInformation("serving on http://{Listen}: events at {Events}, API at /api, metrics at /metrics{Token}", serveCfg.Listen, serveCfg.EventsPath,
+                serveCfg.Token is null ? " (no token configured: state-changing requests are refused)" : "");
+
+            foreach (var active in rec.Executions.List(100, activeOnly: true))
+            {
+                log.LogWarning("resuming execution {Id} of runbook {Runbook} ({Status})", active.Id, active.Runbook, active.Status);
+                rec.Dispatcher.Track(active.Id, stop);
+            }
+            log.LogInformation("replicating {Resources}; {Checks} checks, {Rules} rules, {Runbooks} runbooks",
+                string.Join(", ", cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))) is { Length: > 0 } names ? names : "no resources",
+                monitors.Count, cfg.Recovery.Rules.Count, cfg.Recovery.Runbooks.Count);
+
+            var tasks = reps.Select(r => supervisor.RunBucketAsync(r, stop, shutdown.Abort))
+                .Concat(tableReps.Select(t => supervisor.RunTableAsync(t, stop, shutdown.Abort)))
+                .Concat(monitors.Select(m => m.RunAsync(t => rec.Dispatcher.OnCheckAsync(m.Config, t, stop), stop)))
+                .ToList();
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+            await rec.Dispatcher.DrainAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var s in servers) await s.DisposeAsync().ConfigureAwait(false);
+        }
+        log.LogInformation("stopped cleanly (interrupted executions resume on the next start)");
+        return Cli.Ok;
+    }
+
+    private static void MapApi(WebApplication app, RecoveryRuntime rec, List<CheckMonitor> monitors, ServeConfig serve, CancellationToken stop)
+    {
+        IResult? Deny(HttpContext http)
+        {
+            if (serve.Token is null)
+                return Results.Json(new { error = "state-changing requests need a token: set serve.token or serve.token_env" }, statusCode: 403);
+            return WebhookServer.Authorized(http.Request, serve.Token) ? null : Results.Json(new { error = "missing or wrong token" }, statusCode: 401);
+        }
+        var cfg = rec.Runtime.Config;
+        app.MapGet("/api/status", () => Results.Json(new
+        {
+            checks = monitors.Select(m => new
+            {
+                name = m.Config.Name, probe = m.Config.Probe.Describe(), failing = m.Failing, last_ok = m.Last?.Ok, last = m.Last?.Detail,
+                last_at = m.LastAt, threshold = m.Config.Threshold.ToString(),
+            }),
+            replication = cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))
+                .Select(n => new { resource = n, mode = ReplicationControl.Name(ReplicationControl.Get(rec.Runtime.State, n)) }),
+            active_executions = rec.Executions.List(100, activeOnly: true),
+        }, Json));
+        app.MapGet("/api/executions", () => Results.Json(rec.Executions.List(100), Json));
+        app.MapGet("/api/executions/{id:long}", (long id) =>
+        {
+            try { return Results.Json(Reports.Build(rec.Executions, id), Json); }
+            catch (UserErrorException e) { return Results.Json(new { error = e.Message }, statusCode: 404); }
+        });
+        app.MapPost("/api/executions/{id:long}/approve", (HttpContext http, long id) =>
+        {
+            if (Deny(http) is { } denied) return denied;
+            try
+            {
+                var by = http.Request.Query["by"].ToString() is { Length: > 0 } b ? b : "api";
+                var approved = RunbookEngine.Approve(rec.Executions, id, rec.Context.NowMs, by);
+                return Results.Json(new { execution = id, approved }, Json);
+            }
+            catch (UserErrorException e) { return Results.Json(new { error = e.Message }, statusCode: 409); }
+        });
+        app.MapPost("/api/failover", (HttpContext http) =>
+        {
+            if (Deny(http) is { } denied) return denied;
+            var name = http.Request.Query["runbook"].ToString();
+            if (!cfg.Recovery.Runbooks.ContainsKey(name)) return Results.Json(new { error = $"no runbook named '{name}'" }, statusCode: 404);
+            try
+            {
+                var now = rec.Runtime.Time.GetUtcNow();
+                var id = rec.Engine.Create(name, RunbookEngine.KindFailover, "api (POST /api/failover)", ApprovalMode.Auto, now, now, "failover requested through the API");
+                rec.Dispatcher.Track(id, stop);
+                return Results.Json(new { execution = id }, Json, statusCode: 202);
+            }
+            catch (ActiveExecutionException e) { return Results.Json(new { error = e.Message, execution = e.Id }, statusCode: 409); }
+        });
+        app.MapPost(serve.EventsPath, async (HttpContext http) =>
+        {
+            if (Deny(http) is { } denied) return denied;
+            string body;
+            using (var reader = new StreamReader(http.Request.Body)) body = await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false);
+            try { using var _ = JsonDocument.Parse(body); }
+            catch (JsonException e) { return Results.Json(new { error = $"not a JSON event: {e.Message}" }, statusCode: 400); }
+            var matched = await rec.Dispatcher.OnEventAsync(body, stop).ConfigureAwait(false);
+            return Results.Json(new { matched, recorded = true }, Json);
+        });
+    }
+}
