@@ -109,19 +109,29 @@ internal sealed class HttpS3Store : IObjectStore, IPartSizeProbe
 
     public async IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix, string? startAfter, [EnumeratorCancellation] CancellationToken ct)
     {
-        string? token = null;
-        do
+        var what = $"list {bucket}/{prefix}";
+        Task<ListPage>? next = Call(what, ListRequest(bucket, prefix, null, startAfter, 1000), ParseList, ct);
+        try
         {
-            var page = await Call($"list {bucket}/{prefix}", ListRequest(bucket, prefix, token, startAfter, 1000), ParseList, ct).ConfigureAwait(false);
-            foreach (var o in page.Objects)
+            while (next is not null)
             {
-                if (o.Key.EndsWith('/') && o.Size == 0) continue; // folder markers carry no data
-                yield return o;
+                var page = await next.ConfigureAwait(false);
+                if (page.Truncated && string.IsNullOrEmpty(page.NextToken))
+                    throw new StoreException(StoreErrorKind.Transient, $"{Describe}: {what}: a truncated page without a continuation token");
+                // The next page is fetched while this one is consumed.
+                next = page.Truncated ? Call(what, ListRequest(bucket, prefix, page.NextToken, null, 1000), ParseList, ct) : null;
+                foreach (var o in page.Objects)
+                {
+                    if (o.Key.EndsWith('/') && o.Size == 0) continue; // folder markers carry no data
+                    yield return o;
+                }
             }
-            if (page.Truncated && string.IsNullOrEmpty(page.NextToken))
-                throw new StoreException(StoreErrorKind.Transient, $"{Describe}: list {bucket}/{prefix}: a truncated page without a continuation token");
-            token = page.Truncated ? page.NextToken : null;
-        } while (token is not null);
+        }
+        finally
+        {
+            // A consumer that stops early leaves a prefetch running: observe its outcome, which nobody needs.
+            if (next is not null) _ = next.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
     }
 
     private sealed record ListPage(List<ObjectInfo> Objects, bool Truncated, string? NextToken);
