@@ -245,7 +245,9 @@ internal sealed class HttpS3Store : IObjectStore, IPartSizeProbe
     {
         var head = await CallOrNull($"head {bucket}/{key}", Head(bucket, key), r => new HeadAnswer(InfoOf(key, r), ReadHeaders(r)), ct).ConfigureAwait(false);
         if (head is null) return null;
-        var tags = await TagsAsync(bucket, key, ct).ConfigureAwait(false);
+        IReadOnlyDictionary<string, string> tags;
+        try { tags = await TagsAsync(bucket, key, ct).ConfigureAwait(false); }
+        catch (StoreException e) when (e.Kind == StoreErrorKind.NotFound) { return null; } // deleted between the two requests
         var (type, cache, encoding, user) = head.Headers;
         return new ObjectHead(head.Info, new ObjectMetadata(type, cache, encoding, user, tags));
     }

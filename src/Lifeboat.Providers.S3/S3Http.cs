@@ -183,11 +183,7 @@ internal sealed class S3Http : IDisposable
         var canonicalPath = path.ToString();
         if (canonicalPath.Length == 0) canonicalPath = "/";
 
-        // Sorted by encoded name then value: the same string is sent and signed.
-        var query = req.Query.Select(q => (Name: SigV4Signer.Encode(q.Name), Value: q.Value is null ? null : SigV4Signer.Encode(q.Value)))
-            .OrderBy(q => q.Name, StringComparer.Ordinal).ThenBy(q => q.Value ?? "", StringComparer.Ordinal).ToList();
-        var canonicalQuery = string.Join('&', query.Select(q => $"{q.Name}={q.Value}"));
-        var wireQuery = string.Join('&', query.Select(q => q.Value is null ? q.Name : $"{q.Name}={q.Value}"));
+        var (canonicalQuery, wireQuery) = Query(req.Query);
         var url = new Uri($"{_scheme}://{host}{canonicalPath}{(wireQuery.Length > 0 ? "?" + wireQuery : "")}", RawUri);
 
         var body = req.Body;
@@ -224,6 +220,16 @@ internal sealed class S3Http : IDisposable
         msg.Headers.TryAddWithoutValidation("Authorization",
             _signer.Authorization(req.Method.Method, canonicalPath, canonicalQuery, signed, payloadHash, amzDate, creds.AccessKey, creds.SecretKey, _region));
         return msg;
+    }
+
+    /// <summary>The query as signed and as sent, sorted by encoded name then value (the same order both ways); a bare
+    /// sub-resource (null value) is sent as <c>?tagging</c> and signed as <c>tagging=</c>.</summary>
+    public static (string Canonical, string Wire) Query(IEnumerable<(string Name, string? Value)> pairs)
+    {
+        var query = pairs.Select(q => (Name: SigV4Signer.Encode(q.Name), Value: q.Value is null ? null : SigV4Signer.Encode(q.Value)))
+            .OrderBy(q => q.Name, StringComparer.Ordinal).ThenBy(q => q.Value ?? "", StringComparer.Ordinal).ToList();
+        return (string.Join('&', query.Select(q => $"{q.Name}={q.Value}")),
+                string.Join('&', query.Select(q => q.Value is null ? q.Name : $"{q.Name}={q.Value}")));
     }
 
     /// <summary>The key as S3 expects it in the path: every byte but the unreserved ones and '/' percent-encoded

@@ -175,7 +175,9 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
     {
         var resp = await MetadataAsync(bucket, key, ct).ConfigureAwait(false);
         if (resp is null) return null;
-        var tags = await TagsAsync(bucket, key, ct).ConfigureAwait(false);
+        IReadOnlyDictionary<string, string> tags;
+        try { tags = await TagsAsync(bucket, key, ct).ConfigureAwait(false); }
+        catch (StoreException e) when (e.Kind == StoreErrorKind.NotFound) { return null; } // deleted between the two requests
         var info = new ObjectInfo(key, resp.ContentLength, ETags.Normalize(resp.ETag), new DateTimeOffset(resp.LastModified ?? default, TimeSpan.Zero));
         return new ObjectHead(info, ReadMetadata(resp.Headers, resp.Metadata, tags));
     }
