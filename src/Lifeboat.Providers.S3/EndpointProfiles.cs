@@ -17,13 +17,16 @@ public sealed record EndpointProfile(
     bool BatchDelete,
     /// <summary>Whether uploads may use aws-chunked streaming signatures; Ceph RGW 16 stores "aws-chunked" as the
     /// object's Content-Encoding, so compatible endpoints get plain signed payloads.</summary>
-    bool ChunkedUploads)
+    bool ChunkedUploads,
+    /// <summary>Whether requests go through the lean HttpClient path instead of AWSSDK.S3 (see S3Store): on for
+    /// S3-compatible endpoints, where it is tested against Ceph RGW; AWS keeps the SDK's defaults.</summary>
+    bool LeanRequests)
 {
     public static EndpointProfile Aws { get; } = new("aws", false,
-        RequestChecksumCalculation.WHEN_SUPPORTED, ResponseChecksumValidation.WHEN_SUPPORTED, BatchDelete: true, ChunkedUploads: true);
+        RequestChecksumCalculation.WHEN_SUPPORTED, ResponseChecksumValidation.WHEN_SUPPORTED, BatchDelete: true, ChunkedUploads: true, LeanRequests: false);
 
     public static EndpointProfile Compatible { get; } = new("s3-compatible", true,
-        RequestChecksumCalculation.WHEN_REQUIRED, ResponseChecksumValidation.WHEN_REQUIRED, BatchDelete: false, ChunkedUploads: false);
+        RequestChecksumCalculation.WHEN_REQUIRED, ResponseChecksumValidation.WHEN_REQUIRED, BatchDelete: false, ChunkedUploads: false, LeanRequests: true);
 
     public static EndpointProfile For(string? endpoint) =>
         endpoint is null || IsAwsHost(new Uri(endpoint).Host) ? Aws : Compatible;

@@ -89,9 +89,13 @@ public static class ReplicateCommand
         return ok ? Cli.Ok : Cli.Failed;
     }
 
-    private static async Task<PassResult> WithProgressAsync(string name, Func<IProgress<PassProgress>?, Task<PassResult>> run)
+    private static Task<PassResult> WithProgressAsync(string name, Func<IProgress<PassProgress>?, Task<PassResult>> run) =>
+        // Spectre.Console is loaded only for a terminal (its start-up shows in short runs with redirected output).
+        Console.IsOutputRedirected ? run(null) : WithProgressBarAsync(name, run);
+
+    private static async Task<PassResult> WithProgressBarAsync(string name, Func<IProgress<PassProgress>?, Task<PassResult>> run)
     {
-        if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive) return await run(null).ConfigureAwait(false);
+        if (!AnsiConsole.Profile.Capabilities.Interactive) return await run(null).ConfigureAwait(false);
         PassResult result = null!;
         await AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new SpinnerColumn(), new ElapsedTimeColumn())

@@ -96,7 +96,7 @@ public sealed class ObjectReplicator
     /// <summary>Checks both buckets are reachable, with errors that name the store, endpoint and bucket.</summary>
     public async Task PrepareAsync(CancellationToken ct)
     {
-        foreach (var (store, loc, side) in new[] { (_source, _res.Source, "source"), (_target, _res.Target, "target") })
+        async Task CheckAsync(IObjectStore store, Location loc, string side)
         {
             try
             {
@@ -106,6 +106,15 @@ public sealed class ObjectReplicator
             {
                 throw new UserErrorException($"resource '{_res.Name}' {side} ({loc.Where}): {e.Message}", e);
             }
+        }
+        // Both sides at once; when both fail, the source's error is the one reported.
+        var source = CheckAsync(_source, _res.Source, "source");
+        var target = CheckAsync(_target, _res.Target, "target");
+        try { await Task.WhenAll(source, target).ConfigureAwait(false); }
+        catch
+        {
+            await source.ConfigureAwait(false);
+            throw;
         }
         _state.ReopenActive(_res.Name);
     }

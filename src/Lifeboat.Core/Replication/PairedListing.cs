@@ -18,8 +18,11 @@ public static class PairedListing
         var cmp = KeyComparer.Instance;
         await using var s = source.ListAsync(src.Bucket, src.Prefix, resumeAfter is null ? null : src.Prefix + resumeAfter, ct).GetAsyncEnumerator(ct);
         await using var t = target.ListAsync(tgt.Bucket, tgt.Prefix, resumeAfter is null ? null : tgt.Prefix + resumeAfter, ct).GetAsyncEnumerator(ct);
-        var hasS = await s.MoveNextAsync().ConfigureAwait(false);
-        var hasT = await t.MoveNextAsync().ConfigureAwait(false);
+        // Both first pages are fetched at once.
+        var firstS = s.MoveNextAsync();
+        var firstT = t.MoveNextAsync();
+        var hasS = await firstS.ConfigureAwait(false);
+        var hasT = await firstT.ConfigureAwait(false);
         while (hasS || hasT)
         {
             var rs = hasS ? s.Current.Key[src.Prefix.Length..] : null;
