@@ -62,6 +62,19 @@ public sealed class PgCliTests
         }
         finally { _pg.StopDataDir(target); }
 
+        // The same restore as a runbook step (issue 5: `restore` steps restore PostgreSQL to a point in time).
+        var target2 = Path.Combine(dir.Path, "restored-by-runbook");
+        var rport2 = PostgresServer.NextPort();
+        File.AppendAllText(cfgPath, $"\nrunbooks:\n  restore-db:\n    steps:\n      - name: db\n        restore: {{ resource: arch, point_in_time: latest, target_dir: restored-by-runbook, port: {rport2} }}\n");
+        try
+        {
+            (code, text) = LifeboatCli.Run(dir.Path, null, "failover", "-c", cfgPath, "--runbook", "restore-db", "--yes");
+            Assert.True(code == 0, text);
+            Assert.Contains($"started on port {rport2}", text);
+            Assert.Equal(dump, _pg.Dump("postgres", rport2));
+        }
+        finally { _pg.StopDataDir(target2); }
+
         // wal-push of a segment already archived: same content is fine (exit 0), other content is refused (exit 2).
         var copy = Path.Combine(dir.Path, seg);
         (code, text) = LifeboatCli.Run(dir.Path, null, "wal-fetch", "-c", cfgPath, "-r", "arch", seg, copy);
