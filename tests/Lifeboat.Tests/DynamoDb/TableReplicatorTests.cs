@@ -325,6 +325,66 @@ public sealed class TableReplicatorTests : IDisposable
         AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
     }
 
+    [Fact]
+    public async Task ThrottledTarget_SlowsTheApplyDown_NeverLosesRecords()
+    {
+        // DynamoDB Local never throttles, so the TARGET's table API goes through a FAKE proxy in front of it: of every
+        // three BatchWriteItem calls, one is refused (ProvisionedThroughputExceededException), one is answered "all
+        // unprocessed" (what DynamoDB does under pressure), one is forwarded. Source, stream and tables are real.
+        var src = DynamoDbLocal.NewTableName("src");
+        var dst = DynamoDbLocal.NewTableName("dst");
+        await CreateSourceAsync(src, withIndexes: false);
+        for (var i = 0; i < 60; i++) await PutAsync(src, Item("t", i, "before"));
+
+        int batches = 0, refused = 0, unprocessed = 0;
+        var http = new HttpClient();
+        using var proxy = new FakeStreamsEndpoint(c =>
+        {
+            var op = c.Op.TrimStart('?');
+            if (op == "DynamoDB_20120810.BatchWriteItem")
+            {
+                switch (Interlocked.Increment(ref batches) % 3)
+                {
+                    case 1:
+                        Interlocked.Increment(ref refused);
+                        return FakeStreamsEndpoint.Error(400, "ProvisionedThroughputExceededException", "The level of configured provisioned throughput for the table was exceeded.");
+                    case 2:
+                        Interlocked.Increment(ref unprocessed);
+                        return new FakeStreamsEndpoint.Answer(200, System.Text.Json.JsonSerializer.Serialize(new { UnprocessedItems = c.Body.GetProperty("RequestItems") }));
+                }
+            }
+            using var req = new HttpRequestMessage(HttpMethod.Post, Ddb.Endpoint + "/") { Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(c.Body.GetRawText())) };
+            req.Content.Headers.ContentType = new("application/x-amz-json-1.0");
+            req.Headers.Add("X-Amz-Target", op);
+            req.Headers.TryAddWithoutValidation("Authorization", c.Headers["Authorization"]);
+            using var resp = http.Send(req);
+            return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+        });
+        var target = new Amazon.DynamoDBv2.AmazonDynamoDBClient(new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
+            new Amazon.DynamoDBv2.AmazonDynamoDBConfig { ServiceURL = proxy.Endpoint.ToString().TrimEnd('/'), AuthenticationRegion = "us-west-2", MaxErrorRetry = 1 });
+
+        var cfg = Config(src, dst, "    deletes: propagate");
+        using var state = new StateStore(cfg.StatePath);
+        using var rep = new TableReplicator(cfg.Tables.Single(), Ddb.DynamoClient(), target, Ddb.StreamsClient(), state,
+            TimeProvider.System, NullLogger.Instance, ownsClients: true);
+        async Task UntilCaughtUpAsync()
+        {
+            await Eventually.TrueAsync(async () =>
+            {
+                try { return (await rep.RunOnceAsync(CancellationToken.None)).Completed && state.Backlog(rep.Resource.Name) == 0; }
+                catch (Amazon.DynamoDBv2.AmazonDynamoDBException) { return false; } // refused after the SDK's retry: the next round re-applies
+            }, TimeSpan.FromSeconds(60), "caught up through the throttled target");
+        }
+        await UntilCaughtUpAsync();
+        for (var i = 0; i < 40; i++) await PutAsync(src, Item("t", i, "after"));
+        for (var i = 50; i < 55; i++) await DeleteAsync(src, "t", i);
+        for (var i = 60; i < 80; i++) await PutAsync(src, Item("t", i, "new"));
+        await UntilCaughtUpAsync();
+
+        AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+        Assert.True(refused >= 2 && unprocessed >= 2, $"the proxy throttled ({refused} refused, {unprocessed} unprocessed of {batches})");
+    }
+
     /// <summary>A FAKE Streams endpoint that forwards every call to DynamoDB Local unless <paramref name="intercept"/>
     /// answers it (DynamoDB Local never trims records nor expires shards, so those answers must be scripted).</summary>
     private static FakeStreamsEndpoint Proxy(Func<FakeStreamsEndpoint.Call, FakeStreamsEndpoint.Answer?> intercept)
