@@ -65,81 +65,68 @@ public sealed class ReplicationSupervisor(Runtime rt, ILogger log)
         return mode;
     }
 
-    public async Task RunBucketAsync(ObjectReplicator first, CancellationToken stop, CancellationToken abort)
+    public Task RunBucketAsync(ObjectReplicator first, CancellationToken stop, CancellationToken abort)
     {
         var res = first.Resource;
         ObjectReplicator? fresh = first; // prepared, not run yet
         var inRoutes = first;
-        var previous = (ReplicationMode?)null;
-        while (!stop.IsCancellationRequested)
+        return SuperviseAsync(res.Name, stop, abort, async (mode, token) =>
         {
-            var mode = Enter(res.Name);
-            if (mode != previous && previous is not null) log.LogWarning("{Resource}: replication now {Mode} (set by a runbook or failback)", res.Name, ReplicationControl.Name(mode));
-            previous = mode;
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            var watch = WatchAsync(res.Name, mode, cts);
-            try
+            if (mode == ReplicationMode.Forward)
             {
-                switch (mode)
+                var rep = fresh ?? rt.Replicator(res);
+                fresh = null;
+                if (!ReferenceEquals(rep, first) || !ReferenceEquals(inRoutes, rep))
                 {
-                    case ReplicationMode.Forward:
-                        var rep = fresh ?? rt.Replicator(res);
-                        fresh = null;
-                        if (!ReferenceEquals(rep, first) || !ReferenceEquals(inRoutes, rep))
-                        {
-                            if (!ReferenceEquals(rep, first)) await rep.PrepareAsync(abort).ConfigureAwait(false);
-                            Swap(inRoutes, rep);
-                            inRoutes = rep;
-                        }
-                        await rep.RunAsync(null, cts.Token, abort).ConfigureAwait(false);
-                        break;
-                    case ReplicationMode.Reversed:
-                        var rev = rt.Replicator(Reverse(res));
-                        await rev.PrepareAsync(abort).ConfigureAwait(false);
-                        await rev.RunAsync(null, cts.Token, abort).ConfigureAwait(false);
-                        break;
-                    default:
-                        await Task.Delay(Timeout.InfiniteTimeSpan, rt.Time, cts.Token).ConfigureAwait(false);
-                        break;
+                    if (!ReferenceEquals(rep, first)) await rep.PrepareAsync(abort).ConfigureAwait(false);
+                    Swap(inRoutes, rep);
+                    inRoutes = rep;
                 }
+                await rep.RunAsync(null, token, abort).ConfigureAwait(false);
+                return;
             }
-            catch (OperationCanceledException) when (cts.IsCancellationRequested && !abort.IsCancellationRequested) { }
-            await cts.CancelAsync().ConfigureAwait(false);
-            await watch.ConfigureAwait(false);
-        }
+            var rev = rt.Replicator(Reverse(res));
+            await rev.PrepareAsync(abort).ConfigureAwait(false);
+            await rev.RunAsync(null, token, abort).ConfigureAwait(false);
+        });
     }
 
-    public async Task RunTableAsync(TableReplicator first, CancellationToken stop, CancellationToken abort)
+    public Task RunTableAsync(TableReplicator first, CancellationToken stop, CancellationToken abort)
     {
         var res = first.Resource;
         TableReplicator? fresh = first;
+        return SuperviseAsync(res.Name, stop, abort, async (mode, token) =>
+        {
+            if (mode == ReplicationMode.Forward)
+            {
+                var rep = fresh ?? rt.TableReplicator(res);
+                if (fresh is null) await rep.PrepareAsync(abort).ConfigureAwait(false);
+                fresh = null;
+                await Task.WhenAll(rep.RunAsync(token, abort, TimeSpan.FromMilliseconds(250)), rep.RunCanaryAsync(token)).ConfigureAwait(false);
+                return;
+            }
+            var rev = rt.TableReplicator(res, reverse: true);
+            await rev.PrepareAsync(abort).ConfigureAwait(false);
+            await rev.RunAsync(token, abort, TimeSpan.FromMilliseconds(250)).ConfigureAwait(false);
+        });
+    }
+
+    /// <summary>Runs a resource in the mode the state store names (set by runbooks or failback) until <paramref name="stop"/>:
+    /// <paramref name="run"/> is called for forward and reversed and cancelled when the mode changes; paused and stopped wait.</summary>
+    private async Task SuperviseAsync(string name, CancellationToken stop, CancellationToken abort, Func<ReplicationMode, CancellationToken, Task> run)
+    {
         ReplicationMode? previous = null;
         while (!stop.IsCancellationRequested)
         {
-            var mode = Enter(res.Name);
-            if (mode != previous && previous is not null) log.LogWarning("{Resource}: replication now {Mode} (set by a runbook or failback)", res.Name, ReplicationControl.Name(mode));
+            var mode = Enter(name);
+            if (mode != previous && previous is not null) log.LogWarning("{Resource}: replication now {Mode} (set by a runbook or failback)", name, ReplicationControl.Name(mode));
             previous = mode;
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            var watch = WatchAsync(res.Name, mode, cts);
+            var watch = WatchAsync(name, mode, cts);
             try
             {
-                switch (mode)
-                {
-                    case ReplicationMode.Forward:
-                        var rep = fresh ?? rt.TableReplicator(res);
-                        if (fresh is null) await rep.PrepareAsync(abort).ConfigureAwait(false);
-                        fresh = null;
-                        await Task.WhenAll(rep.RunAsync(cts.Token, abort, TimeSpan.FromMilliseconds(250)), rep.RunCanaryAsync(cts.Token)).ConfigureAwait(false);
-                        break;
-                    case ReplicationMode.Reversed:
-                        var rev = rt.TableReplicator(res, reverse: true);
-                        await rev.PrepareAsync(abort).ConfigureAwait(false);
-                        await rev.RunAsync(cts.Token, abort, TimeSpan.FromMilliseconds(250)).ConfigureAwait(false);
-                        break;
-                    default:
-                        await Task.Delay(Timeout.InfiniteTimeSpan, rt.Time, cts.Token).ConfigureAwait(false);
-                        break;
-                }
+                if (mode is ReplicationMode.Forward or ReplicationMode.Reversed) await run(mode, cts.Token).ConfigureAwait(false);
+                else await Task.Delay(Timeout.InfiniteTimeSpan, rt.Time, cts.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cts.IsCancellationRequested && !abort.IsCancellationRequested) { }
             await cts.CancelAsync().ConfigureAwait(false);
