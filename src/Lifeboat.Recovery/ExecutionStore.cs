@@ -107,14 +107,17 @@ public sealed class ExecutionStore : IDisposable
     }
 
     /// <summary>Waits until this process changes an execution (e.g. an approval through the API) or
-    /// <paramref name="poll"/> passes (changes made by another process, e.g. <c>lifeboat approve</c>).</summary>
-    public async Task WaitForChangeAsync(TimeSpan poll, TimeProvider time, CancellationToken ct)
+    /// <paramref name="poll"/> passes (changes made by another process, e.g. <c>lifeboat approve</c>).
+    /// <paramref name="changed"/> is <see cref="Changed"/> taken BEFORE the caller looked at the state, so that a change
+    /// made between that look and this wait is not missed.</summary>
+    public async Task WaitForChangeAsync(Task changed, TimeSpan poll, TimeProvider time, CancellationToken ct)
     {
-        Task changed;
-        lock (_gate) changed = _changed.Task;
         await Task.WhenAny(changed, Task.Delay(poll, time, ct)).ConfigureAwait(false);
         ct.ThrowIfCancellationRequested();
     }
+
+    /// <summary>Completes at the next change this process makes.</summary>
+    public Task Changed { get { lock (_gate) return _changed.Task; } }
 
     private static long? L(SqliteDataReader rd, int i) => rd.IsDBNull(i) ? null : rd.GetInt64(i);
     private static string? S(SqliteDataReader rd, int i) => rd.IsDBNull(i) ? null : rd.GetString(i);

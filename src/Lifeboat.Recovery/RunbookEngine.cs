@@ -414,8 +414,9 @@ public sealed class RunbookEngine(RecoveryContext ctx)
     {
         while (true)
         {
+            var changed = ctx.Executions.Changed; // before the look: an approval right after it still wakes the wait
             if (ctx.Executions.Approval(id, step) is { } a) return a;
-            await ctx.Executions.WaitForChangeAsync(ctx.Poll, ctx.Time, ct).ConfigureAwait(false);
+            await ctx.Executions.WaitForChangeAsync(changed, ctx.Poll, ctx.Time, ct).ConfigureAwait(false);
         }
     }
 
