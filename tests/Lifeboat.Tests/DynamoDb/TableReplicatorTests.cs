@@ -337,7 +337,6 @@ public sealed class TableReplicatorTests : IDisposable
         for (var i = 0; i < 60; i++) await PutAsync(src, Item("t", i, "before"));
 
         int batches = 0, refused = 0, unprocessed = 0;
-        var http = new HttpClient();
         using var proxy = new FakeStreamsEndpoint(c =>
         {
             var op = c.Op.TrimStart('?');
@@ -353,12 +352,7 @@ public sealed class TableReplicatorTests : IDisposable
                         return new FakeStreamsEndpoint.Answer(200, System.Text.Json.JsonSerializer.Serialize(new { UnprocessedItems = c.Body.GetProperty("RequestItems") }));
                 }
             }
-            using var req = new HttpRequestMessage(HttpMethod.Post, Ddb.Endpoint + "/") { Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(c.Body.GetRawText())) };
-            req.Content.Headers.ContentType = new("application/x-amz-json-1.0");
-            req.Headers.Add("X-Amz-Target", op);
-            req.Headers.TryAddWithoutValidation("Authorization", c.Headers["Authorization"]);
-            using var resp = http.Send(req);
-            return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+            return Forward(c, target: op);
         });
         var target = new Amazon.DynamoDBv2.AmazonDynamoDBClient(new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
             new Amazon.DynamoDBv2.AmazonDynamoDBConfig { ServiceURL = proxy.Endpoint.ToString().TrimEnd('/'), AuthenticationRegion = "us-west-2", MaxErrorRetry = 1 });
@@ -389,25 +383,17 @@ public sealed class TableReplicatorTests : IDisposable
     /// answers it (DynamoDB Local never trims records nor expires shards, so those answers must be scripted).</summary>
     private static FakeStreamsEndpoint Proxy(Func<FakeStreamsEndpoint.Call, FakeStreamsEndpoint.Answer?> intercept)
     {
-        var http = new HttpClient();
-        return new FakeStreamsEndpoint(c =>
-        {
-            if (intercept(c) is { } answer) return answer;
-            using var req = new HttpRequestMessage(HttpMethod.Post, Ddb.Endpoint + "/") { Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(c.Body.GetRawText())) };
-            req.Content.Headers.ContentType = new("application/x-amz-json-1.0");
-            req.Headers.Add("X-Amz-Target", "DynamoDBStreams_20120810." + c.Op);
-            req.Headers.TryAddWithoutValidation("Authorization", c.Headers["Authorization"]);
-            using var resp = http.Send(req);
-            return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
-        });
+        return new FakeStreamsEndpoint(c => intercept(c) ?? Forward(c));
     }
 
-    private static FakeStreamsEndpoint.Answer Forward(FakeStreamsEndpoint.Call c)
+    /// <summary>Forwards a call the fake received to DynamoDB Local (a Streams call by default; <paramref name="target"/>
+    /// = the full X-Amz-Target of a table-API call).</summary>
+    private static FakeStreamsEndpoint.Answer Forward(FakeStreamsEndpoint.Call c, string? target = null)
     {
         using var http = new HttpClient();
         using var req = new HttpRequestMessage(HttpMethod.Post, Ddb.Endpoint + "/") { Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(c.Body.GetRawText())) };
         req.Content.Headers.ContentType = new("application/x-amz-json-1.0");
-        req.Headers.Add("X-Amz-Target", "DynamoDBStreams_20120810." + c.Op);
+        req.Headers.Add("X-Amz-Target", target ?? "DynamoDBStreams_20120810." + c.Op);
         req.Headers.TryAddWithoutValidation("Authorization", c.Headers["Authorization"]);
         using var resp = http.Send(req);
         return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
