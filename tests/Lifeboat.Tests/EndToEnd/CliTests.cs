@@ -184,7 +184,13 @@ public sealed class CliTests
                 await s3.PutAsync(src, "p/live.txt", new MemoryStream([1, 2, 3]), 3, ObjectMetadata.Empty, new PartLayout(long.MaxValue, 8 << 20), CancellationToken.None);
             await Eventually.TrueAsync(() => File.Exists(Path.Combine(target, "live.txt")), TimeSpan.FromSeconds(30), "event-driven copy; output: " + output);
 
-            var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            // The file is in place before the copy is verified and counted: wait for the count, not the file.
+            var metrics = "";
+            await Eventually.TrueAsync(async () =>
+            {
+                metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+                return metrics.Contains("lifeboat_copies_total{resource=\"photos\"} 6", StringComparison.Ordinal);
+            }, TimeSpan.FromSeconds(30), "6 copies counted in /metrics");
             Assert.Contains("lifeboat_replication_lag_seconds_bucket{resource=\"photos\",le=\"1\"}", metrics);
             Assert.Contains("lifeboat_copies_total{resource=\"photos\"} 6", metrics);
             Assert.Contains("lifeboat_backlog{resource=\"photos\"} 0", metrics);
