@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # PostgreSQL benchmarks, Lifeboat vs pgBackRest in the same run against the same database (run by hand, not a test):
 #   bash bench/pg.sh [scale]          # scale for pgbench -i (default 70: ~1.05 GB)
+#   LIFEBOAT_BENCH_REPS=3 (base backups per tool, median)   LIFEBOAT_BENCH_ONLY=backup (stop after the base backups)
 # Starts its own PostgreSQL 15 cluster on port LIFEBOAT_BENCH_PG_PORT (default 15450; restores on 15451/15452) with
 # wal_level=replica and archive_command = pgbackrest archive-push (pgBackRest's backups need its own archive), and
 # Lifeboat in stream mode (replication slot) into a folder store; pgBackRest's repo is a local folder too.
@@ -15,6 +16,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scale=${1:-70}
+reps=${LIFEBOAT_BENCH_REPS:-3}          # base backups per tool (median)
+only=${LIFEBOAT_BENCH_ONLY:-}            # "backup": stop after the base backups
 port=${LIFEBOAT_BENCH_PG_PORT:-15450}
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 work=$(mktemp -d /tmp/lifeboat-bench-pg.XXXXXX)
@@ -102,14 +105,26 @@ lb_pid=$!
 tip="$work/store/pg/bench/wal-tip.json"
 until [ -f "$tip" ]; do sleep 0.2; done
 
-log "base backup: Lifeboat"
-t0=$(now); lifeboat pg backup -c "$work/lb.yaml" -r bench >"$work/lb-backup.log" 2>&1; lb_backup=$(secs "$t0" "$(now)")
-lb_stored=$(du -sb "$work/store/pg/bench/backups" | cut -f1)
-log "base backup: pgBackRest (gz level 1)"
-t0=$(now); br --type=full backup; br_backup=$(secs "$t0" "$(now)")
-br_stored=$(du -sb "$work/repo/backup" | cut -f1)
-log "base backup: pgBackRest (lz4)"
-t0=$(now); br --type=full --compress-type=lz4 backup; br_backup_lz4=$(secs "$t0" "$(now)")
+# Each tool backs up $reps times, alternating, into an emptied store; the median counts (all runs are printed).
+med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+lb_runs=() br_runs=() lz_runs=()
+for r in $(seq 1 "$reps"); do
+  rm -rf "$work/store/pg/bench/backups"
+  log "base backup $r/$reps: Lifeboat"
+  t0=$(now); lifeboat pg backup -c "$work/lb.yaml" -r bench >"$work/lb-backup.log" 2>&1; lb_runs+=("$(secs "$t0" "$(now)")")
+  lb_stored=$(du -sb "$work/store/pg/bench/backups" | cut -f1)
+  log "base backup $r/$reps: pgBackRest (gz level 1)"
+  t0=$(now); br --type=full backup; br_runs+=("$(secs "$t0" "$(now)")")
+  br_stored=$(du -sb "$(ls -d "$work"/repo/backup/bench/*F | tail -n1)" | cut -f1)
+  log "base backup $r/$reps: pgBackRest (lz4)"
+  t0=$(now); br --type=full --compress-type=lz4 backup; lz_runs+=("$(secs "$t0" "$(now)")")
+  log "runs so far: Lifeboat ${lb_runs[*]}; pgBackRest gz ${br_runs[*]}; lz4 ${lz_runs[*]}"
+done
+lb_backup=$(med "${lb_runs[@]}"); br_backup=$(med "${br_runs[@]}"); br_backup_lz4=$(med "${lz_runs[@]}")
+if [ "$only" = backup ]; then
+  echo "| base backup to a local folder | $lb_backup s (runs: ${lb_runs[*]}; $((lb_stored / 1048576)) MB stored, zlib 1) | $br_backup s (runs: ${br_runs[*]}; $((br_stored / 1048576)) MB, gz 1, process-max 2); lz4: $br_backup_lz4 s | $(awk -v a="$lb_backup" -v b="$br_backup" 'BEGIN { printf "%.2fx", a / b }') |"
+  exit 0
+fi
 
 log "steady pgbench 60 s while streaming: WAL lag"
 "$bin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c 4 -j 2 -R 300 -T 60 postgres >"$work/steady.log" 2>&1 &
@@ -195,6 +210,6 @@ echo "Database: pgbench -i -s $scale ($dbsize); WAL replayed by the restores: $w
 echo
 echo "| benchmark | Lifeboat | pgBackRest 2.45 | ratio |"
 echo "|---|---|---|---|"
-echo "| base backup to a local folder | $lb_backup s ($((lb_stored / 1048576)) MB stored, zlib 1) | $br_backup s ($((br_stored / 1048576)) MB, gz 1, process-max 2); lz4: $br_backup_lz4 s | $(awk -v a="$lb_backup" -v b="$br_backup" 'BEGIN { printf "%.2fx", a / b }') |"
+echo "| base backup to a local folder | $lb_backup s (runs: ${lb_runs[*]}; $((lb_stored / 1048576)) MB stored, zlib 1) | $br_backup s (runs: ${br_runs[*]}; $((br_stored / 1048576)) MB, gz 1, process-max 2); lz4: $br_backup_lz4 s | $(awk -v a="$lb_backup" -v b="$br_backup" 'BEGIN { printf "%.2fx", a / b }') |"
 echo "| PITR: backup + $wal_mb MB WAL, started and promoted | $lb_restore s (sum $lb_sum, marker tables $lb_after/1) | $br_restore s (sum $br_sum) | $(awk -v a="$lb_restore" -v b="$br_restore" 'BEGIN { printf "%.2fx", a / b }') |"
 echo "| stream-mode WAL lag under pgbench -c 4 -R 300, 60 s | $lag | (archive_command: one segment) | |"

@@ -167,11 +167,12 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
     {
         // The WAL Lifeboat needs is gone (the slot was dropped and re-created, or was not used): record the gap and
         // continue from what the slot holds, so new backups are protected. Loud: verify and status report it.
-        GapMessage = $"WAL from {Wal.FormatLsn(start)} was removed from {PgServer.Describe(res.Connection)} before Lifeboat archived it ({e.MessageText}); " +
-                     $"the archive has a gap: point-in-time restore across it is impossible; take a new base backup (lifeboat pg backup)";
-        log.LogError("{Resource}: {Gap}", res.Name, GapMessage);
+        var gap = $"WAL from {Wal.FormatLsn(start)} was removed from {PgServer.Describe(res.Connection)} before Lifeboat archived it ({e.MessageText}); " +
+                  $"the archive has a gap: point-in-time restore across it is impossible; take a new base backup (lifeboat pg backup)";
+        log.LogError("{Resource}: {Gap}", res.Name, gap); // logged before it is published, so a reader of GapMessage finds the log too
         _gapRestart = (ulong?)slot.RestartLsn;
-        return new PgUnreachableException(GapMessage, e);
+        GapMessage = gap;
+        return new PgUnreachableException(gap, e);
     }
 
     private ulong? _gapRestart;

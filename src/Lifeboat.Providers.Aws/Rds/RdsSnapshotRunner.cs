@@ -102,7 +102,9 @@ public sealed class RdsSnapshotRunner
 
     private void Save(RdsCycle c) => _state.SetCheckpoint(Resource.Name, CycleCheckpoint, JsonSerializer.Serialize(c, Json), NowMs);
 
-    /// <summary>The snapshot name for a cycle: lifeboat-NAME-yyyyMMdd-HHmm (letters, digits and single hyphens, as RDS requires).</summary>
+    /// <summary>The snapshot name for a cycle: lifeboat-NAME-yyyyMMdd-HHmm for a scheduled tick, and down to the
+    /// millisecond (-HHmmss-fff) on demand, so that two on-demand runs in one second make two snapshots instead of the
+    /// second one adopting the first's (letters, digits and single hyphens, as RDS requires).</summary>
     public static string SnapshotIdFor(string resource, DateTimeOffset tick, bool onDemand)
     {
         var sb = new StringBuilder();
@@ -113,7 +115,7 @@ public sealed class RdsSnapshotRunner
             sb.Append(ch);
         }
         var name = sb.ToString().TrimEnd('-');
-        return $"lifeboat-{name}-{tick.UtcDateTime.ToString(onDemand ? "yyyyMMdd-HHmmss" : "yyyyMMdd-HHmm", CultureInfo.InvariantCulture)}";
+        return $"lifeboat-{name}-{tick.UtcDateTime.ToString(onDemand ? "yyyyMMdd-HHmmss-fff" : "yyyyMMdd-HHmm", CultureInfo.InvariantCulture)}";
     }
 
     private bool Ours(DbSnapshot s) => s.Tags.TryGetValue(TagKey, out var v) && v == Resource.Name;

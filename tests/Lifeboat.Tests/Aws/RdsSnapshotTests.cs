@@ -329,10 +329,26 @@ public sealed class RdsSnapshotTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TwoOnDemandCycles_InOneSecond_MakeTwoSnapshots()
+    {
+        // Regression: on-demand names had one-second resolution, so a second run within the same second adopted the
+        // first run's snapshot as its own and reported a new one that was not made.
+        _rds.CreateTakes = TimeSpan.Zero;
+        _rds.CopyTakes = TimeSpan.Zero;
+        using var state = State();
+        var first = await DriveAsync(Runner(state, Resource(keep: 5)), startNow: true);
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        var second = await DriveAsync(Runner(state, Resource(keep: 5)), startNow: true);
+        Assert.NotEqual(first.SnapshotId, second.SnapshotId);
+        Assert.Equal(2, _rds.Calls.Count(c => c.Action == "CreateDBSnapshot"));
+        Assert.Equal(2, _rds.Snapshots[Dst].Count);
+    }
+
+    [Fact]
     public void SnapshotIds_FollowRdsRules()
     {
         var t = new DateTimeOffset(2026, 11, 22, 6, 0, 0, TimeSpan.Zero);
         Assert.Equal("lifeboat-billing-rds-20261122-0600", RdsSnapshotRunner.SnapshotIdFor("billing-rds", t, false));
-        Assert.Equal("lifeboat-my-db-v2-20261122-060000", RdsSnapshotRunner.SnapshotIdFor("My_DB..v2", t, true));
+        Assert.Equal("lifeboat-my-db-v2-20261122-060000-000", RdsSnapshotRunner.SnapshotIdFor("My_DB..v2", t, true));
     }
 }
