@@ -14,8 +14,9 @@ namespace Lifeboat.Providers.Postgres;
 /// <summary>
 /// A base backup: PostgreSQL's own pg_basebackup streams the cluster as one tar (<c>-D - -Ft -X none -c fast</c>;
 /// the WAL comes from the archive), which Lifeboat cuts into 16 MiB chunks, compresses and stores in parallel with
-/// bounded memory (at most workers + 2 chunks in flight), hashing every file on the way (SHA-256). The manifest, written
-/// last, lists chunks, files, and the WAL range from the backup_manifest PostgreSQL puts at the end of the tar.
+/// bounded memory (at most workers + 2 chunks in flight), checksumming every file on the way (CRC-32C, checked against
+/// the server's backup_manifest) and every stored chunk (SHA-256). The manifest, written last, lists chunks, files,
+/// and the WAL range from the backup_manifest PostgreSQL puts at the end of the tar.
 /// The backup counts only once the WAL up to its stop position is in the archive (stream mode: waited for).
 /// </summary>
 public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProvider time, ILogger log)
@@ -58,7 +59,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
 
         using var proc = Process.Start(psi) ?? throw new InvalidOperationException("cannot start pg_basebackup");
         var stderr = proc.StandardError.ReadToEndAsync(ct);
-        var catalog = new TarCatalog("backup_label", "backup_manifest");
+        var catalog = new TarCatalog(sha256: false, "backup_label", "backup_manifest");
         var chunks = new List<BackupChunk>();
         long tarBytes = 0, stored = 0;
         var workers = Math.Max(2, Environment.ProcessorCount);
@@ -70,7 +71,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
             {
                 try
                 {
-                    var packed = Blob.Pack(data.AsSpan(0, length), out var sha);
+                    var packed = Blob.PackChunk(data.AsSpan(0, length), out var sha);
                     var key = archive.BackupPrefix(id) + $"chunk-{index:D5}";
                     await RetryAsync(() => archive.PutBlobAsync(key, packed, sha, null, cts.Token), key, cts.Token).ConfigureAwait(false);
                     lock (chunks) { chunks.Add(new BackupChunk(key, offset, length, packed.Length, sha)); stored += packed.Length; }
@@ -123,6 +124,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
         if (!catalog.Kept.TryGetValue("backup_manifest", out var pgManifest))
             throw new IOException("pg_basebackup's output has no backup_manifest (needs PostgreSQL 13 or later)");
         using var doc = JsonDocument.Parse(pgManifest);
+        CrossCheck(doc.RootElement, catalog.Files);
         var ranges = doc.RootElement.GetProperty("WAL-Ranges");
         var first = ranges[0];
         var last = ranges[ranges.GetArrayLength() - 1];
@@ -140,7 +142,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
         if (res.Wal == WalMode.Stream && WaitForWal is not null) await WaitForWal(stopLsn, ct).ConfigureAwait(false);
         else if (res.Wal == WalMode.Archive) await WaitForArchivedAsync(Wal.SegmentName(timeline, Wal.SegmentNo(stopLsn - 1)), ct).ConfigureAwait(false);
 
-        var manifest = new BackupManifest(id, 1, res.Name, version, systemId, timeline,
+        var manifest = new BackupManifest(id, BackupManifest.CurrentFormat, res.Name, version, systemId, timeline,
             Wal.FormatLsn(startLsn), Wal.FormatLsn(stopLsn),
             Wal.SegmentName(timeline, Wal.SegmentNo(startLsn)), Wal.SegmentName(timeline, Wal.SegmentNo(stopLsn - 1)),
             startedAt, consistentAt, tarBytes, stored, Math.Round(sw.Elapsed.TotalSeconds, 3),
@@ -149,6 +151,28 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
         log.LogInformation("{Resource}: base backup {Id} done: {Files} files, {Size} MB ({Stored} MB stored) in {Seconds:0.0} s; WAL {Start} - {Stop}",
             res.Name, id, catalog.Files.Count, tarBytes >> 20, stored >> 20, sw.Elapsed.TotalSeconds, manifest.StartLsn, manifest.StopLsn);
         return manifest;
+    }
+
+    /// <summary>Every file PostgreSQL's backup_manifest lists must have reached Lifeboat whole: same size and, when the
+    /// server computed CRC-32C (pg_basebackup's default), the same checksum as Lifeboat computed on what it received.
+    /// An end-to-end check of the stream (server read, pg_basebackup, pipe, tar parsing) before the backup counts.</summary>
+    internal static void CrossCheck(JsonElement pgManifest, IReadOnlyList<BackupFile> files)
+    {
+        var got = files.ToDictionary(f => f.Path, StringComparer.Ordinal);
+        foreach (var f in pgManifest.GetProperty("Files").EnumerateArray())
+        {
+            if (!f.TryGetProperty("Path", out var p)) continue; // Encoded-Path: a name that is not UTF-8; size checked by the tar
+            var path = p.GetString()!;
+            var size = f.GetProperty("Size").GetInt64();
+            if (!got.TryGetValue(path, out var mine))
+                throw new IOException($"pg_basebackup's tar stream lacks {path}, which the server's backup_manifest lists");
+            if (mine.Size != size)
+                throw new IOException($"{path}: {mine.Size} bytes received, the server's backup_manifest says {size}");
+            if (f.TryGetProperty("Checksum-Algorithm", out var alg) && alg.GetString() == "CRC32C" &&
+                f.TryGetProperty("Checksum", out var sum) && Crc32C.FromPostgresManifest(sum.GetString() ?? "") is { } crc &&
+                Crc32C.Hex(crc) != mine.Crc32C)
+                throw new IOException($"{path}: CRC-32C {mine.Crc32C} of the bytes received differs from the server's {Crc32C.Hex(crc)} (corrupted in transit)");
+        }
     }
 
     private async Task WaitForArchivedAsync(string segment, CancellationToken ct)

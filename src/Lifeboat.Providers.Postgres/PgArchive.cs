@@ -6,20 +6,26 @@ using Lifeboat.Core.Config;
 
 namespace Lifeboat.Providers.Postgres;
 
-/// <summary>A chunk of a base backup's tar stream, stored as a packed <see cref="Blob"/>.</summary>
+/// <summary>A chunk of a base backup's tar stream, stored as a packed <see cref="Blob"/>; <see cref="Sha256"/> is what
+/// <see cref="Blob.UnpackAsync"/> returns for it (the content's hash in format 1, the stored object's in format 2).</summary>
 public sealed record BackupChunk(string Key, long Offset, long Size, long StoredSize, string Sha256);
 
 /// <summary>
 /// What a base backup is (manifest.json, written last: a backup without it is incomplete and never used).
 /// <see cref="ConsistentAt"/> is the server's clock after the backup ended: recovery to any time from then on
 /// can use this backup. <see cref="StartLsn"/>/<see cref="StopLsn"/> bound the WAL it needs (from the
-/// backup_manifest PostgreSQL writes); <see cref="Files"/> lists every file with size and SHA-256.
+/// backup_manifest PostgreSQL writes); <see cref="Files"/> lists every file with size and checksum.
 /// </summary>
 public sealed record BackupManifest(
     string Id, int Format, string Resource, string ServerVersion, string SystemId, uint Timeline,
     string StartLsn, string StopLsn, string StartSegment, string StopSegment,
     DateTimeOffset StartedAt, DateTimeOffset ConsistentAt, long TarBytes, long StoredBytes,
-    double Seconds, IReadOnlyList<BackupChunk> Chunks, IReadOnlyList<BackupFile> Files);
+    double Seconds, IReadOnlyList<BackupChunk> Chunks, IReadOnlyList<BackupFile> Files)
+{
+    /// <summary>1: chunks "LBPG0001" (SHA-256 of their content), files SHA-256. 2: chunks "LBPG0002" (SHA-256 of the
+    /// stored object), files CRC-32C. Both are read.</summary>
+    public const int CurrentFormat = 2;
+}
 
 /// <summary>The archive's tip in stream mode: every WAL byte before <see cref="Lsn"/> is durable in the archive,
 /// and at <see cref="ServerTime"/> (the server's clock) the server had flushed nothing beyond it.</summary>
@@ -99,7 +105,8 @@ public sealed class PgArchive(IObjectStore store, string bucket, string prefix)
         if (r is null) return null;
         var header = new byte[Blob.HeaderSize];
         await r.Content.ReadExactlyAsync(header, ct).ConfigureAwait(false);
-        return Blob.ReadHeader(header, $"{Describe}: {key}").Sha256;
+        return Blob.ReadHeader(header, $"{Describe}: {key}").Sha256
+               ?? throw new InvalidDataException($"{Describe}: {key}: a base backup chunk where a WAL object was expected");
     }
 
     public async Task PutPartialAsync(string segment, ReadOnlyMemory<byte> content, DateTimeOffset serverTime, CancellationToken ct)
@@ -185,7 +192,12 @@ public sealed class PgArchive(IObjectStore store, string bucket, string prefix)
         await foreach (var o in store.ListAsync(bucket, prefix + "backups/", null, ct).ConfigureAwait(false))
         {
             if (!o.Key.EndsWith("/manifest.json", StringComparison.Ordinal)) continue;
-            if (await GetJsonAsync<BackupManifest>(o.Key, ct).ConfigureAwait(false) is { } m) list.Add(m);
+            if (await GetJsonAsync<BackupManifest>(o.Key, ct).ConfigureAwait(false) is { } m)
+            {
+                if (m.Format is < 1 or > BackupManifest.CurrentFormat)
+                    throw new UserErrorException($"{Describe}: {o.Key} is in backup format {m.Format}, which this version of Lifeboat does not read (it reads 1 to {BackupManifest.CurrentFormat}): use a newer Lifeboat");
+                list.Add(m);
+            }
         }
         return list.OrderBy(m => m.ConsistentAt).ToList();
     }

@@ -78,6 +78,7 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         var files = m.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
         FileStream? current = null;
         IncrementalHash? hash = null;
+        var crc = new Crc32C();
         var seen = 0;
         var reader = new TarReader
         {
@@ -89,18 +90,19 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
                 if (e.Type is not ('0' or '7')) return;
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 current = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
-                hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                hash = m.Format < 2 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null; // format 1 recorded SHA-256
+                crc = new Crc32C();
             },
-            OnData = (e, d) => { current!.Write(d); hash!.AppendData(d); },
+            OnData = (e, d) => { current!.Write(d); crc.Append(d); hash?.AppendData(d); },
             OnEntryEnd = e =>
             {
                 if (current is null) return;
                 current.Dispose();
                 current = null;
-                var sha = Convert.ToHexStringLower(hash!.GetHashAndReset());
-                hash.Dispose();
+                var sha = hash is null ? null : Convert.ToHexStringLower(hash.GetHashAndReset());
+                hash?.Dispose();
                 if (!files.TryGetValue(e.Name, out var f)) throw new InvalidDataException($"backup {m.Id}: {e.Name} is not in the manifest");
-                if (f.Sha256 != sha || f.Size != e.Size) throw new InvalidDataException($"backup {m.Id}: {e.Name} does not match its checksum in the manifest (corrupted backup)");
+                if (!f.Matches(e.Size, sha, Crc32C.Hex(crc.Value))) throw new InvalidDataException($"backup {m.Id}: {e.Name} does not match its checksum in the manifest (corrupted backup)");
                 seen++;
             },
         };

@@ -165,30 +165,41 @@ public sealed class TarReader
     }
 }
 
-/// <summary>Hashes every regular file of a tar stream (SHA-256) and keeps small named files (backup_label,
-/// backup_manifest) in memory.</summary>
+/// <summary>Checksums every regular file of a tar stream (CRC-32C; SHA-256 too when asked, to verify backups of manifest
+/// format 1) and keeps small named files (backup_label, backup_manifest) in memory.</summary>
 public sealed class TarCatalog
 {
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IncrementalHash? _sha;
+    private Crc32C _crc = new();
     private MemoryStream? _keep;
     public List<BackupFile> Files { get; } = [];
     public Dictionary<string, byte[]> Kept { get; } = new(StringComparer.Ordinal);
     public TarReader Reader { get; }
 
-    public TarCatalog(params string[] keep)
+    public TarCatalog(bool sha256, params string[] keep)
     {
+        _sha = sha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
         Reader = new TarReader
         {
             OnEntry = e => { if (keep.Contains(e.Name)) _keep = new MemoryStream(); },
-            OnData = (e, d) => { _hash.AppendData(d); _keep?.Write(d); },
+            OnData = (e, d) => { _crc.Append(d); _sha?.AppendData(d); _keep?.Write(d); },
             OnEntryEnd = e =>
             {
-                var sha = Convert.ToHexStringLower(_hash.GetHashAndReset());
-                if (e.Type is '0' or '7') Files.Add(new BackupFile(e.Name, e.Size, sha));
+                var crc = Crc32C.Hex(_crc.Value);
+                _crc = new Crc32C();
+                var sha = _sha is null ? null : Convert.ToHexStringLower(_sha.GetHashAndReset());
+                if (e.Type is '0' or '7') Files.Add(new BackupFile(e.Name, e.Size, sha, crc));
                 if (_keep is not null) { Kept[e.Name] = _keep.ToArray(); _keep = null; }
             },
         };
     }
 }
 
-public sealed record BackupFile(string Path, long Size, string Sha256);
+/// <summary>A file of a base backup. Manifest format 1 recorded SHA-256, format 2 records CRC-32C (cross-checked with
+/// PostgreSQL's own backup_manifest when the backup is taken).</summary>
+public sealed record BackupFile(string Path, long Size, string? Sha256 = null, [property: System.Text.Json.Serialization.JsonPropertyName("crc32c")] string? Crc32C = null)
+{
+    /// <summary>Whether a file read back (checksummed by a <see cref="TarCatalog"/> or the same way) is this one.</summary>
+    public bool Matches(long size, string? sha256, string crc32C) =>
+        size == Size && (Crc32C is not null ? Crc32C == crc32C : Sha256 is not null && Sha256 == sha256);
+}

@@ -11,7 +11,7 @@ public sealed record VerifyReport(IReadOnlyList<BackupCheck> Backups, int WalChe
 
 /// <summary>
 /// <c>lifeboat pg verify</c>: reads every backup chunk and WAL object back, checks each against its SHA-256 (and every
-/// backup file against the manifest), finds gaps in the WAL chain from the oldest backup on, and computes which times
+/// backup file against the manifest's checksum: CRC-32C, or SHA-256 for format 1), finds gaps in the WAL chain from the oldest backup on, and computes which times
 /// are recoverable (corrupted segments count as missing).
 /// </summary>
 public static class PgVerifier
@@ -25,7 +25,7 @@ public static class PgVerifier
             string? error = null;
             try
             {
-                var catalog = new TarCatalog();
+                var catalog = new TarCatalog(sha256: b.Format < 2);
                 foreach (var c in b.Chunks)
                 {
                     await using var r = await archive.Store.GetAsync(archive.Bucket, c.Key, ct).ConfigureAwait(false)
@@ -37,7 +37,7 @@ public static class PgVerifier
                 }
                 var expected = b.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
                 foreach (var f in catalog.Files)
-                    if (!expected.TryGetValue(f.Path, out var e) || e.Sha256 != f.Sha256 || e.Size != f.Size)
+                    if (!expected.TryGetValue(f.Path, out var e) || !e.Matches(f.Size, f.Sha256, f.Crc32C!))
                         throw new InvalidDataException($"file {f.Path} does not match the manifest");
                 if (catalog.Files.Count != b.Files.Count) throw new InvalidDataException($"{catalog.Files.Count} files instead of {b.Files.Count}");
             }

@@ -196,6 +196,71 @@ public sealed class PgStreamTests(ITestOutputHelper output)
         finally { _pg.Psql($"DROP DATABASE {db}"); }
     }
 
+    [Fact]
+    public async Task BackupChunks_Format1StillRestores_ACorruptedChunkIsFound()
+    {
+        using var dir = new TempDir();
+        var db = _pg.NewDatabase();
+        try
+        {
+            var (res, archive, _) = await SmallArchiveAsync(dir, db, 2);
+            var dump = _pg.Dump(db);
+            var m = Assert.Single(await archive.ListBackupsAsync(default));
+            Assert.Equal(2, m.Format);
+            Assert.All(m.Files, f => { Assert.Null(f.Sha256); Assert.Matches("^[0-9a-f]{8}$", f.Crc32C!); });
+
+            // A backup written by an earlier Lifeboat (format 1: content-hashed chunks, SHA-256 per file) must stay readable.
+            await RewriteAsFormat1Async(archive, m);
+            var v1 = Assert.Single(await archive.ListBackupsAsync(default));
+            Assert.Equal(1, v1.Format);
+            var report = await PgVerifier.RunAsync(archive, default);
+            Assert.True(report.Ok, string.Join("; ", report.Backups.Select(b => b.Error ?? "")));
+            var port = PostgresServer.NextPort();
+            var target = Path.Combine(dir.Path, "restore-v1");
+            try
+            {
+                await new PgRestore(res, archive, NullLogger.Instance).RunAsync(new RestoreOptions(target, null, Start: true, port), default);
+                Assert.Equal(dump, _pg.Dump(db, port));
+            }
+            finally { _pg.StopDataDir(target); }
+
+            // A flipped byte in a stored chunk of either format: verify names the backup and chunk, restore refuses it.
+            var chunk = Path.Combine(dir.Path, "store", "pg", v1.Chunks[0].Key);
+            var bytes = File.ReadAllBytes(chunk);
+            bytes[bytes.Length / 2] ^= 0x01;
+            File.WriteAllBytes(chunk, bytes);
+            var bad = await PgVerifier.RunAsync(archive, default);
+            Assert.False(bad.Ok);
+            Assert.Contains(v1.Chunks[0].Key, Assert.Single(bad.Backups).Error);
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => new PgRestore(res, archive, NullLogger.Instance)
+                .RunAsync(new RestoreOptions(Path.Combine(dir.Path, "restore-bad"), null, false, null), default));
+            Assert.Contains(v1.Chunks[0].Key, e.Message);
+        }
+        finally { _pg.Psql($"DROP DATABASE {db}"); }
+    }
+
+    /// <summary>Rewrites a backup as Lifeboat's manifest format 1 wrote it: "LBPG0001" chunks whose recorded hash is
+    /// the SHA-256 of their content, and SHA-256 per file.</summary>
+    private static async Task RewriteAsFormat1Async(PgArchive archive, BackupManifest m)
+    {
+        var catalog = new TarCatalog(sha256: true);
+        var chunks = new List<BackupChunk>();
+        foreach (var c in m.Chunks)
+        {
+            var content = new MemoryStream();
+            await using (var r = (await archive.Store.GetAsync(archive.Bucket, c.Key, default))!)
+                await Blob.UnpackAsync(r.Content, content, c.Key, default);
+            var packed = Blob.Pack(content.ToArray(), out var sha);
+            await archive.PutBlobAsync(c.Key, packed, sha, null, default);
+            chunks.Add(c with { StoredSize = packed.Length, Sha256 = sha });
+            catalog.Reader.Feed(content.ToArray());
+        }
+        await archive.PutJsonAsync(archive.BackupPrefix(m.Id) + "manifest.json", m with
+        {
+            Format = 1, Chunks = chunks, Files = catalog.Files.Select(f => f with { Crc32C = null }).ToList(),
+        }, default);
+    }
+
     /// <summary>Fails every write while <see cref="Down"/> (a store that stops answering in the middle of a segment).</summary>
     private sealed class FlakyStore(IObjectStore inner) : IObjectStore
     {
