@@ -105,6 +105,9 @@ lb_pid=$!
 tip="$work/store/pg/bench/wal-tip.json"
 until [ -f "$tip" ]; do sleep 0.2; done
 
+# The archiver first ships what pgbench -i wrote (pgBackRest's archive-push compresses every segment), so that neither
+# tool's first run competes with it.
+until [ "$(psql -c "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'")" = 0 ]; do sleep 0.5; done
 # Each tool backs up $reps times, alternating, into an emptied store; the median counts (all runs are printed).
 med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 lb_runs=() br_runs=() lz_runs=()
@@ -113,6 +116,7 @@ for r in $(seq 1 "$reps"); do
   log "base backup $r/$reps: Lifeboat"
   t0=$(now); lifeboat pg backup -c "$work/lb.yaml" -r bench >"$work/lb-backup.log" 2>&1; lb_runs+=("$(secs "$t0" "$(now)")")
   lb_stored=$(du -sb "$work/store/pg/bench/backups" | cut -f1)
+  log "$(grep -o 'done: .*' "$work/lb-backup.log" | head -n1)"
   log "base backup $r/$reps: pgBackRest (gz level 1)"
   t0=$(now); br --type=full backup; br_runs+=("$(secs "$t0" "$(now)")")
   br_stored=$(du -sb "$(ls -d "$work"/repo/backup/bench/*F | tail -n1)" | cut -f1)

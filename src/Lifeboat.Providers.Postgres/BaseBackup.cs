@@ -12,8 +12,8 @@ using Npgsql;
 namespace Lifeboat.Providers.Postgres;
 
 /// <summary>
-/// A base backup: PostgreSQL's own pg_basebackup streams the cluster as one tar (<c>-D - -Ft -X none -c fast</c>;
-/// the WAL comes from the archive), which Lifeboat cuts into 16 MiB chunks, compresses and stores in parallel with
+/// A base backup: PostgreSQL's own pg_basebackup streams the cluster as one tar (<c>-D - -Ft -X fetch|none -c fast</c>;
+/// the WAL recovery needs comes from the archive), which Lifeboat cuts into 16 MiB chunks, compresses and stores in parallel with
 /// bounded memory (at most workers + 2 chunks in flight), checksumming every file on the way (CRC-32C, checked against
 /// the server's backup_manifest) and every stored chunk (SHA-256). The manifest, written last, lists chunks, files,
 /// and the WAL range from the backup_manifest PostgreSQL puts at the end of the tar.
@@ -50,8 +50,14 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        // Stream mode: "-X fetch" (the backup's own WAL segments ride along at the end of the tar) because it makes the
+        // server skip waiting for its archiver: with "-X none" and archive_mode on, pg_backup_stop polls the archiver
+        // once a second until the last segment is archived by whatever archive_command is set (forever, if it fails),
+        // although Lifeboat's own streamer archives that WAL and is waited for below. The slot keeps the segments.
+        // Archive mode: "-X none"; the server waits for its archiver, which is Lifeboat's wal-push.
+        var walOption = res.Wal == WalMode.Stream ? "fetch" : "none";
         foreach (var a in new[] { "-h", res.Connection.Host, "-p", res.Connection.Port.ToString(CultureInfo.InvariantCulture), "-U", res.Connection.User,
-                     "-D", "-", "-Ft", "-X", "none", "-c", "fast", "--no-password" })
+                     "-D", "-", "-Ft", "-X", walOption, "-c", "fast", "--no-password" })
             psi.ArgumentList.Add(a);
         if (PgServer.Password(res.Connection) is { } pw) psi.Environment["PGPASSWORD"] = pw;
         psi.Environment["PGAPPNAME"] = "lifeboat-basebackup";
@@ -132,6 +138,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
         var startLsn = Wal.ParseLsn(first.GetProperty("Start-LSN").GetString()!);
         var stopLsn = Wal.ParseLsn(last.GetProperty("End-LSN").GetString()!);
 
+        var streamed = sw.Elapsed;
         DateTimeOffset consistentAt;
         await using (var conn = await PgServer.OpenAsync(res.Connection, "finishing a base backup", ct).ConfigureAwait(false))
         {
@@ -148,8 +155,10 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
             startedAt, consistentAt, tarBytes, stored, Math.Round(sw.Elapsed.TotalSeconds, 3),
             chunks.OrderBy(c => c.Offset).ToList(), catalog.Files);
         await archive.PutJsonAsync(archive.BackupPrefix(id) + "manifest.json", manifest, ct).ConfigureAwait(false);
-        log.LogInformation("{Resource}: base backup {Id} done: {Files} files, {Size} MB ({Stored} MB stored) in {Seconds:0.0} s; WAL {Start} - {Stop}",
-            res.Name, id, catalog.Files.Count, tarBytes >> 20, stored >> 20, sw.Elapsed.TotalSeconds, manifest.StartLsn, manifest.StopLsn);
+        log.LogInformation("{Resource}: base backup {Id} done: {Files} files, {Size} MB ({Stored} MB stored) in {Seconds:0.00} s " +
+                           "(data {Streamed:0.00} s, then waiting for its WAL to be archived {Wait:0.00} s); WAL {Start} - {Stop}",
+            res.Name, id, catalog.Files.Count, tarBytes >> 20, stored >> 20, sw.Elapsed.TotalSeconds, streamed.TotalSeconds,
+            (sw.Elapsed - streamed).TotalSeconds, manifest.StartLsn, manifest.StopLsn);
         return manifest;
     }
 
