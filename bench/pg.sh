@@ -108,6 +108,7 @@ until [ -f "$tip" ]; do sleep 0.2; done
 # The archiver first ships what pgbench -i wrote (pgBackRest's archive-push compresses every segment), so that neither
 # tool's first run competes with it.
 until [ "$(psql -c "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'")" = 0 ]; do sleep 0.5; done
+sync   # the kernel's writeback of what pgbench -i wrote must not land on whichever tool runs first
 # Each tool backs up $reps times, alternating, into an emptied store; the median counts (all runs are printed).
 med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 lb_runs=() br_runs=() lz_runs=()
