@@ -64,6 +64,9 @@ CONF=$STATE/ceph.conf
 RGW_NAME=client.rgw.lifeboat
 PORT=$LIFEBOAT_RGW_PORT
 ENDPOINT=http://127.0.0.1:$PORT
+STS_NAME=client.rgw.sts
+STS_PORT=$LIFEBOAT_RGW_STS_PORT
+STS_ENDPOINT=http://127.0.0.1:$STS_PORT
 ACCESS_KEY=lifeboat
 SECRET_KEY=lifeboat-secret
 READY_TIMEOUT=${LIFEBOAT_RGW_READY_TIMEOUT:-90}
@@ -101,14 +104,37 @@ print_env() {
   printf 'export LIFEBOAT_S3_ENDPOINT=%s\n' "$ENDPOINT"
   printf 'export LIFEBOAT_S3_ACCESS_KEY=%s\n' "$ACCESS_KEY"
   printf 'export LIFEBOAT_S3_SECRET_KEY=%s\n' "$SECRET_KEY"
+  printf 'export LIFEBOAT_S3_STS_ENDPOINT=%s\n' "$STS_ENDPOINT"
+  printf 'export LIFEBOAT_S3_ROLE_ARN=%s\n' "arn:aws:iam:::role/lifeboat-dr"
+  printf 'export LIFEBOAT_S3_READONLY_ROLE_ARN=%s\n' "arn:aws:iam:::role/lifeboat-readonly"
+}
+
+# Two roles the user 'lifeboat' may assume through RGW's STS (role_arn tests): lifeboat-dr may do anything in S3,
+# lifeboat-readonly may only read.
+ROLE_TRUST='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam:::user/lifeboat"]},"Action":["sts:AssumeRole"]}]}'
+roles_ready() { admin role get --role-name=lifeboat-dr >/dev/null 2>&1 && admin role get --role-name=lifeboat-readonly >/dev/null 2>&1; }
+make_roles() {
+  local role
+  for role in lifeboat-dr lifeboat-readonly; do
+    admin role get --role-name=$role >/dev/null 2>&1 ||
+      admin role create --role-name=$role --path=/ --assume-role-policy-doc="$ROLE_TRUST" >>"$STATE/log/setup.log" 2>&1 ||
+      fail "radosgw-admin role create $role failed"
+  done
+  admin role-policy put --role-name=lifeboat-dr --policy-name=s3-all \
+    --policy-doc='{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}}' \
+    >>"$STATE/log/setup.log" 2>&1 || fail "radosgw-admin role-policy put failed"
+  admin role-policy put --role-name=lifeboat-readonly --policy-name=s3-read \
+    --policy-doc='{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:GetObject","s3:GetObjectTagging","s3:ListBucket","s3:GetBucketLocation"],"Resource":["arn:aws:s3:::*"]}}' \
+    >>"$STATE/log/setup.log" 2>&1 || fail "radosgw-admin role-policy put failed"
 }
 
 # RGW answers an anonymous GET / with an (empty) ListAllMyBucketsResult.
 rgw_answers() {
   local body
-  body=$(curl -sS --noproxy '*' --max-time 3 "$ENDPOINT/" 2>/dev/null) || return 1
+  body=$(curl -sS --noproxy '*' --max-time 3 "${1:-$ENDPOINT}/" 2>/dev/null) || return 1
   [[ $body == *ListAllMyBucketsResult* ]]
 }
+sts_answers() { rgw_answers "$STS_ENDPOINT"; }
 
 ceph_cmd() { ceph -c "$CONF" --connect-timeout 5 "$@"; }
 admin() { radosgw-admin -c "$CONF" "$@"; }
@@ -242,6 +268,20 @@ pid file = $STATE/run/radosgw.pid
 log file = $STATE/log/radosgw.log
 ms mon client mode = crc
 auth client required = none
+
+# A second gateway with STS (AssumeRole), so role_arn is tested against a real server. Apart from the first: with
+# STS on, RGW answers AccessDenied instead of InvalidAccessKeyId/SignatureDoesNotMatch for wrong credentials. The key
+# encrypts session tokens (16 bytes); the roles are created by make_roles.
+[$STS_NAME]
+host = localhost
+rgw frontends = beast endpoint=127.0.0.1:$STS_PORT
+rgw data = $STATE/rgw-sts
+pid file = $STATE/run/radosgw-sts.pid
+log file = $STATE/log/radosgw-sts.log
+ms mon client mode = crc
+auth client required = none
+rgw sts key = lifeboat0sts0key
+rgw s3 auth use sts = true
 CONF
 }
 
@@ -259,7 +299,7 @@ osd_up() { ceph_cmd osd dump --format=json 2>/dev/null | grep -q '"up":1'; }
 
 do_start() {
   need ceph ceph-mon ceph-osd radosgw radosgw-admin monmaptool curl
-  if rgw_answers && [[ -f $CONF ]] && user_ready; then
+  if rgw_answers && sts_answers && [[ -f $CONF ]] && user_ready && roles_ready; then
     log "already running on $ENDPOINT"
     print_env
     return 0
@@ -272,6 +312,7 @@ do_start() {
   fi
   do_stop
   check_port_free "$PORT" LIFEBOAT_RGW_PORT
+  check_port_free "$STS_PORT" LIFEBOAT_RGW_STS_PORT
   check_port_free "$LIFEBOAT_CEPH_MON_PORT" LIFEBOAT_CEPH_MON_PORT
   check_port_free "$LIFEBOAT_CEPH_MON_V1_PORT" LIFEBOAT_CEPH_MON_V1_PORT
 
@@ -302,6 +343,10 @@ do_start() {
   log "starting radosgw on 127.0.0.1:$PORT"
   radosgw -c "$CONF" -n "$RGW_NAME" </dev/null >>"$STATE/log/setup.log" 2>&1 9>&- || fail "radosgw did not start"
   wait_for "radosgw" "$deadline" rgw_answers
+  log "starting the STS gateway on 127.0.0.1:$STS_PORT"
+  mkdir -p "$STATE/rgw-sts"
+  radosgw -c "$CONF" -n "$STS_NAME" </dev/null >>"$STATE/log/setup.log" 2>&1 9>&- || fail "radosgw (STS) did not start"
+  wait_for "radosgw (STS)" "$deadline" sts_answers
 
   if ! user_ready; then
     admin user create --uid=lifeboat --display-name="Lifeboat tests" \
@@ -309,6 +354,7 @@ do_start() {
       || fail "radosgw-admin user create failed"
   fi
   user_ready || fail "S3 user 'lifeboat' missing after creation"
+  make_roles
   log "ready on $ENDPOINT in $(elapsed "$t0") s"
   print_env
 }

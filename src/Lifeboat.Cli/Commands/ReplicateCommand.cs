@@ -54,7 +54,10 @@ public static class ReplicateCommand
         foreach (var rep in reps)
         {
             var name = rep.Resource.Name;
-            await rep.RetryOpenChangesAsync(shutdown.Abort).ConfigureAwait(false);
+            var retry = await rep.RetryOpenChangesAsync(shutdown.Abort).ConfigureAwait(false);
+            // Without this line, objects an earlier run failed to copy and this one did would only show as "in sync".
+            if (retry.Retried > 0)
+                Console.WriteLine($"{name}: {retry.Retried} changes left open by an earlier run retried first: {retry.Copied} copied, {retry.Failed} failed");
             var result = await WithProgressAsync(name, p => rep.ReconcileAsync(p, shutdown.Stop, shutdown.Abort)).ConfigureAwait(false);
             await rep.ApplyDueDeletesAsync(shutdown.Abort).ConfigureAwait(false);
             var failed = rt.State.Failed(name);

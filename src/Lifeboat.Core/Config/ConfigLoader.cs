@@ -102,23 +102,28 @@ public static partial class ConfigLoader
         }
         else
         {
-            var endpoint = m.OptString("endpoint");
-            if (endpoint is not null && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https")))
-                throw m.Error("endpoint", $"expected an http:// or https:// URL, got '{endpoint}'");
+            var endpoint = ReadUrl(m, "endpoint");
             var region = m.OptString("region") ?? "us-east-1";
             var accessEnv = m.OptString("access_key_env");
             var secretEnv = m.OptString("secret_key_env");
             if ((accessEnv is null) != (secretEnv is null))
                 throw m.Error(accessEnv is null ? "secret_key_env" : "access_key_env", "access_key_env and secret_key_env go together");
+            var roleArn = m.OptString("role_arn");
+            // STS for role_arn: sts_endpoint, else an S3-compatible server's own endpoint (Ceph RGW and MinIO answer
+            // AssumeRole there), else AWS's STS.
+            var sts = ReadUrl(m, "sts_endpoint");
+            if (sts is not null && roleArn is null) throw m.Error("sts_endpoint", "sts_endpoint is only used with role_arn");
+            if (sts is null && roleArn is not null && type == StoreType.S3) sts = endpoint;
             store = new StoreConfig(name, type, where,
-                Endpoint: endpoint?.TrimEnd('/'),
+                Endpoint: endpoint,
                 Region: region,
                 ForcePathStyle: type == StoreType.S3 ? m.OptBool("force_path_style") : null,
                 Profile: m.OptString("profile"),
-                RoleArn: m.OptString("role_arn"),
+                RoleArn: roleArn,
                 ExternalId: m.OptString("external_id"),
                 AccessKeyEnv: accessEnv,
-                SecretKeyEnv: secretEnv);
+                SecretKeyEnv: secretEnv,
+                StsEndpoint: sts);
         }
         m.EnsureNoUnknownKeys();
         return store;

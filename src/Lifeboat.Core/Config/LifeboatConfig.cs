@@ -23,7 +23,8 @@ public sealed partial record StoreConfig(
     string? ExternalId = null,
     string? AccessKeyEnv = null,
     string? SecretKeyEnv = null,
-    string? Path = null);
+    string? Path = null,
+    string? StsEndpoint = null);
 
 public sealed record Location(string Store, string Bucket, string Prefix, ConfigLocation Where);
 

@@ -439,19 +439,23 @@ public sealed class ObjectReplicator
         return _state.IsHeld(_res.Name, sourceKey);
     }
 
+    /// <summary>What retrying the changes an earlier run left open did.</summary>
+    public sealed record RetryResult(int Retried, int Copied, int Failed);
+
     /// <summary>Retries changes recorded but not finished (a crash, an earlier permanent failure).</summary>
-    public async Task<int> RetryOpenChangesAsync(CancellationToken ct)
+    public async Task<RetryResult> RetryOpenChangesAsync(CancellationToken ct)
     {
         _state.ReopenFailed(_res.Name);
         _state.ReopenActive(_res.Name);
         var open = _state.OpenChanges(_res.Name);
-        var failed = 0;
+        int failed = 0, copied = 0;
         await Parallel.ForEachAsync(open, new ParallelOptions { MaxDegreeOfParallelism = _res.Concurrency, CancellationToken = ct }, async (c, t) =>
         {
             var outcome = await SyncKeyAsync(c.Key, DateTimeOffset.FromUnixTimeMilliseconds(c.SeenAtMs), null, t, checkFirst: true).ConfigureAwait(false);
             if (outcome == SyncOutcome.Failed) Interlocked.Increment(ref failed);
+            else if (outcome == SyncOutcome.Copied) Interlocked.Increment(ref copied);
         }).ConfigureAwait(false);
-        return failed;
+        return new RetryResult(open.Count, copied, failed);
     }
 
     // ---------------------------------------------------------------- continuous mode

@@ -70,6 +70,49 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task RoleArn_IsAssumedThroughRgwSts_AReadOnlyRoleCannotWrite_AnUnknownRoleIsAClearError()
+    {
+        using var dir = new TempDir();
+        var rgw = RgwServer.Instance;
+        var src = RgwServer.NewBucketName("sts");
+        var dst = RgwServer.NewBucketName("sts-dr");
+        await SeedRgwAsync(src, 5);
+        await using (var s3 = rgw.CreateStore()) await s3.CreateBucketAsync(dst, CancellationToken.None);
+        // The recovery store (the cluster's STS-enabled gateway) signs with the role's temporary credentials; the user's
+        // own keys only ask its STS for them.
+        string Config(string role) => dir.File("sts.yaml", $"""
+            state: state/lifeboat.db
+            stores:
+              primary:  {"{"} type: s3, endpoint: {rgw.Endpoint}, region: us-east-1, force_path_style: true, profile: lifeboat-test {"}"}
+              recovery: {"{"} type: s3, endpoint: {rgw.StsEndpoint}, region: us-east-1, force_path_style: true, profile: lifeboat-test, role_arn: "{role}" {"}"}
+            resources:
+              - name: photos
+                source: {"{"} store: primary, bucket: {src} {"}"}
+                target: {"{"} store: recovery, bucket: {dst} {"}"}
+            """);
+
+        // A role that may only read: the user's own keys could write, so a refused write shows the role is in use.
+        var (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", Config(rgw.ReadOnlyRoleArn), "--once");
+        Assert.True(code != 0, output);
+        Assert.Contains("5 failed", output);
+        Assert.Contains("access denied", output);
+        AssertNoStackTrace(output);
+
+        // The failed copies are retried first, and said so.
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", Config(rgw.RoleArn), "--once");
+        Assert.True(code == 0, output);
+        Assert.Contains("photos: 5 changes left open by an earlier run retried first: 5 copied, 0 failed", output);
+        Assert.Contains("5 listed, 5 already in sync", output);
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "verify", "-c", Config(rgw.RoleArn));
+        Assert.True(code == 0, output);
+
+        (code, output) = LifeboatCli.Run(dir.Path, Env(dir), "replicate", "-c", Config("arn:aws:iam:::role/no-such-role"), "--once");
+        Assert.Equal(2, code);
+        Assert.Contains($"role_arn: STS at {rgw.StsEndpoint} refused AssumeRole for arn:aws:iam:::role/no-such-role", output);
+        AssertNoStackTrace(output);
+    }
+
+    [Fact]
     public async Task ReplicateOnce_ThenVerify_ThenAMissingObjectMakesVerifyFail()
     {
         using var dir = new TempDir();

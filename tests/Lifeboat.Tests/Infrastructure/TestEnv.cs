@@ -47,6 +47,11 @@ public sealed class RgwServer
     public string Endpoint { get; private init; } = "";
     public string AccessKey { get; private init; } = "";
     public string SecretKey { get; private init; } = "";
+    /// <summary>A second gateway of the same cluster with STS enabled, and roles the test user may assume there
+    /// (tests/servers/rgw.sh): one may do anything in S3, one only read.</summary>
+    public string StsEndpoint { get; private init; } = "";
+    public string RoleArn { get; private init; } = "";
+    public string ReadOnlyRoleArn { get; private init; } = "";
 
     private static RgwServer Start()
     {
@@ -56,6 +61,9 @@ public sealed class RgwServer
             env["LIFEBOAT_S3_ENDPOINT"] = ep;
             env["LIFEBOAT_S3_ACCESS_KEY"] = Environment.GetEnvironmentVariable("LIFEBOAT_S3_ACCESS_KEY") ?? "lifeboat";
             env["LIFEBOAT_S3_SECRET_KEY"] = Environment.GetEnvironmentVariable("LIFEBOAT_S3_SECRET_KEY") ?? "lifeboat-secret";
+            env["LIFEBOAT_S3_STS_ENDPOINT"] = Environment.GetEnvironmentVariable("LIFEBOAT_S3_STS_ENDPOINT") ?? "http://127.0.0.1:7481";
+            env["LIFEBOAT_S3_ROLE_ARN"] = Environment.GetEnvironmentVariable("LIFEBOAT_S3_ROLE_ARN") ?? "arn:aws:iam:::role/lifeboat-dr";
+            env["LIFEBOAT_S3_READONLY_ROLE_ARN"] = Environment.GetEnvironmentVariable("LIFEBOAT_S3_READONLY_ROLE_ARN") ?? "arn:aws:iam:::role/lifeboat-readonly";
         }
         else
         {
@@ -72,6 +80,9 @@ public sealed class RgwServer
             Endpoint = env["LIFEBOAT_S3_ENDPOINT"],
             AccessKey = env["LIFEBOAT_S3_ACCESS_KEY"],
             SecretKey = env["LIFEBOAT_S3_SECRET_KEY"],
+            StsEndpoint = env["LIFEBOAT_S3_STS_ENDPOINT"],
+            RoleArn = env["LIFEBOAT_S3_ROLE_ARN"],
+            ReadOnlyRoleArn = env["LIFEBOAT_S3_READONLY_ROLE_ARN"],
         };
     }
 

@@ -169,7 +169,7 @@ public sealed class ReplicatorTests
         Assert.Contains("injected", failed.Error);
         Assert.Equal(1, h.Metrics.Read("lifeboat_errors_total", ("resource", "res"), ("kind", "permanent")));
         // The next run retries what failed.
-        Assert.Equal(0, await h.Replicator().RetryOpenChangesAsync(None));
+        Assert.Equal(new ObjectReplicator.RetryResult(1, 1, 0), await h.Replicator().RetryOpenChangesAsync(None));
         Assert.Empty(h.State.Failed("res"));
         Assert.NotNull(await h.ReadAsync(h.Target, h.TargetBucket, "bad"));
     }

@@ -63,6 +63,8 @@ public sealed class ConfigTests
     [InlineData("missing bucket", "bucket: photos-dr, ", "", 10, "resources[0].target.bucket", "is required")]
     [InlineData("unsupported type", "type: bucket", "type: queue", 8, "resources[0].type", "not supported")]
     [InlineData("bad bool", "force_path_style: true", "force_path_style: maybe", 3, "stores.primary.force_path_style", "true or false")]
+    [InlineData("sts_endpoint without role_arn", "profile: NAME }", "profile: NAME, sts_endpoint: http://127.0.0.1:7481 }", 3, "stores.primary.sts_endpoint", "only used with role_arn")]
+    [InlineData("bad sts_endpoint", "profile: NAME }", "profile: NAME, role_arn: r, sts_endpoint: sts.example }", 3, "stores.primary.sts_endpoint", "http://")]
     public void InvalidConfig_ErrorNamesFileLineAndKey(string what, string find, string replace, int line, string key, string message)
     {
         var text = IssueExample.Replace(find, replace);
@@ -71,6 +73,18 @@ public sealed class ConfigTests
         Assert.True(e.Message.StartsWith($"conf/lifeboat.yaml:{line}:", StringComparison.Ordinal), $"{what}: {e.Message}");
         Assert.Contains($": {key}: ", e.Message);
         Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void RoleArn_AssumesThroughTheStoresOwnEndpoint_UnlessStsEndpointSaysOtherwise()
+    {
+        var cfg = ConfigLoader.Parse("c.yaml", IssueExample.Replace("profile: NAME }", "profile: NAME, role_arn: arn:aws:iam::1:role/dr }")
+            .Replace("recovery: { type: s3, region: us-west-2 }", "recovery: { type: s3, region: us-west-2, role_arn: arn:aws:iam::1:role/dr, sts_endpoint: https://sts.example/ }"));
+        Assert.Equal("http://127.0.0.1:7480", cfg.Stores["primary"].StsEndpoint); // an S3-compatible server answers STS itself
+        Assert.Equal("https://sts.example", cfg.Stores["recovery"].StsEndpoint);
+        Assert.Null(ConfigLoader.Parse("c.yaml", IssueExample).Stores["primary"].StsEndpoint);
+        var aws = ConfigLoader.Parse("c.yaml", IssueExample.Replace("recovery: { type: s3, region: us-west-2 }", "recovery: { type: s3, region: us-west-2, role_arn: arn:aws:iam::1:role/dr }"));
+        Assert.Null(aws.Stores["recovery"].StsEndpoint); // AWS: the SDK's STS
     }
 
     [Fact]
