@@ -29,6 +29,11 @@ public static class ReplicateCommand
         if (buckets.Count + tables.Count + rds.Count + pgs.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
         // One process per resource, whichever the direction: forward and reverse at once would chase each other.
         foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name)).Concat(rds.Select(r => r.Name)).Concat(pgs.Select(p => p.Name))) rt.LockResource(name);
+        // --once obeys the mode a failover runbook set, as the continuous loop does (ReplicationSupervisor): a cron job
+        // running `replicate --once` during a failover must not copy from a failed primary into the recovery copy.
+        var held = once ? HeldByMode(rt, file, buckets.Select(b => b.Name).Concat(tables.Select(t => t.Name)), reverse) : [];
+        buckets = buckets.Where(b => !held.Contains(b.Name)).ToList();
+        tables = tables.Where(t => !held.Contains(t.Name)).ToList();
         var rdsRunners = rds.Select(rt.RdsRunner).ToList();
         var reps = buckets.Select(r => rt.Replicator(r)).ToList();
         foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
@@ -36,9 +41,25 @@ public static class ReplicateCommand
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var pgProtectors = await PgCommand.PrepareAsync(rt, pgs, shutdown.Abort).ConfigureAwait(false);
         return once
-            ? Math.Max(await OnceAsync(rt, reps, tableReps, shutdown, rdsRunners).ConfigureAwait(false),
-                await PgCommand.OnceAsync(rt, pgProtectors, shutdown.Stop).ConfigureAwait(false) ? Cli.Ok : Cli.Failed)
+            ? Math.Max(Math.Max(await OnceAsync(rt, reps, tableReps, shutdown, rdsRunners).ConfigureAwait(false),
+                await PgCommand.OnceAsync(rt, pgProtectors, shutdown.Stop).ConfigureAwait(false) ? Cli.Ok : Cli.Failed), held.Count > 0 ? Cli.Failed : Cli.Ok)
             : await ContinuousAsync(rt, reps, tableReps, shutdown, rdsRunners, pgProtectors).ConfigureAwait(false);
+    }
+
+    /// <summary>The resources whose replication mode does not allow this run (forward needs forward; --reverse needs
+    /// forward or reversed), each reported on a line: they are not replicated, so the run cannot exit 0.</summary>
+    private static HashSet<string> HeldByMode(Runtime rt, string file, IEnumerable<string> names, bool reverse)
+    {
+        var held = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var name in names)
+        {
+            var mode = ReplicationControl.Get(rt.State, name);
+            if (mode == ReplicationMode.Forward || (reverse && mode == ReplicationMode.Reversed)) continue;
+            held.Add(name);
+            Console.WriteLine($"{name}: not replicated: replication is {ReplicationControl.Name(mode)} (set by a failover runbook); " +
+                              $"`lifeboat failback -c {file}` returns it to forward");
+        }
+        return held;
     }
 
     /// <summary>How a table replicator is named in output: the resource, and the direction when reversed.</summary>

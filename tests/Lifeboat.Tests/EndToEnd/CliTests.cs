@@ -113,6 +113,43 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void ReplicateOnce_ObeysTheModeAFailoverSet()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(Path.Combine(dir.Path, "primary", "photos"));
+        File.WriteAllText(Path.Combine(dir.Path, "primary", "photos", "a.txt"), "a");
+        var cfg = dir.File("lifeboat.yaml", """
+            state: state/lifeboat.db
+            stores:
+              primary:  { type: file, path: primary }
+              recovery: { type: file, path: recovery }
+            resources:
+              - name: photos
+                source: { store: primary, bucket: photos }
+                target: { store: recovery, bucket: photos-dr }
+            """);
+        Directory.CreateDirectory(Path.Combine(dir.Path, "state"));
+        Directory.CreateDirectory(Path.Combine(dir.Path, "recovery"));
+        void SetMode(Core.Replication.ReplicationMode m)
+        {
+            using var state = new Core.State.StateStore(Path.Combine(dir.Path, "state", "lifeboat.db"));
+            Core.Replication.ReplicationControl.Set(state, "photos", m, 1);
+        }
+
+        // Paused by a failover runbook: a cron-driven --once must not copy (from a failing primary) and says why.
+        SetMode(Core.Replication.ReplicationMode.Paused);
+        var (code, output) = LifeboatCli.Run(dir.Path, null, "replicate", "-c", cfg, "--once");
+        Assert.True(code == 1, output);
+        Assert.Contains("photos: not replicated: replication is paused (set by a failover runbook)", output);
+        Assert.False(File.Exists(Path.Combine(dir.Path, "recovery", "photos-dr", "a.txt")));
+
+        SetMode(Core.Replication.ReplicationMode.Forward);
+        (code, output) = LifeboatCli.Run(dir.Path, null, "replicate", "-c", cfg, "--once");
+        Assert.True(code == 0, output);
+        Assert.Contains("1 copied", output);
+    }
+
+    [Fact]
     public async Task ReplicateOnce_ThenVerify_ThenAMissingObjectMakesVerifyFail()
     {
         using var dir = new TempDir();
