@@ -147,7 +147,7 @@ public static class ReplicateCommand
             foreach (var g in byListener)
             {
                 var routes = g.GroupBy(r => r.Resource.Events!.Path)
-                    .Select(pg => new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, Routed(supervisor, pg))).ToList();
+                    .Select(pg => new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, Routed(supervisor, pg), pg.Any(b => b.Resource.Events!.VerifySns))).ToList();
                 servers.Add(await WebhookServer.StartAsync(g.First().Resource.Events!.Listen, routes, rt.Metrics, rt.Logs, rt.Time, shutdown.Stop).ConfigureAwait(false));
                 log.LogInformation("listening for S3 events on http://{Listen} ({Paths}); metrics at /metrics", g.Key, string.Join(", ", routes.Select(r => r.Path)));
             }

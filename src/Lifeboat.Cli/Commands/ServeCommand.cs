@@ -65,7 +65,7 @@ public static class ServeCommand
             {
                 var arr = pg.ToArray();
                 supervisor.Register(arr);
-                return new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, arr);
+                return new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, arr, pg.Any(b => b.Resource.Events!.VerifySns));
             }).ToList();
             foreach (var g in byListener.Where(g => g.Key != serveCfg.Listen.ToString()))
                 servers.Add(await WebhookServer.StartAsync(g.First().Resource.Events!.Listen, RoutesOf(g), rt.Metrics, rt.Logs, rt.Time, stop).ConfigureAwait(false));

@@ -23,12 +23,14 @@ public sealed class WebhookServer : IAsyncDisposable
 
     private WebhookServer(WebApplication app) => _app = app;
 
-    public sealed record Route(string Path, string? Token, IReadOnlyList<ObjectReplicator> Replicators);
+    /// <param name="VerifySns">Refuse SNS-shaped messages without a valid Amazon SNS signature (<see cref="SnsVerifier"/>).</param>
+    public sealed record Route(string Path, string? Token, IReadOnlyList<ObjectReplicator> Replicators, bool VerifySns = true);
 
     /// <param name="configure">Maps more endpoints on the same listener (lifeboat serve: the event rules endpoint and the JSON API).</param>
     public static async Task<WebhookServer> StartAsync(IPEndPoint listen, IReadOnlyList<Route> routes, MetricsRegistry metrics,
-        ILoggerFactory logs, TimeProvider time, CancellationToken ct, Action<WebApplication>? configure = null)
+        ILoggerFactory logs, TimeProvider time, CancellationToken ct, Action<WebApplication>? configure = null, SnsVerifier? sns = null)
     {
+        sns ??= SnsVerifier.Default;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(logs);
@@ -65,6 +67,12 @@ public sealed class WebhookServer : IAsyncDisposable
                     metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", "too-large"));
                     log.LogWarning("webhook: rejected an event body over {Limit} bytes", S3Events.MaxBodyBytes);
                     return Results.Text($"event body larger than {S3Events.MaxBodyBytes} bytes\n", statusCode: 413);
+                }
+                if (route.VerifySns && await sns.CheckAsync(body, http.RequestAborted).ConfigureAwait(false) is { } refused)
+                {
+                    metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", "sns-signature"));
+                    log.LogWarning("webhook: rejected an SNS message: {Error}", refused);
+                    return Results.Text(refused + "\n", statusCode: 403);
                 }
                 WebhookMessage msg;
                 try { msg = S3Events.Parse(body); }

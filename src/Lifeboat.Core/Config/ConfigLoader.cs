@@ -262,8 +262,9 @@ public static partial class ConfigLoader
             }
             var path = e.OptString("path") ?? "/events";
             if (!path.StartsWith('/')) throw e.Error("path", "must start with '/'");
+            var verifySns = e.OptBool("verify_sns") ?? true;
             e.EnsureNoUnknownKeys();
-            events = new EventsConfig(listen, token, path);
+            events = new EventsConfig(listen, token, path, verifySns);
         }
 
         var res = new BucketResource(

@@ -43,7 +43,9 @@ public sealed record DeletePolicy(DeleteMode Mode, TimeSpan Delay)
     };
 }
 
-public sealed record EventsConfig(IPEndPoint Listen, string? Token, string Path);
+/// <summary>The webhook of a bucket resource. <see cref="VerifySns"/>: messages in SNS's shape must carry a valid
+/// Amazon SNS signature (default; off only for a trusted sender that relays SNS-shaped bodies unsigned).</summary>
+public sealed record EventsConfig(IPEndPoint Listen, string? Token, string Path, bool VerifySns = true);
 
 public sealed record BucketResource(
     string Name,

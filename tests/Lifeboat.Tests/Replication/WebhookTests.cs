@@ -13,17 +13,19 @@ namespace Lifeboat.Tests.Replication;
 /// <summary>The webhook over real HTTP (Kestrel on 127.0.0.1) feeding a replicator between two real folders.</summary>
 public sealed class WebhookTests
 {
-    private static async Task<(Harness H, ObjectReplicator Rep, WebhookServer Server, int Port)> StartAsync(string? token)
+    /// <summary>A webhook on a free port. SNS signatures are not checked unless asked (verify_sns: false, as for a
+    /// trusted relay): these tests post SNS-shaped bodies by hand; SnsVerifierTests covers the signed path.</summary>
+    internal static async Task<(Harness H, ObjectReplicator Rep, WebhookServer Server, int Port)> StartAsync(string? token, bool verifySns = false, SnsVerifier? sns = null)
     {
         var h = await Harness.FilesAsync(DeletePolicy.Propagate);
         var rep = h.Replicator();
         var port = S3ReplicationTests.FreePort();
-        var server = await WebhookServer.StartAsync(new IPEndPoint(IPAddress.Loopback, port), [new("/events", token, [rep])], h.Metrics,
-            NullLoggerFactory.Instance, h.Time, CancellationToken.None);
+        var server = await WebhookServer.StartAsync(new IPEndPoint(IPAddress.Loopback, port), [new("/events", token, [rep], verifySns)], h.Metrics,
+            NullLoggerFactory.Instance, h.Time, CancellationToken.None, sns: sns);
         return (h, rep, server, port);
     }
 
-    private static string AwsEvent(string bucket, string encodedKey, string name = "ObjectCreated:Put") =>
+    internal static string AwsEvent(string bucket, string encodedKey, string name = "ObjectCreated:Put") =>
         "{\"Records\":[{\"eventSource\":\"aws:s3\",\"eventTime\":\"2026-11-21T10:00:00Z\",\"eventName\":\"" + name +
         "\",\"s3\":{\"bucket\":{\"name\":\"" + bucket + "\"},\"object\":{\"key\":\"" + encodedKey + "\",\"sequencer\":\"01\"}}}]}";
 

@@ -88,6 +88,14 @@ public sealed class ConfigTests
     }
 
     [Fact]
+    public void SnsSignatures_AreCheckedUnlessTurnedOff()
+    {
+        Assert.True(ConfigLoader.Parse("c.yaml", IssueExample).Resources[0].Events!.VerifySns);
+        var off = ConfigLoader.Parse("c.yaml", IssueExample.Replace("listen: 127.0.0.1:8099 }", "listen: 127.0.0.1:8099, verify_sns: false }"));
+        Assert.False(off.Resources[0].Events!.VerifySns);
+    }
+
+    [Fact]
     public void MalformedYaml_ErrorNamesLine()
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("x.yaml", "stores:\n  a: { type: s3\nresources: []\n"));
