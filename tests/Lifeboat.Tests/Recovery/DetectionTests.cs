@@ -96,8 +96,7 @@ public sealed class DetectionTests
     {
         var clock = new ManualTimeProvider(T0);
         var m = new CheckMonitor(Check(new Threshold(1, 1)), new HangingProbe(), clock);
-        var tick = m.TickAsync(CancellationToken.None);
-        await Task.Delay(50);
+        var tick = m.TickAsync(CancellationToken.None); // the timeout's timer is on the manual clock from here on
         Assert.False(tick.IsCompleted);
         clock.Advance(TimeSpan.FromSeconds(1));
         var t = await tick.WaitAsync(TimeSpan.FromSeconds(10));
