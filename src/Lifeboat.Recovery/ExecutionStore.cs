@@ -1,4 +1,5 @@
 using Lifeboat.Core.Config;
+using Lifeboat.Core.State;
 using Microsoft.Data.Sqlite;
 
 namespace Lifeboat.Recovery;
@@ -38,20 +39,13 @@ public sealed class ExecutionStore : IDisposable
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
 
-    private readonly SqliteConnection _db;
+    private readonly SqliteDb _sql;
     private readonly Lock _gate = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ExecutionStore(string path)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        try
-        {
-            _db.Open();
-            Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;");
-            Exec("""
+        _sql = new SqliteDb(path, """
                 CREATE TABLE IF NOT EXISTS rb_executions(
                   id INTEGER PRIMARY KEY AUTOINCREMENT, runbook TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
                   trigger TEXT NOT NULL, approval TEXT NOT NULL, created_at INTEGER NOT NULL, fault_at INTEGER, detected_at INTEGER,
@@ -72,28 +66,9 @@ public sealed class ExecutionStore : IDisposable
                   store TEXT NOT NULL, record TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL, at INTEGER NOT NULL,
                   execution_id INTEGER, PRIMARY KEY(store, record, type)) WITHOUT ROWID;
                 """);
-        }
-        catch (SqliteException e)
-        {
-            _db.Dispose();
-            throw new UserErrorException($"state store {path}: {e.Message}", e);
-        }
     }
 
-    private void Exec(string sql)
-    {
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
-    }
-
-    private SqliteCommand Cmd(string sql, params (string, object?)[] args)
-    {
-        var cmd = _db.CreateCommand();
-        cmd.CommandText = sql;
-        foreach (var (n, v) in args) cmd.Parameters.AddWithValue(n, v ?? DBNull.Value);
-        return cmd;
-    }
+    private SqliteCommand Cmd(string sql, params (string, object?)[] args) => _sql.Cmd(sql, args);
 
     private void Pulse()
     {
@@ -134,7 +109,7 @@ public sealed class ExecutionStore : IDisposable
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var tx = _sql.BeginTransaction();
             long id;
             try
             {
@@ -143,7 +118,6 @@ public sealed class ExecutionStore : IDisposable
                     ("$r", runbook), ("$k", kind), ("$s", approval == ApprovalMode.Manual ? AwaitingApproval : Running), ("$t", trigger),
                     ("$a", approval == ApprovalMode.Manual ? "manual" : "auto"), ("$n", nowMs), ("$f", faultAt), ("$d", detectedAt),
                     ("$dec", approval == ApprovalMode.Manual ? null : nowMs));
-                c.Transaction = tx;
                 id = (long)c.ExecuteScalar()!;
             }
             catch (SqliteException e) when (e.SqliteErrorCode == 19) // constraint: one active execution per runbook
@@ -153,7 +127,6 @@ public sealed class ExecutionStore : IDisposable
                 throw new ActiveExecutionException((long)q.ExecuteScalar()!, runbook);
             }
             using var s = Cmd("INSERT INTO rb_steps(execution_id,step,status) VALUES($e,$s,'pending')", ("$e", id), ("$s", ""));
-            s.Transaction = tx;
             foreach (var step in steps)
             {
                 s.Parameters["$s"].Value = step;
@@ -369,5 +342,5 @@ public sealed class ExecutionStore : IDisposable
         }
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose() => _sql.Dispose();
 }

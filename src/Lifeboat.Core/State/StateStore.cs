@@ -35,7 +35,7 @@ public sealed record CanaryStats(long? LastWrittenAtMs, long? LastArrivedAtMs, l
 /// </summary>
 public sealed class StateStore : IDisposable
 {
-    private readonly SqliteConnection _db;
+    private readonly SqliteDb _sql;
     private readonly Lock _gate = new();
 
     public string Path { get; }
@@ -43,14 +43,7 @@ public sealed class StateStore : IDisposable
     public StateStore(string path)
     {
         Path = path;
-        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        try
-        {
-            _db.Open();
-            Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;");
-            Exec("""
+        _sql = new SqliteDb(path, """
                 CREATE TABLE IF NOT EXISTS journal(
                   id INTEGER PRIMARY KEY AUTOINCREMENT,
                   resource TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL,
@@ -71,28 +64,9 @@ public sealed class StateStore : IDisposable
                   resource TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at INTEGER NOT NULL,
                   PRIMARY KEY(resource, name)) WITHOUT ROWID;
                 """);
-        }
-        catch (SqliteException e)
-        {
-            _db.Dispose();
-            throw new Config.UserErrorException($"state store {path}: {e.Message}", e);
-        }
     }
 
-    private void Exec(string sql)
-    {
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
-    }
-
-    private SqliteCommand Cmd(string sql, params (string, object?)[] args)
-    {
-        var cmd = _db.CreateCommand();
-        cmd.CommandText = sql;
-        foreach (var (n, v) in args) cmd.Parameters.AddWithValue(n, v ?? DBNull.Value);
-        return cmd;
-    }
+    private SqliteCommand Cmd(string sql, params (string, object?)[] args) => _sql.Cmd(sql, args);
 
     private static string OpName(ChangeOp op) => op == ChangeOp.Put ? "put" : "delete";
 
@@ -128,11 +102,10 @@ public sealed class StateStore : IDisposable
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var tx = _sql.BeginTransaction();
             long id, seen;
             using (var find = Cmd("SELECT id, seen_at FROM journal WHERE resource=$r AND key=$k AND status='pending' LIMIT 1", ("$r", resource), ("$k", key)))
             {
-                find.Transaction = tx;
                 using var rd = find.ExecuteReader();
                 if (rd.Read()) { id = rd.GetInt64(0); seen = Math.Min(rd.GetInt64(1), seenAtMs); }
                 else { id = -1; seen = seenAtMs; }
@@ -141,7 +114,6 @@ public sealed class StateStore : IDisposable
                        ? Cmd("INSERT INTO journal(resource,key,op,seen_at,status) VALUES($r,$k,$op,$s,'active') RETURNING id", ("$r", resource), ("$k", key), ("$op", OpName(op)), ("$s", seen))
                        : Cmd("UPDATE journal SET status='active', op=$op, seen_at=$s WHERE id=$id RETURNING id", ("$op", OpName(op)), ("$s", seen), ("$id", id)))
             {
-                c.Transaction = tx;
                 id = (long)c.ExecuteScalar()!;
             }
             tx.Commit();
@@ -159,11 +131,10 @@ public sealed class StateStore : IDisposable
         if (changes.Count == 0) return ids;
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var tx = _sql.BeginTransaction();
             using var find = Cmd("SELECT id, seen_at FROM journal WHERE resource=$r AND key=$k AND status='pending' LIMIT 1", ("$r", resource), ("$k", ""));
             using var ins = Cmd("INSERT INTO journal(resource,key,op,seen_at,status) VALUES($r,$k,$op,$s,'active') RETURNING id", ("$r", resource), ("$k", ""), ("$op", ""), ("$s", 0L));
             using var upd = Cmd("UPDATE journal SET status='active', op=$op, seen_at=$s WHERE id=$id", ("$op", ""), ("$s", 0L), ("$id", 0L));
-            find.Transaction = ins.Transaction = upd.Transaction = tx;
             for (var i = 0; i < changes.Count; i++)
             {
                 var (key, op, seenAt) = changes[i];
@@ -199,11 +170,10 @@ public sealed class StateStore : IDisposable
         if (changes.Count == 0) return;
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var tx = _sql.BeginTransaction();
             using var done = Cmd("UPDATE journal SET status='done', durable_at=$d, error=NULL, attempts=attempts+1 WHERE id=$id", ("$d", durableAtMs), ("$id", 0L));
             using var rep = Cmd("DELETE FROM replicated WHERE resource=$r AND key=$k", ("$r", resource), ("$k", ""));
             using var unhold = Cmd("DELETE FROM held_deletes WHERE resource=$r AND key=$k", ("$r", resource), ("$k", ""));
-            done.Transaction = rep.Transaction = unhold.Transaction = tx;
             foreach (var (id, key) in changes)
             {
                 done.Parameters["$id"].Value = id;
@@ -223,9 +193,8 @@ public sealed class StateStore : IDisposable
         if (ids.Count == 0) return;
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var tx = _sql.BeginTransaction();
             using var c = Cmd("UPDATE journal SET status='pending', error=$e, attempts=attempts+1 WHERE id=$id", ("$e", error), ("$id", 0L));
-            c.Transaction = tx;
             foreach (var id in ids)
             {
                 c.Parameters["$id"].Value = id;
@@ -355,24 +324,21 @@ public sealed class StateStore : IDisposable
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
+            using var tx = _sql.BeginTransaction();
             using (var c = Cmd("UPDATE journal SET status='done', durable_at=$d, error=NULL, attempts=attempts+1 WHERE id=$id",
                        ("$d", durableAtMs), ("$id", id)))
             {
-                c.Transaction = tx;
                 c.ExecuteNonQuery();
             }
-            if (replicated is not null) UpsertReplicated(tx, resource, key, replicated);
+            if (replicated is not null) UpsertReplicated(resource, key, replicated);
             else
             {
                 using var del = Cmd("DELETE FROM replicated WHERE resource=$r AND key=$k", ("$r", resource), ("$k", key));
-                del.Transaction = tx;
                 del.ExecuteNonQuery();
             }
             // The target now matches the source, so no delete of this key is held any more.
             using (var unhold = Cmd("DELETE FROM held_deletes WHERE resource=$r AND key=$k", ("$r", resource), ("$k", key)))
             {
-                unhold.Transaction = tx;
                 unhold.ExecuteNonQuery();
             }
             tx.Commit();
@@ -435,13 +401,12 @@ public sealed class StateStore : IDisposable
         }
     }
 
-    private void UpsertReplicated(SqliteTransaction tx, string resource, string key, ReplicatedRecord r)
+    private void UpsertReplicated(string resource, string key, ReplicatedRecord r)
     {
         using var c = Cmd("""
             INSERT INTO replicated(resource,key,source_etag,source_size,target_etag,replicated_at) VALUES($r,$k,$se,$ss,$te,$at)
             ON CONFLICT(resource,key) DO UPDATE SET source_etag=$se, source_size=$ss, target_etag=$te, replicated_at=$at
             """, ("$r", resource), ("$k", key), ("$se", r.SourceETag), ("$ss", r.SourceSize), ("$te", r.TargetETag), ("$at", r.ReplicatedAtMs));
-        c.Transaction = tx;
         c.ExecuteNonQuery();
     }
 
@@ -567,5 +532,5 @@ public sealed class StateStore : IDisposable
         }
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose() => _sql.Dispose();
 }
