@@ -13,7 +13,7 @@ namespace Lifeboat.Cli.Hosting;
 /// host (sns.REGION.amazonaws.com[.cn], a .pem path; fetched once per URL and cached, the TLS connection to that host is
 /// what vouches for it), and the Signature (SignatureVersion 1: RSA SHA1, 2: RSA SHA256, PKCS#1 v1.5) must verify over
 /// the canonical string of the message's fields. No AWS SNS package is in the mirror, so this is written here (see
-/// <see cref="StringToSign"/>); it is checked against a message AWS signed (tests/.../Fixtures/sns).
+/// <see cref="StringToSign"/>); it is checked against a message Amazon SNS signed (tests/Lifeboat.Tests/Aws/RecordedResponses).
 /// Without it, anyone who can reach the webhook could make Lifeboat confirm subscriptions and queue keys (a queued key
 /// only makes Lifeboat look at the source again, but it costs requests).
 /// </summary>
