@@ -58,10 +58,9 @@ public static class Cli
         if (Environment.GetEnvironmentVariable("LIFEBOAT_LOG_LEVEL") is { Length: > 0 } env)
             level = Enum.TryParse<LogLevel>(env, ignoreCase: true, out var l) ? l
                 : throw new UserErrorException($"LIFEBOAT_LOG_LEVEL: '{env}' is not a log level (trace, debug, information, warning, error)");
-        return LoggerFactory.Create(b => b
-            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
-            .AddFilter("Microsoft", LogLevel.Warning)
-            .SetMinimumLevel(level));
+        // Built without a service container (LineLoggerProvider says why); ASP.NET Core's own logs only from warnings.
+        return new LoggerFactory([new Hosting.LineLoggerProvider(TimeProvider.System)],
+            new LoggerFilterOptions { MinLevel = level, Rules = { new LoggerFilterRule(null, "Microsoft", LogLevel.Warning, null) } });
     }
 
     /// <summary>First SIGINT/SIGTERM: stop taking new work, finish what is in flight, checkpoint.

@@ -224,12 +224,40 @@ internal sealed class S3Http : IDisposable
 
     /// <summary>The query as signed and as sent, sorted by encoded name then value (the same order both ways); a bare
     /// sub-resource (null value) is sent as <c>?tagging</c> and signed as <c>tagging=</c>.</summary>
-    public static (string Canonical, string Wire) Query(IEnumerable<(string Name, string? Value)> pairs)
+    public static (string Canonical, string Wire) Query(IReadOnlyList<(string Name, string? Value)> pairs)
     {
-        var query = pairs.Select(q => (Name: SigV4Signer.Encode(q.Name), Value: q.Value is null ? null : SigV4Signer.Encode(q.Value)))
-            .OrderBy(q => q.Name, StringComparer.Ordinal).ThenBy(q => q.Value ?? "", StringComparer.Ordinal).ToList();
-        return (string.Join('&', query.Select(q => $"{q.Name}={q.Value}")),
-                string.Join('&', query.Select(q => q.Value is null ? q.Name : $"{q.Name}={q.Value}")));
+        // Plain arrays and an insertion sort (a request has a handful of parameters): LINQ's sorting over tuples cost
+        // ~10 ms of start-up in generic code compiled on first use (docs/benchmarks.md).
+        var names = new string[pairs.Count];
+        var values = new string?[pairs.Count];
+        for (var i = 0; i < pairs.Count; i++)
+            InsertSorted(names, values, i, SigV4Signer.Encode(pairs[i].Name), pairs[i].Value is { } v ? SigV4Signer.Encode(v) : null, byValue: true);
+        var canonical = new StringBuilder();
+        var wire = new StringBuilder();
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (i > 0) { canonical.Append('&'); wire.Append('&'); }
+            canonical.Append(names[i]).Append('=').Append(values[i]);
+            wire.Append(names[i]);
+            if (values[i] is not null) wire.Append('=').Append(values[i]);
+        }
+        return (canonical.ToString(), wire.ToString());
+    }
+
+    /// <summary>Inserts a pair into the first <paramref name="count"/> entries of parallel arrays kept sorted by name
+    /// (ordinal), after the entries of the same name (stable), or among them by value when <paramref name="byValue"/>.</summary>
+    internal static void InsertSorted(string[] names, string?[] values, int count, string name, string? value, bool byValue)
+    {
+        var j = count;
+        for (; j > 0; j--)
+        {
+            var c = string.CompareOrdinal(names[j - 1], name);
+            if (c < 0 || (c == 0 && (!byValue || string.CompareOrdinal(values[j - 1] ?? "", value ?? "") <= 0))) break;
+            names[j] = names[j - 1];
+            values[j] = values[j - 1];
+        }
+        names[j] = name;
+        values[j] = value;
     }
 
     /// <summary>The key as S3 expects it in the path: every byte but the unreserved ones and '/' percent-encoded
@@ -305,17 +333,29 @@ internal sealed class S3Signer
     public static (string Canonical, string SignedHeaders) CanonicalRequest(string method, string canonicalPath, string canonicalQuery,
         IReadOnlyList<(string Name, string Value)> headers, string payloadHash)
     {
-        var sorted = headers.Select(h => (Name: h.Name.ToLowerInvariant(), Value: Collapse(h.Value)))
-            .GroupBy(h => h.Name, StringComparer.Ordinal)
-            .OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => (Name: g.Key, Value: string.Join(',', g.Select(h => h.Value))))
-            .ToList();
+        // Sorted by name with an insertion sort, which keeps repeated headers in the order given; their values are
+        // joined with ',' (plain arrays: see Query).
+        var names = new string[headers.Count];
+        var values = new string?[headers.Count];
+        for (var i = 0; i < headers.Count; i++)
+            S3Http.InsertSorted(names, values, i, headers[i].Name.ToLowerInvariant(), Collapse(headers[i].Value), byValue: false);
         var sb = new StringBuilder(512);
         sb.Append(method).Append('\n').Append(canonicalPath).Append('\n').Append(canonicalQuery).Append('\n');
-        foreach (var (name, value) in sorted) sb.Append(name).Append(':').Append(value).Append('\n');
-        var signedHeaders = string.Join(';', sorted.Select(h => h.Name));
+        var signedHeaders = new StringBuilder(128);
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (i > 0 && names[i] == names[i - 1])
+            {
+                sb.Length--; // the previous line's '\n': a repeated header continues it
+                sb.Append(',').Append(values[i]).Append('\n');
+                continue;
+            }
+            sb.Append(names[i]).Append(':').Append(values[i]).Append('\n');
+            if (signedHeaders.Length > 0) signedHeaders.Append(';');
+            signedHeaders.Append(names[i]);
+        }
         sb.Append('\n').Append(signedHeaders).Append('\n').Append(payloadHash);
-        return (sb.ToString(), signedHeaders);
+        return (sb.ToString(), signedHeaders.ToString());
     }
 
     private static string Collapse(string value)

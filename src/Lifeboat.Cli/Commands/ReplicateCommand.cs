@@ -29,13 +29,14 @@ public static class ReplicateCommand
         if (buckets.Count + tables.Count + rds.Count + pgs.Count == 0) throw new UserErrorException($"{file}: no resources to replicate");
         // One process per resource, whichever the direction: forward and reverse at once would chase each other.
         foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name)).Concat(rds.Select(r => r.Name)).Concat(pgs.Select(p => p.Name))) rt.LockResource(name);
+        // Bucket replicators (their stores and HTTP clients) are set up while the state store opens in the background.
+        var reps = buckets.Select(r => rt.Replicator(r)).ToList();
         // --once obeys the mode a failover runbook set, as the continuous loop does (ReplicationSupervisor): a cron job
         // running `replicate --once` during a failover must not copy from a failed primary into the recovery copy.
         var held = once ? HeldByMode(rt, file, buckets.Select(b => b.Name).Concat(tables.Select(t => t.Name)), reverse) : [];
-        buckets = buckets.Where(b => !held.Contains(b.Name)).ToList();
+        reps = reps.Where(r => !held.Contains(r.Resource.Name)).ToList();
         tables = tables.Where(t => !held.Contains(t.Name)).ToList();
         var rdsRunners = rds.Select(rt.RdsRunner).ToList();
-        var reps = buckets.Select(r => rt.Replicator(r)).ToList();
         foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var tableReps = tables.Select(t => rt.TableReplicator(t, reverse)).ToList();
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);

@@ -26,7 +26,8 @@ public sealed class Runtime : IAsyncDisposable
         Config = config;
         Time = time;
         Logs = logs;
-        State = new StateStore(config.StatePath);
+        // Opened on a pool thread: commands set up their stores meanwhile (the first use waits for it).
+        State = StateStore.OpenInBackground(config.StatePath);
     }
 
     public LifeboatConfig Config { get; }
@@ -91,7 +92,13 @@ public sealed class Runtime : IAsyncDisposable
         var path = $"{Config.StatePath}.{resource}.lock";
         try
         {
+            // The state store may still be creating its folder in the background: the lock does not wait for it.
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             _locks.Add(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or DirectoryNotFoundException or PathTooLongException)
+        {
+            throw new UserErrorException($"resource '{resource}': cannot create the run lock {path}: {e.Message}");
         }
         catch (IOException)
         {

@@ -4,8 +4,6 @@ using Lifeboat.Core.Config;
 using Lifeboat.Core.Metrics;
 using Lifeboat.Core.State;
 using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.Retry;
 
 namespace Lifeboat.Core.Replication;
 
@@ -44,7 +42,7 @@ public sealed class ObjectReplicator
     private readonly MetricsRegistry _metrics;
     private readonly ILogger _log;
     private readonly KeyLocks _locks = new();
-    private readonly ResiliencePipeline _retry;
+    private readonly RetryPolicy _retry;
     private readonly bool _serverSide;
     private readonly (string, string)[] _label;
     private readonly bool _onlyMissing;
@@ -53,7 +51,7 @@ public sealed class ObjectReplicator
     private readonly HashSet<string> _queued = new(StringComparer.Ordinal);
 
     public ObjectReplicator(BucketResource res, IObjectStore source, IObjectStore target, StateStore state,
-        TimeProvider time, MetricsRegistry metrics, ILogger log, RetryStrategyOptions? retry = null, bool onlyMissing = false)
+        TimeProvider time, MetricsRegistry metrics, ILogger log, RetryPolicy? retry = null, bool onlyMissing = false)
     {
         _onlyMissing = onlyMissing;
         _res = res;
@@ -66,27 +64,22 @@ public sealed class ObjectReplicator
         _label = [("resource", res.Name)];
         _serverSide = source.Capabilities.ServerSideCopy && target.Capabilities.ServerSideCopy &&
                       source.EndpointIdentity == target.EndpointIdentity;
-        var options = retry ?? new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<StoreException>(e => e.Kind == StoreErrorKind.Transient),
-            MaxRetryAttempts = 5,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = TimeSpan.FromMilliseconds(500),
-            MaxDelay = TimeSpan.FromSeconds(15),
-        };
-        var inner = options.OnRetry;
-        options.OnRetry = async a =>
-        {
-            _metrics.Inc("lifeboat_retries_total", "Transient errors retried", 1, _label);
-            _log.LogWarning("{Resource}: retrying after transient error (attempt {Attempt}): {Error}", _res.Name, a.AttemptNumber + 1, a.Outcome.Exception?.Message);
-            if (inner is not null) await inner(a).ConfigureAwait(false);
-        };
-        _retry = new ResiliencePipelineBuilder { TimeProvider = time }.AddRetry(options).Build();
+        _retry = retry ?? RetryPolicy.Default;
         _metrics.Gauge("lifeboat_backlog", "Changes seen at the source and not yet durable on the target", () => _state.Backlog(_res.Name), _label);
     }
 
     public BucketResource Resource => _res;
+
+    /// <summary>Runs a store operation under the retry policy; each retry is counted and logged.</summary>
+    private Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> action, CancellationToken ct) => _retry.ExecuteAsync(action, _time, OnRetry, ct);
+
+    private Task RetryAsync(Func<CancellationToken, Task> action, CancellationToken ct) => _retry.ExecuteAsync(action, _time, OnRetry, ct);
+
+    private void OnRetry(int retry, StoreException e)
+    {
+        _metrics.Inc("lifeboat_retries_total", "Transient errors retried", 1, _label);
+        _log.LogWarning("{Resource}: transient error, retry {Retry} of {Max}: {Error}", _res.Name, retry, _retry.MaxRetries, e.Message);
+    }
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     private string TargetKey(string sourceKey) => _res.Target.Prefix + sourceKey[_res.Source.Prefix.Length..];
@@ -100,7 +93,7 @@ public sealed class ObjectReplicator
         {
             try
             {
-                await _retry.ExecuteAsync(async t => await store.CheckBucketAsync(loc.Bucket, t).ConfigureAwait(false), ct).ConfigureAwait(false);
+                await RetryAsync(t => store.CheckBucketAsync(loc.Bucket, t), ct).ConfigureAwait(false);
             }
             catch (StoreException e)
             {
@@ -130,7 +123,7 @@ public sealed class ObjectReplicator
         var (id, seenMs) = _state.BeginChange(_res.Name, sourceKey, ChangeOp.Put, seenAt.ToUnixTimeMilliseconds());
         try
         {
-            var outcome = await _retry.ExecuteAsync(async t =>
+            var outcome = await RetryAsync(async t =>
             {
                 if (checkFirst && await AlreadyEqualAsync(sourceKey, t).ConfigureAwait(false))
                 {
@@ -302,7 +295,7 @@ public sealed class ObjectReplicator
             using var _ = await _locks.AcquireAsync(h.Key, ct).ConfigureAwait(false);
             try
             {
-                await _retry.ExecuteAsync(async t =>
+                await RetryAsync(async t =>
                 {
                     if (await _source.StatAsync(_res.Source.Bucket, h.Key, t).ConfigureAwait(false) is not null)
                     {

@@ -35,15 +35,30 @@ public sealed record CanaryStats(long? LastWrittenAtMs, long? LastArrivedAtMs, l
 /// </summary>
 public sealed class StateStore : IDisposable
 {
-    private readonly SqliteDb _sql;
+    private readonly Task<SqliteDb> _opening;
+    private SqliteDb? _opened;
     private readonly Lock _gate = new();
 
     public string Path { get; }
 
-    public StateStore(string path)
+    /// <summary>Opens the state file (creating it and its schema), or fails with a user error naming it.</summary>
+    public StateStore(string path) : this(path, background: false) { }
+
+    private StateStore(string path, bool background)
     {
         Path = path;
-        _sql = new SqliteDb(path, """
+        _opening = background ? Task.Run(() => Open(path)) : Task.FromResult(Open(path));
+    }
+
+    /// <summary>A state store whose file is opened on a thread-pool thread while the caller goes on: a command's
+    /// start-up overlaps SQLite's (native library, schema check) with its first requests. An error opening the file
+    /// is thrown by the first use, as the constructor would have thrown it.</summary>
+    public static StateStore OpenInBackground(string path) => new(path, background: true);
+
+    private SqliteDb Sql => _opened ??= _opening.GetAwaiter().GetResult();
+
+    private static SqliteDb Open(string path) =>
+        new(path, """
                 CREATE TABLE IF NOT EXISTS journal(
                   id INTEGER PRIMARY KEY AUTOINCREMENT,
                   resource TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL,
@@ -64,9 +79,8 @@ public sealed class StateStore : IDisposable
                   resource TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at INTEGER NOT NULL,
                   PRIMARY KEY(resource, name)) WITHOUT ROWID;
                 """);
-    }
 
-    private SqliteCommand Cmd(string sql, params (string, object?)[] args) => _sql.Cmd(sql, args);
+    private SqliteCommand Cmd(string sql, params (string, object?)[] args) => Sql.Cmd(sql, args);
 
     private static string OpName(ChangeOp op) => op == ChangeOp.Put ? "put" : "delete";
 
@@ -102,7 +116,7 @@ public sealed class StateStore : IDisposable
     {
         lock (_gate)
         {
-            using var tx = _sql.BeginTransaction();
+            using var tx = Sql.BeginTransaction();
             long id, seen;
             using (var find = Cmd("SELECT id, seen_at FROM journal WHERE resource=$r AND key=$k AND status='pending' LIMIT 1", ("$r", resource), ("$k", key)))
             {
@@ -131,7 +145,7 @@ public sealed class StateStore : IDisposable
         if (changes.Count == 0) return ids;
         lock (_gate)
         {
-            using var tx = _sql.BeginTransaction();
+            using var tx = Sql.BeginTransaction();
             using var find = Cmd("SELECT id, seen_at FROM journal WHERE resource=$r AND key=$k AND status='pending' LIMIT 1", ("$r", resource), ("$k", ""));
             using var ins = Cmd("INSERT INTO journal(resource,key,op,seen_at,status) VALUES($r,$k,$op,$s,'active') RETURNING id", ("$r", resource), ("$k", ""), ("$op", ""), ("$s", 0L));
             using var upd = Cmd("UPDATE journal SET status='active', op=$op, seen_at=$s WHERE id=$id", ("$op", ""), ("$s", 0L), ("$id", 0L));
@@ -170,7 +184,7 @@ public sealed class StateStore : IDisposable
         if (changes.Count == 0) return;
         lock (_gate)
         {
-            using var tx = _sql.BeginTransaction();
+            using var tx = Sql.BeginTransaction();
             using var done = Cmd("UPDATE journal SET status='done', durable_at=$d, error=NULL, attempts=attempts+1 WHERE id=$id", ("$d", durableAtMs), ("$id", 0L));
             using var rep = Cmd("DELETE FROM replicated WHERE resource=$r AND key=$k", ("$r", resource), ("$k", ""));
             using var unhold = Cmd("DELETE FROM held_deletes WHERE resource=$r AND key=$k", ("$r", resource), ("$k", ""));
@@ -193,7 +207,7 @@ public sealed class StateStore : IDisposable
         if (ids.Count == 0) return;
         lock (_gate)
         {
-            using var tx = _sql.BeginTransaction();
+            using var tx = Sql.BeginTransaction();
             using var c = Cmd("UPDATE journal SET status='pending', error=$e, attempts=attempts+1 WHERE id=$id", ("$e", error), ("$id", 0L));
             foreach (var id in ids)
             {
@@ -324,7 +338,7 @@ public sealed class StateStore : IDisposable
     {
         lock (_gate)
         {
-            using var tx = _sql.BeginTransaction();
+            using var tx = Sql.BeginTransaction();
             using (var c = Cmd("UPDATE journal SET status='done', durable_at=$d, error=NULL, attempts=attempts+1 WHERE id=$id",
                        ("$d", durableAtMs), ("$id", id)))
             {
@@ -532,5 +546,11 @@ public sealed class StateStore : IDisposable
         }
     }
 
-    public void Dispose() => _sql.Dispose();
+    public void Dispose()
+    {
+        // Opened in the background: closed once the open has finished; a failed open left nothing to close.
+        try { _opening.Wait(); }
+        catch (AggregateException) { return; }
+        _opening.Result.Dispose();
+    }
 }

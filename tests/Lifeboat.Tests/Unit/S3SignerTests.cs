@@ -18,7 +18,7 @@ public sealed class S3SignerTests
     {
         var headers = new List<(string, string)> { ("host", Host), ("x-amz-date", AmzDate), ("x-amz-content-sha256", payloadHash) };
         headers.AddRange(extra);
-        return new S3Signer().Authorization(method, path, S3Http.Query(query).Canonical, headers, payloadHash, AmzDate, AccessKey, SecretKey, "us-east-1");
+        return new S3Signer().Authorization(method, path, S3Http.Query(query.ToList()).Canonical, headers, payloadHash, AmzDate, AccessKey, SecretKey, "us-east-1");
     }
 
     [Fact]
@@ -64,5 +64,16 @@ public sealed class S3SignerTests
         Assert.Equal("dir/a%20b%2Bc%25.txt", S3Http.EncodedKey("dir/a b+c%.txt"));
         Assert.Equal("a//../%C3%A9~", S3Http.EncodedKey("a//../é~"));
         Assert.Equal(("prefix=p%2F&start-after=p%2F01000", "prefix=p%2F&start-after=p%2F01000"), S3Http.Query([("start-after", "p/01000"), ("prefix", "p/")]));
+    }
+
+    [Fact]
+    public void RepeatedNames_HeadersKeepTheirOrder_QueryValuesAreSorted()
+    {
+        // SigV4: a repeated header is one canonical line, values comma-joined in the order sent (values trimmed and
+        // inner runs of spaces collapsed); query parameters sort by name, then by value.
+        var (canonical, signed) = S3Signer.CanonicalRequest("GET", "/k", "", [("X-Amz-Meta-B", "2"), ("host", "h"), ("x-amz-meta-a", " z  y "), ("X-AMZ-META-A", "x")], "p");
+        Assert.Equal("GET\n/k\n\nhost:h\nx-amz-meta-a:z y,x\nx-amz-meta-b:2\n\nhost;x-amz-meta-a;x-amz-meta-b\np", canonical);
+        Assert.Equal("host;x-amz-meta-a;x-amz-meta-b", signed);
+        Assert.Equal(("a=&a=1&a=2&b=0", "a&a=1&a=2&b=0"), S3Http.Query([("b", "0"), ("a", "2"), ("a", null), ("a", "1")]));
     }
 }

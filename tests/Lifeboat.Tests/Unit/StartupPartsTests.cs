@@ -1,0 +1,80 @@
+using Lifeboat.Cli.Hosting;
+using Lifeboat.Core.Abstractions;
+using Lifeboat.Core.Replication;
+using Microsoft.Extensions.Logging;
+using Lifeboat.Tests.Infrastructure;
+using Xunit;
+
+namespace Lifeboat.Tests.Unit;
+
+/// <summary>The small parts written in place of libraries whose start-up cost showed in short runs (ADR 0006): the
+/// console line logger and the replicator's retry policy.</summary>
+public sealed class StartupPartsTests
+{
+    [Fact]
+    public void LineLogger_WritesTheSimpleConsoleSingleLineFormat()
+    {
+        var time = new ManualTimeProvider(new DateTimeOffset(2026, 11, 22, 8, 30, 1, 234, TimeSpan.Zero));
+        var at = time.GetLocalNow().ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture);
+        var output = new StringWriter();
+        using var factory = new LoggerFactory([new LineLoggerProvider(time, output)],
+            new LoggerFilterOptions { MinLevel = LogLevel.Information, Rules = { new LoggerFilterRule(null, "Microsoft", LogLevel.Warning, null) } });
+        var log = factory.CreateLogger("lifeboat.photos");
+        log.LogInformation("{Resource}: pass done: {Copied} copied", "photos", 3);
+        log.LogDebug("not shown below the minimum level");
+        factory.CreateLogger("Microsoft.AspNetCore.Server").LogInformation("not shown: framework logs start at warnings");
+        log.LogError(new InvalidOperationException("boom\nsecond line"), "copy failed");
+        Assert.Equal(
+            $"{at} info: lifeboat.photos[0] photos: pass done: 3 copied" + Environment.NewLine +
+            $"{at} fail: lifeboat.photos[0] copy failed System.InvalidOperationException: boom second line" + Environment.NewLine,
+            output.ToString());
+    }
+
+    [Fact]
+    public async Task RetryPolicy_RetriesTransientErrorsOnly_WithGrowingCappedDelays()
+    {
+        var policy = new RetryPolicy(3, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3));
+        for (var retry = 1; retry <= 4; retry++)
+        {
+            var full = Math.Min(3.0, Math.Pow(2, retry - 1));
+            var d = policy.DelayBefore(retry).TotalSeconds;
+            Assert.InRange(d, full / 2, full); // half fixed, half random
+        }
+
+        var time = new ManualTimeProvider(DateTimeOffset.UnixEpoch);
+        var calls = 0;
+        var retries = new List<int>();
+        var run = policy.ExecuteAsync(_ =>
+        {
+            calls++;
+            if (calls < 3) throw new StoreException(StoreErrorKind.Transient, "503 SlowDown");
+            return Task.FromResult("done");
+        }, time, (n, _) => retries.Add(n), CancellationToken.None);
+        await DriveAsync(time, run);
+        Assert.Equal("done", await run);
+        Assert.Equal([1, 2], retries);
+
+        // A permanent error is not retried; transient ones stop after MaxRetries and the last error is thrown.
+        calls = 0;
+        var e = await Assert.ThrowsAsync<StoreException>(() => policy.ExecuteAsync<int>(_ => { calls++; throw new StoreException(StoreErrorKind.Permanent, "403"); },
+            time, (_, _) => { }, CancellationToken.None));
+        Assert.Equal(1, calls);
+        calls = 0;
+        var always = policy.ExecuteAsync<int>(_ => { calls++; throw new StoreException(StoreErrorKind.Transient, $"500 #{calls}"); }, time, (_, _) => { }, CancellationToken.None);
+        await DriveAsync(time, always);
+        e = await Assert.ThrowsAsync<StoreException>(() => always);
+        Assert.Equal(4, calls);
+        Assert.Equal("500 #4", e.Message);
+    }
+
+    /// <summary>Moves the clock a second at a time until <paramref name="task"/> ends (bounded: a hang fails the test).</summary>
+    private static async Task DriveAsync(ManualTimeProvider time, Task task)
+    {
+        for (var i = 0; i < 100_000 && !task.IsCompleted; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(1);
+        }
+        Assert.True(task.IsCompleted, "the retries did not finish");
+    }
+}
