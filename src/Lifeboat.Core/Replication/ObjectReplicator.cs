@@ -80,6 +80,7 @@ public sealed class ObjectReplicator
         _metrics.Inc("lifeboat_retries_total", "Transient errors retried", 1, _label);
         _log.LogWarning("{Resource}: transient error, retry {Retry} of {Max}: {Error}", _res.Name, retry, _retry.MaxRetries, e.Message);
     }
+
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     private string TargetKey(string sourceKey) => _res.Target.Prefix + sourceKey[_res.Source.Prefix.Length..];

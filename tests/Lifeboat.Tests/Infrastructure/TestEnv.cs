@@ -127,19 +127,28 @@ public static class Proc
     }
 }
 
-/// <summary>Runs the built CLI (lifeboat.dll beside the tests) as a separate process, as a user would.</summary>
+/// <summary>Runs the built CLI (lifeboat.dll beside the tests) as a separate process, as a user would; with
+/// LIFEBOAT_TEST_CLI set to an executable, that one instead (the release package: build/package.sh).</summary>
 public static class LifeboatCli
 {
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "lifeboat.dll");
 
-    public static (int Code, string Output) Run(string cwd, IDictionary<string, string?>? env, params string[] args) =>
-        Proc.Run("dotnet", new[] { Dll }.Concat(args), TimeSpan.FromMinutes(3), env, cwd);
+    private static string? Executable => Environment.GetEnvironmentVariable("LIFEBOAT_TEST_CLI") is { Length: > 0 } exe ? Path.GetFullPath(exe) : null;
+
+    private static (string File, string[] Args) Command(IEnumerable<string> args) =>
+        Executable is { } exe ? (exe, args.ToArray()) : ("dotnet", new[] { Dll }.Concat(args).ToArray());
+
+    public static (int Code, string Output) Run(string cwd, IDictionary<string, string?>? env, params string[] args)
+    {
+        var (file, all) = Command(args);
+        return Proc.Run(file, all, TimeSpan.FromMinutes(3), env, cwd);
+    }
 
     public static Process Start(string cwd, IDictionary<string, string?>? env, System.Text.StringBuilder output, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = cwd };
-        psi.ArgumentList.Add(Dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        var (file, all) = Command(args);
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = cwd };
+        foreach (var a in all) psi.ArgumentList.Add(a);
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
         var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };

@@ -73,3 +73,22 @@ public sealed class StartupPartsTests
         Assert.Equal("500 #4", e.Message);
     }
 }
+
+/// <summary>The state file opened by two connections at the same moment (the replication state in the background and
+/// the runbook executions on the caller's thread, or two processes): neither may fail with "database is locked".</summary>
+public sealed class StateFileOpenTests
+{
+    [Fact]
+    public async Task TwoConnectionsOpeningANewStateFileAtOnce_BothSucceed()
+    {
+        using var dir = new TempDir();
+        for (var i = 0; i < 20; i++)
+        {
+            var path = Path.Combine(dir.Path, $"s{i}", "state.db");
+            using var background = Lifeboat.Core.State.StateStore.OpenInBackground(path);
+            var other = Task.Run(() => new Lifeboat.Recovery.ExecutionStore(path));
+            using var executions = await other.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(0, background.Backlog("r")); // waits for the background open; throws if it failed
+        }
+    }
+}
