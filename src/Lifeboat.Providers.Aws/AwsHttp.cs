@@ -58,7 +58,7 @@ public sealed class AwsHttp : IDisposable
     public AwsHttp(AwsClientOptions options)
     {
         _o = options;
-        _http = new HttpClient(options.Handler ?? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) },
+        _http = new HttpClient(options.Handler ?? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectCallback = QuickAckConnection.ConnectAsync },
             disposeHandler: options.Handler is null) { Timeout = Timeout.InfiniteTimeSpan };
     }
 

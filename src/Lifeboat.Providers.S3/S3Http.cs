@@ -75,6 +75,7 @@ internal sealed class S3Http : IDisposable
             AutomaticDecompression = DecompressionMethods.None, // objects are passed on byte for byte
             AllowAutoRedirect = false,
             UseCookies = false,
+            ConnectCallback = QuickAckConnection.ConnectAsync, // no 40 ms delayed-ACK stalls on kept-alive connections
         })
         {
             Timeout = Timeout.InfiniteTimeSpan, // per request, below (a streamed GET is not bounded by it)

@@ -31,13 +31,18 @@ public static class ReplicateCommand
         foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name)).Concat(rds.Select(r => r.Name)).Concat(pgs.Select(p => p.Name))) rt.LockResource(name);
         // Bucket replicators (their stores and HTTP clients) are set up while the state store opens in the background.
         var reps = buckets.Select(r => rt.Replicator(r)).ToList();
+        // Their bucket checks (the first requests) go out while the state store opens and the modes are read.
+        var checks = reps.ToDictionary(r => r, r => r.CheckBucketsAsync(shutdown.Abort));
         // --once obeys the mode a failover runbook set, as the continuous loop does (ReplicationSupervisor): a cron job
         // running `replicate --once` during a failover must not copy from a failed primary into the recovery copy.
         var held = once ? HeldByMode(rt, file, buckets.Select(b => b.Name).Concat(tables.Select(t => t.Name)), reverse) : [];
+        foreach (var (rep, check) in checks)
+            if (held.Contains(rep.Resource.Name)) // not replicated by this run: whether its buckets answer does not matter
+                _ = check.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         reps = reps.Where(r => !held.Contains(r.Resource.Name)).ToList();
         tables = tables.Where(t => !held.Contains(t.Name)).ToList();
         var rdsRunners = rds.Select(rt.RdsRunner).ToList();
-        foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
+        foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort, checks[rep]).ConfigureAwait(false);
         var tableReps = tables.Select(t => rt.TableReplicator(t, reverse)).ToList();
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var pgProtectors = await PgCommand.PrepareAsync(rt, pgs, shutdown.Abort).ConfigureAwait(false);

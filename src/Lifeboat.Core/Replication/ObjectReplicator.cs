@@ -87,8 +87,18 @@ public sealed class ObjectReplicator
     private string SourceKeyOf(string targetKey) => _res.Source.Prefix + targetKey[_res.Target.Prefix.Length..];
     public bool Covers(string bucket, string key) => bucket == _res.Source.Bucket && key.StartsWith(_res.Source.Prefix, StringComparison.Ordinal);
 
-    /// <summary>Checks both buckets are reachable, with errors that name the store, endpoint and bucket.</summary>
-    public async Task PrepareAsync(CancellationToken ct)
+    /// <summary>Checks both buckets are reachable, with errors that name the store, endpoint and bucket (or awaits
+    /// <paramref name="bucketsChecked"/>, a <see cref="CheckBucketsAsync"/> started earlier); then reopens the changes a
+    /// crashed run left active.</summary>
+    public async Task PrepareAsync(CancellationToken ct, Task? bucketsChecked = null)
+    {
+        await (bucketsChecked ?? CheckBucketsAsync(ct)).ConfigureAwait(false);
+        _state.ReopenActive(_res.Name);
+    }
+
+    /// <summary>The reachability part of <see cref="PrepareAsync"/>: no state is read or written, so it can run while the
+    /// state store is still opening.</summary>
+    public async Task CheckBucketsAsync(CancellationToken ct)
     {
         async Task CheckAsync(IObjectStore store, Location loc, string side)
         {
@@ -110,7 +120,6 @@ public sealed class ObjectReplicator
             await source.ConfigureAwait(false);
             throw;
         }
-        _state.ReopenActive(_res.Name);
     }
 
     // ---------------------------------------------------------------- one key
@@ -442,6 +451,7 @@ public sealed class ObjectReplicator
         _state.ReopenFailed(_res.Name);
         _state.ReopenActive(_res.Name);
         var open = _state.OpenChanges(_res.Name);
+        if (open.Count == 0) return new RetryResult(0, 0, 0);
         int failed = 0, copied = 0;
         await Parallel.ForEachAsync(open, new ParallelOptions { MaxDegreeOfParallelism = _res.Concurrency, CancellationToken = ct }, async (c, t) =>
         {
