@@ -49,6 +49,7 @@ public sealed class ObjectReplicator
 
     private readonly Channel<string> _queue = Channel.CreateUnbounded<string>();
     private readonly HashSet<string> _queued = new(StringComparer.Ordinal);
+    private (string? Resume, IAsyncEnumerator<PassItem> Items, Task<bool> First)? _prefetched;
 
     public ObjectReplicator(BucketResource res, IObjectStore source, IObjectStore target, StateStore state,
         TimeProvider time, MetricsRegistry metrics, ILogger log, RetryPolicy? retry = null, bool onlyMissing = false)
@@ -341,11 +342,32 @@ public sealed class ObjectReplicator
         return rec is not null && rec.SourceETag == src.ETag && rec.SourceSize == src.Size && rec.TargetETag == tgt.ETag;
     }
 
+    /// <summary>Sends the next pass's first listing requests (both sides) now, so that they travel while the bucket
+    /// checks do (`replicate --once`); the next <see cref="ReconcileAsync"/> starts from them. Read-only requests; not
+    /// done when changes are left open (retrying them first could make the listing stale: not wrong, but copies twice).</summary>
+    public void PrefetchPass(CancellationToken stop)
+    {
+        if (_prefetched is not null || _state.Backlog(_res.Name) > 0 || _state.Failed(_res.Name).Count > 0) return;
+        var resume = _state.GetCheckpoint(_res.Name, PassCheckpoint);
+        var items = PairedListing.MergeAsync(_source, _res.Source, _target, _res.Target, resume, stop).GetAsyncEnumerator(stop);
+        _prefetched = (resume, items, items.MoveNextAsync().AsTask());
+    }
+
     /// <summary>One pass over both sides: copies what is missing or different, applies the delete policy to what the
     /// source no longer has, and checkpoints the key position below which everything is durable.</summary>
     public async Task<PassResult> ReconcileAsync(IProgress<PassProgress>? progress, CancellationToken stop, CancellationToken abort = default)
     {
         var resume = _state.GetCheckpoint(_res.Name, PassCheckpoint);
+        IAsyncEnumerator<PassItem> items;
+        Task<bool> first;
+        if (_prefetched is { } p && p.Resume == resume) (items, first) = (p.Items, p.First);
+        else
+        {
+            if (_prefetched is { } stale) await DiscardAsync(stale.Items, stale.First).ConfigureAwait(false);
+            items = PairedListing.MergeAsync(_source, _res.Source, _target, _res.Target, resume, stop).GetAsyncEnumerator(stop);
+            first = items.MoveNextAsync().AsTask();
+        }
+        _prefetched = null;
         if (resume is not null) _log.LogInformation("{Resource}: resuming the interrupted pass after '{Key}'", _res.Name, resume);
         long listed = 0, inSync = 0, copied = 0, bytes = 0, deleted = 0, held = 0, failed = 0;
         var tracker = new CompletionTracker();
@@ -367,8 +389,10 @@ public sealed class ObjectReplicator
 
         try
         {
-            await foreach (var item in PairedListing.MergeAsync(_source, _res.Source, _target, _res.Target, resume, stop).ConfigureAwait(false))
+            await using var _ = items.ConfigureAwait(false);
+            for (var more = await first.ConfigureAwait(false); more; more = await items.MoveNextAsync().ConfigureAwait(false))
             {
+                var item = items.Current;
                 listed++;
                 var seq = tracker.Add(item.Rel);
                 var sourceKey = _res.Source.Prefix + item.Rel;
@@ -434,6 +458,12 @@ public sealed class ObjectReplicator
         }
         _metrics.Inc("lifeboat_passes_total", "Full reconciliation passes completed", completed ? 1 : 0, _label);
         return new PassResult(listed, inSync, copied, bytes, deleted, held, failed, completed);
+    }
+
+    private static async Task DiscardAsync(IAsyncEnumerator<PassItem> items, Task<bool> first)
+    {
+        try { await first.ConfigureAwait(false); } catch { /* a listing nobody reads: its outcome does not matter */ }
+        await items.DisposeAsync().ConfigureAwait(false);
     }
 
     private bool IsHeld(string sourceKey)

@@ -18,8 +18,9 @@ public static class PairedListing
         var cmp = KeyComparer.Instance;
         await using var s = source.ListAsync(src.Bucket, src.Prefix, resumeAfter is null ? null : src.Prefix + resumeAfter, ct).GetAsyncEnumerator(ct);
         await using var t = target.ListAsync(tgt.Bucket, tgt.Prefix, resumeAfter is null ? null : tgt.Prefix + resumeAfter, ct).GetAsyncEnumerator(ct);
-        // Both first pages are fetched at once.
-        var firstS = s.MoveNextAsync();
+        // Both first pages are fetched at once; the source's request is built and sent on a pool thread (a first
+        // request does milliseconds of work before its first wait, which the target's would otherwise queue behind).
+        var firstS = Task.Run(() => s.MoveNextAsync().AsTask(), ct);
         var firstT = t.MoveNextAsync();
         var hasS = await firstS.ConfigureAwait(false);
         var hasT = await firstT.ConfigureAwait(false);

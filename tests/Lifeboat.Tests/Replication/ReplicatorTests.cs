@@ -34,6 +34,25 @@ public sealed class ReplicatorTests
     }
 
     [Fact]
+    public async Task PrefetchedPass_StartsFromTheListingSentBeforeIt_TheNextPassListsAgain()
+    {
+        // replicate --once sends the first listing pages while the bucket checks are answered (PrefetchPass).
+        await using var h = await Harness.FilesAsync();
+        foreach (var k in new[] { "a", "b", "c" }) await h.PutSourceAsync(k);
+        var rep = h.Replicator();
+        rep.PrefetchPass(None);
+        await h.PutSourceAsync("d"); // after the prefetched listing: not in this pass
+        var r1 = await rep.ReconcileAsync(null, None);
+        Assert.True(r1.Completed);
+        Assert.Equal(3, r1.Listed);
+        Assert.Equal(3, r1.Copied);
+        var r2 = await rep.ReconcileAsync(null, None);
+        Assert.Equal(4, r2.Listed);
+        Assert.Equal(1, r2.Copied);
+        Assert.Equal(["a", "b", "c", "d"], await h.KeysAsync(h.Target, h.TargetBucket));
+    }
+
+    [Fact]
     public async Task Prefixes_MapSourceKeysUnderTheTargetPrefix()
     {
         await using var h = await Harness.FilesAsync(srcPrefix: "in/", tgtPrefix: "copy/of/");
