@@ -110,7 +110,8 @@ public sealed class FakeStreamsEndpoint : IDisposable
 
     public void Dispose()
     {
-        _listener.Stop();
+        // Close alone (it stops too). After Stop, the managed HttpListener's Close binds the port again to remove its
+        // prefix, and fails with "Address already in use" when another socket has taken the port since (seen in CI).
         _listener.Close();
         try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
     }

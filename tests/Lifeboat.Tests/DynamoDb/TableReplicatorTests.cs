@@ -399,6 +399,33 @@ public sealed class TableReplicatorTests : IDisposable
         return new FakeStreamsEndpoint.Answer((int)resp.StatusCode, resp.Content.ReadAsStringAsync().GetAwaiter().GetResult());
     }
 
+    /// <summary>A replicator reading its stream through a FAKE proxy in front of DynamoDB Local that backdates by an hour
+    /// the records <paramref name="backdate"/> picks, as a real table's day-old stream would show them (DynamoDB Local
+    /// truncates record timestamps to the minute, so a record is otherwise older than a scan only a minute later).</summary>
+    private static (TableReplicator Replicator, FakeStreamsEndpoint Proxy) BehindBackdatingProxy(LifeboatConfig cfg, StateStore state,
+        Func<System.Text.Json.Nodes.JsonNode, bool> backdate)
+    {
+        var hourAgo = TimeProvider.System.GetUtcNow().AddHours(-1).ToUnixTimeSeconds();
+        var proxy = new FakeStreamsEndpoint(c =>
+        {
+            var a = Forward(c);
+            if (c.Op != "GetRecords" || a.Status != 200) return a;
+            var doc = System.Text.Json.Nodes.JsonNode.Parse(a.Json)!;
+            foreach (var r in doc["Records"]!.AsArray())
+                if (backdate(r!)) r!["dynamodb"]!["ApproximateCreationDateTime"] = hourAgo;
+            return a with { Json = doc.ToJsonString() };
+        });
+        Ddb.StoreConfig();
+        var streams = new StreamsClient(new StreamsClientOptions
+        {
+            Endpoint = proxy.Endpoint,
+            Region = "us-east-1",
+            Credentials = () => new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
+        });
+        return (new TableReplicator(cfg.Tables.Single(), Ddb.DynamoClient(), Ddb.DynamoClient(), streams, state,
+            TimeProvider.System, NullLogger.Instance, ownsClients: true), proxy);
+    }
+
     [Fact]
     public async Task RecordsMadeBeforeTheScanStarted_AreNotAppliedAgain_LaterOnesAre()
     {
@@ -409,28 +436,12 @@ public sealed class TableReplicatorTests : IDisposable
         var dst = DynamoDbLocal.NewTableName("dst");
         await CreateSourceAsync(src, withIndexes: false);
         for (var i = 0; i < 20; i++) await PutAsync(src, Item("old", i, "before"));
-        var hourAgo = TimeProvider.System.GetUtcNow().AddHours(-1).ToUnixTimeSeconds();
-        using var proxy = new FakeStreamsEndpoint(c =>
-        {
-            var a = Forward(c);
-            if (c.Op != "GetRecords" || a.Status != 200) return a;
-            var doc = System.Text.Json.Nodes.JsonNode.Parse(a.Json)!;
-            foreach (var r in doc["Records"]!.AsArray())
-                if ((string?)r!["eventName"] == "INSERT" && (string?)r["dynamodb"]!["Keys"]!["pk"]!["S"] == "old")
-                    r["dynamodb"]!["ApproximateCreationDateTime"] = hourAgo;
-            return a with { Json = doc.ToJsonString() };
-        });
         var cfg = Config(src, dst, "    deletes: propagate");
         using var state = new StateStore(cfg.StatePath);
-        Ddb.StoreConfig();
-        var streams = new StreamsClient(new StreamsClientOptions
-        {
-            Endpoint = proxy.Endpoint,
-            Region = "us-east-1",
-            Credentials = () => new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
-        });
-        using var rep = new TableReplicator(cfg.Tables.Single(), Ddb.DynamoClient(), Ddb.DynamoClient(), streams, state,
-            TimeProvider.System, NullLogger.Instance, ownsClients: true);
+        var (rep, proxy) = BehindBackdatingProxy(cfg, state,
+            r => (string?)r["eventName"] == "INSERT" && (string?)r["dynamodb"]!["Keys"]!["pk"]!["S"] == "old");
+        using var _ = proxy;
+        using var __ = rep;
         var r = await rep.RunOnceAsync(CancellationToken.None);
         Assert.Equal(20, r.Written);
         Assert.Equal(20, r.Records);
@@ -468,24 +479,10 @@ public sealed class TableReplicatorTests : IDisposable
         await DeleteAsync(src, "k", 6);
         await PutAsync(src, Item("k", 6, "created again before the scan"));
 
-        var hourAgo = TimeProvider.System.GetUtcNow().AddHours(-1).ToUnixTimeSeconds();
-        using var proxy = new FakeStreamsEndpoint(c =>
-        {
-            var a = Forward(c);
-            if (c.Op != "GetRecords" || a.Status != 200) return a;
-            var doc = System.Text.Json.Nodes.JsonNode.Parse(a.Json)!;
-            foreach (var r in doc["Records"]!.AsArray()) r!["dynamodb"]!["ApproximateCreationDateTime"] = hourAgo;
-            return a with { Json = doc.ToJsonString() };
-        });
-        var streams = new StreamsClient(new StreamsClientOptions
-        {
-            Endpoint = proxy.Endpoint,
-            Region = "us-east-1",
-            Credentials = () => new Amazon.Runtime.BasicAWSCredentials(Ddb.AccessKey, Ddb.SecretKey),
-        });
         using var lost = new StateStore(Path.Combine(_dir.Path, "state-lost.db"));
-        using var again = new TableReplicator(cfg.Tables.Single(), Ddb.DynamoClient(), Ddb.DynamoClient(), streams, lost,
-            TimeProvider.System, NullLogger.Instance, ownsClients: true);
+        var (again, proxy) = BehindBackdatingProxy(cfg, lost, _ => true);
+        using var _ = proxy;
+        using var __ = again;
         var result = await again.RunOnceAsync(CancellationToken.None);
         Assert.True(result.Completed);
         Assert.Equal(13, result.Records);       // 10 puts, 2 deletes, 1 put

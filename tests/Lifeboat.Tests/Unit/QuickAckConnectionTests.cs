@@ -10,12 +10,18 @@ namespace Lifeboat.Tests.Unit;
 /// server with Nagle on (Ceph RGW) otherwise holds a response's body ~40 ms until the headers are acknowledged.</summary>
 public sealed class QuickAckConnectionTests
 {
+    private static (TcpListener Listener, int Port) Listen()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return (listener, ((IPEndPoint)listener.LocalEndpoint).Port);
+    }
+
     [Fact] // Linux only (TCP_QUICKACK), as the suite
     public async Task EachRead_PutsTheSocketBackInQuickAckMode()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var (listener, port) = Listen();
+        using var _ = listener;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // a hang fails the test, it does not time it
         var ct = cts.Token;
         var accept = listener.AcceptSocketAsync(ct);
@@ -38,9 +44,8 @@ public sealed class QuickAckConnectionTests
     public async Task HttpClient_ReadsAResponseWrittenInPieces()
     {
         // A server writing the headers and each chunk of the body apart, as RGW answers a listing.
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var (listener, port) = Listen();
+        using var _ = listener;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // a hang fails the test, it does not time it
         var ct = cts.Token;
         var serve = Task.Run(async () =>
