@@ -20,9 +20,16 @@ public static class PairedListing
         await using var t = target.ListAsync(tgt.Bucket, tgt.Prefix, resumeAfter is null ? null : tgt.Prefix + resumeAfter, ct).GetAsyncEnumerator(ct);
         // Both first pages are fetched at once; the source's request is built and sent on a pool thread (a first
         // request does milliseconds of work before its first wait, which the target's would otherwise queue behind).
-        var firstS = Task.Run(() => s.MoveNextAsync().AsTask(), ct);
+        var firstS = Task.Run(() => s.MoveNextAsync().AsTask(), CancellationToken.None); // started whatever happens: ct reaches it inside
         var firstT = t.MoveNextAsync();
-        var hasS = await firstS.ConfigureAwait(false);
+        bool hasS;
+        try { hasS = await firstS.ConfigureAwait(false); }
+        catch
+        {
+            // The target's request finishes before its enumerator is disposed; the source's error is the one reported.
+            try { await firstT.ConfigureAwait(false); } catch { /* reported: the source's */ }
+            throw;
+        }
         var hasT = await firstT.ConfigureAwait(false);
         while (hasS || hasT)
         {

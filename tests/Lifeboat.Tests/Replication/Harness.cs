@@ -132,7 +132,17 @@ public sealed class FaultyStore(IObjectStore inner, StoreErrorKind kind, int fai
     public StoreCapabilities Capabilities => inner.Capabilities;
     public Task CheckBucketAsync(string bucket, CancellationToken ct) => inner.CheckBucketAsync(bucket, ct);
     public Task CreateBucketAsync(string bucket, CancellationToken ct) => inner.CreateBucketAsync(bucket, ct);
-    public IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix, string? startAfter, CancellationToken ct) => inner.ListAsync(bucket, prefix, startAfter, ct);
+    /// <summary>When set, a listing waits for it before its first answer (a slow side).</summary>
+    public Task? ListGate { get; init; }
+    public int ListFailures;
+    public IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix, string? startAfter, CancellationToken ct) => ListCoreAsync(bucket, prefix, startAfter, ct);
+    private async IAsyncEnumerable<ObjectInfo> ListCoreAsync(string bucket, string prefix, string? startAfter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        if (ListGate is { } gate) await gate.WaitAsync(ct);
+        try { MaybeFail("list", bucket); }
+        catch (StoreException) { Interlocked.Increment(ref ListFailures); throw; }
+        await foreach (var o in inner.ListAsync(bucket, prefix, startAfter, ct)) yield return o;
+    }
     public Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct) => inner.HeadAsync(bucket, key, ct);
     public Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct) => inner.StatAsync(bucket, key, ct);
     public Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct) { MaybeFail("get", key); return inner.GetAsync(bucket, key, ct); }

@@ -53,6 +53,21 @@ public sealed class ReplicatorTests
     }
 
     [Fact]
+    public async Task SourceListingFails_WhileTheTargetsIsInFlight_TheSourcesErrorIsReported()
+    {
+        await using var h = await Harness.FilesAsync();
+        await h.PutSourceAsync("a");
+        var gate = new TaskCompletionSource();
+        var source = new FaultyStore(h.Source, StoreErrorKind.Permanent, 1, ops: "list");
+        var target = new FaultyStore(h.Target, StoreErrorKind.Transient, 0) { ListGate = gate.Task };
+        var pass = h.Replicator(source: source, target: target).ReconcileAsync(null, None);
+        await Eventually.TrueAsync(() => Volatile.Read(ref source.ListFailures) == 1, TimeSpan.FromSeconds(10), "the source's listing failed");
+        gate.SetResult(); // the target's first page answers after the source's failed
+        var e = await Assert.ThrowsAsync<StoreException>(() => pass);
+        Assert.Contains("injected Permanent failure on list", e.Message);
+    }
+
+    [Fact]
     public async Task Prefixes_MapSourceKeysUnderTheTargetPrefix()
     {
         await using var h = await Harness.FilesAsync(srcPrefix: "in/", tgtPrefix: "copy/of/");
