@@ -197,8 +197,15 @@ public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
         foreach (var t in due) t.Fire();
     }
 
+    private int _created;
+
+    /// <summary>Timers created so far (each Task.Delay on this clock is one): a test waits for it to grow to know that
+    /// the code under test went back to waiting on the clock, instead of sleeping.</summary>
+    public int TimersCreated => Volatile.Read(ref _created);
+
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
+        Interlocked.Increment(ref _created);
         var t = new ManualTimer(this, callback, state);
         t.Change(dueTime, period);
         return t;

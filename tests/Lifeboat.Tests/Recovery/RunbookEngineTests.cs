@@ -129,9 +129,12 @@ public sealed class RunbookEngineTests
         var id = h.Start("rb");
         var run = h.Engine.RunAsync(id, CancellationToken.None);
         await Infrastructure.Eventually.TrueAsync(() => h.Step(id, "ok-to-switch").Status == "waiting", TimeSpan.FromSeconds(10), "the approval step waits");
+        var timers = h.Clock.TimersCreated;
         h.Clock.Advance(TimeSpan.FromMinutes(10));
-        await Task.Delay(100);
+        // Woken by the clock, it looked for an approval, found none and waits again (a new timer on the clock).
+        await Infrastructure.Eventually.TrueAsync(() => h.Clock.TimersCreated > timers, TimeSpan.FromSeconds(10), "the approval step waits again");
         Assert.False(run.IsCompleted);
+        Assert.Equal("waiting", h.Step(id, "ok-to-switch").Status);
         Assert.Empty(h.Lines("order.txt"));
         var approved = RunbookEngine.Approve(h.Executions, id, h.Context.NowMs, "tester");
         Assert.Equal(["step ok-to-switch"], approved);
@@ -147,9 +150,13 @@ public sealed class RunbookEngineTests
         using var h = new EngineHarness("runbooks:\n  rb:\n    steps:\n" + Exec("a", "a"));
         var id = h.Start("rb", ApprovalMode.Manual);
         Assert.Equal(ExecutionStore.AwaitingApproval, h.Executions.Get(id)!.Status);
+        var timers = h.Clock.TimersCreated;
         var run = h.Engine.RunAsync(id, CancellationToken.None);
-        await Task.Delay(200);
+        // It waits on the clock for the decision (a timer on it), without running the runbook.
+        await Infrastructure.Eventually.TrueAsync(() => h.Clock.TimersCreated > timers, TimeSpan.FromSeconds(10), "the execution waits for the decision");
         Assert.False(run.IsCompleted);
+        Assert.Equal(ExecutionStore.AwaitingApproval, h.Executions.Get(id)!.Status);
+        Assert.Empty(h.Lines("order.txt"));
         h.Clock.Advance(TimeSpan.FromSeconds(42));
         RunbookEngine.Approve(h.Executions, id, h.Context.NowMs, "oncall");
         var r = await run.WaitAsync(TimeSpan.FromSeconds(20));
