@@ -16,15 +16,15 @@ bash tests/servers/rgw.sh start >"$work/rgw.log" 2>&1 </dev/null
 eval "$(grep '^export LIFEBOAT_' "$work/rgw.log")"
 unset AWS_CA_BUNDLE   # rclone fails every S3 remote with it set (see shared facts)
 ./lifeboat --help >/dev/null  # builds (framework-dependent ReadyToRun) into artifacts/cli
-# The release package (self-contained, composite ReadyToRun with the framework: ADR 0006) is what the rows measure;
+# The release package (compiled ahead of time, Native AOT: ADR 0008) is what the rows measure;
 # LIFEBOAT_BENCH_PACKAGE=skip measures the ./lifeboat build instead, LIFEBOAT_BENCH_CLI=PATH another binary.
 # The 20 x 8 MiB row also shows the ./lifeboat build.
 rid=$(dotnet --info 2>/dev/null | awk '/^ *RID:/ {print $2; exit}')
 package="$root/artifacts/package/lifeboat-${rid:-linux-x64}/lifeboat"
 if [ -n "${LIFEBOAT_BENCH_CLI:-}" ]; then
-  lbcmd=("$(cd "$(dirname "$LIFEBOAT_BENCH_CLI")" && pwd)/$(basename "$LIFEBOAT_BENCH_CLI")")  # another build (bench/aot-probe.sh)
+  lbcmd=("$(cd "$(dirname "$LIFEBOAT_BENCH_CLI")" && pwd)/$(basename "$LIFEBOAT_BENCH_CLI")")  # another build
 elif [ "${LIFEBOAT_BENCH_PACKAGE:-}" != skip ]; then
-  # Rebuilt when a source is newer than the package (it takes ~5 minutes).
+  # Rebuilt when a source is newer than the package (it takes ~4 minutes).
   if [ ! -x "$package" ] || [ -n "$(find src Directory.Build.props Directory.Packages.props \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.yaml' \) -newer "$package" -print -quit)" ]; then
     bash build/package.sh >/dev/null
   fi

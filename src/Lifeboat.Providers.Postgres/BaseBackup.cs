@@ -154,7 +154,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
             Wal.SegmentName(timeline, Wal.SegmentNo(startLsn)), Wal.SegmentName(timeline, Wal.SegmentNo(stopLsn - 1)),
             startedAt, consistentAt, tarBytes, stored, Math.Round(sw.Elapsed.TotalSeconds, 3),
             chunks.OrderBy(c => c.Offset).ToList(), catalog.Files);
-        await archive.PutJsonAsync(archive.BackupPrefix(id) + "manifest.json", manifest, ct).ConfigureAwait(false);
+        await archive.PutJsonAsync(archive.BackupPrefix(id) + "manifest.json", manifest, PgJson.Default.BackupManifest, ct).ConfigureAwait(false);
         log.LogInformation("{Resource}: base backup {Id} done: {Files} files, {Size} MB ({Stored} MB stored) in {Seconds:0.00} s " +
                            "(data {Streamed:0.00} s, then waiting for its WAL to be archived {Wait:0.00} s); WAL {Start} - {Stop}",
             res.Name, id, catalog.Files.Count, tarBytes >> 20, stored >> 20, sw.Elapsed.TotalSeconds, streamed.TotalSeconds,

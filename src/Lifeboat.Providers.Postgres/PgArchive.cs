@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Config;
 
@@ -31,6 +32,15 @@ public sealed record BackupManifest(
 /// and at <see cref="ServerTime"/> (the server's clock) the server had flushed nothing beyond it.</summary>
 public sealed record WalTip(uint Timeline, string Lsn, DateTimeOffset ServerTime, DateTimeOffset WrittenAt);
 
+/// <summary>The archive's JSON (manifests, the tip) and `pg verify --json`: snake_case, indented, nulls left out;
+/// source-generated (no reflection: the release package is compiled ahead of time, ADR 0008).</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(BackupManifest))]
+[JsonSerializable(typeof(WalTip))]
+[JsonSerializable(typeof(PgVerifyJson))]
+public sealed partial class PgJson : JsonSerializerContext;
+
 /// <summary>A WAL object in the archive.</summary>
 public sealed record WalObject(string Segment, bool Partial, string Key, long Size);
 
@@ -43,12 +53,6 @@ public sealed record WalObject(string Segment, bool Partial, string Key, long Si
 /// </summary>
 public sealed class PgArchive(IObjectStore store, string bucket, string prefix)
 {
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-
     private static readonly PartLayout Layout = new(long.MaxValue, 64L << 20);
 
     public IObjectStore Store => store;
@@ -116,21 +120,21 @@ public sealed class PgArchive(IObjectStore store, string bucket, string prefix)
             new Dictionary<string, string> { ["end-time"] = serverTime.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) }, ct).ConfigureAwait(false);
     }
 
-    public async Task PutJsonAsync<T>(string key, T value, CancellationToken ct)
+    public async Task PutJsonAsync<T>(string key, T value, JsonTypeInfo<T> info, CancellationToken ct)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, Json);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, info);
         using var ms = new MemoryStream(bytes, writable: false);
         await store.PutAsync(bucket, key, ms, bytes.Length,
             new ObjectMetadata("application/json", null, null, new Dictionary<string, string>(), new Dictionary<string, string>()), Layout, ct).ConfigureAwait(false);
     }
 
-    public async Task<T?> GetJsonAsync<T>(string key, CancellationToken ct) where T : class
+    public async Task<T?> GetJsonAsync<T>(string key, JsonTypeInfo<T> info, CancellationToken ct) where T : class
     {
         await using var r = await store.GetAsync(bucket, key, ct).ConfigureAwait(false);
         if (r is null) return null;
         try
         {
-            return await JsonSerializer.DeserializeAsync<T>(r.Content, Json, ct).ConfigureAwait(false)
+            return await JsonSerializer.DeserializeAsync(r.Content, info, ct).ConfigureAwait(false)
                    ?? throw new InvalidDataException("null");
         }
         catch (JsonException e)
@@ -139,8 +143,8 @@ public sealed class PgArchive(IObjectStore store, string bucket, string prefix)
         }
     }
 
-    public Task PutTipAsync(WalTip tip, CancellationToken ct) => PutJsonAsync(TipKey, tip, ct);
-    public Task<WalTip?> GetTipAsync(CancellationToken ct) => GetJsonAsync<WalTip>(TipKey, ct);
+    public Task PutTipAsync(WalTip tip, CancellationToken ct) => PutJsonAsync(TipKey, tip, PgJson.Default.WalTip, ct);
+    public Task<WalTip?> GetTipAsync(CancellationToken ct) => GetJsonAsync(TipKey, PgJson.Default.WalTip, ct);
 
     public async Task<List<WalObject>> ListWalAsync(CancellationToken ct)
     {
@@ -192,7 +196,7 @@ public sealed class PgArchive(IObjectStore store, string bucket, string prefix)
         await foreach (var o in store.ListAsync(bucket, prefix + "backups/", null, ct).ConfigureAwait(false))
         {
             if (!o.Key.EndsWith("/manifest.json", StringComparison.Ordinal)) continue;
-            if (await GetJsonAsync<BackupManifest>(o.Key, ct).ConfigureAwait(false) is { } m)
+            if (await GetJsonAsync(o.Key, PgJson.Default.BackupManifest, ct).ConfigureAwait(false) is { } m)
             {
                 if (m.Format is < 1 or > BackupManifest.CurrentFormat)
                     throw new UserErrorException($"{Describe}: {o.Key} is in backup format {m.Format}, which this version of Lifeboat does not read (it reads 1 to {BackupManifest.CurrentFormat}): use a newer Lifeboat");

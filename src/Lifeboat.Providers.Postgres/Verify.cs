@@ -99,3 +99,9 @@ public static class PgVerifier
         return new VerifyReport(checks, n, walErrors, gaps, windows, incomplete);
     }
 }
+
+/// <summary>`lifeboat pg verify --json`, one line per resource (snake_case, nulls left out).</summary>
+public sealed record PgVerifyJson(string Resource, bool Ok, IReadOnlyList<BackupCheck> Backups, int WalChecked, IReadOnlyList<string> WalErrors,
+    IReadOnlyList<string> Gaps, IReadOnlyList<PgRecoverableJson> Recoverable, IReadOnlyList<string> IncompleteBackups);
+
+public sealed record PgRecoverableJson(string Backup, DateTimeOffset From, DateTimeOffset To, string? Problem);

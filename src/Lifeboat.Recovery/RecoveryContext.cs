@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.State;
 using Lifeboat.Core.Traffic;
@@ -38,13 +39,22 @@ public sealed class RecoveryContext
     public string ConfigDir => Path.GetDirectoryName(Path.GetFullPath(Config.File)) ?? ".";
 }
 
+/// <summary>A notification's body as it always was: compact, field names as given (string and number values).</summary>
+[JsonSerializable(typeof(Dictionary<string, object?>), TypeInfoPropertyName = "Fields")]
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(long))]
+[JsonSerializable(typeof(int))]
+[JsonSerializable(typeof(double))]
+[JsonSerializable(typeof(bool))]
+internal sealed partial class NotifyJson : JsonSerializerContext;
+
 /// <summary>Webhook notifications: POST of JSON with a Slack-compatible <c>text</c> field plus structured fields.</summary>
 public static class Notifier
 {
     public static async Task SendAsync(HttpClient http, NotifySpec spec, string text, IReadOnlyDictionary<string, object?> fields, CancellationToken ct)
     {
         var body = new Dictionary<string, object?>(fields) { ["text"] = spec.Text is null ? text : $"{spec.Text}: {text}" };
-        using var resp = await http.PostAsync(spec.Url, JsonContent.Create(body, options: new JsonSerializerOptions()), ct).ConfigureAwait(false);
+        using var resp = await http.PostAsync(spec.Url, JsonContent.Create(body, NotifyJson.Default.Fields), ct).ConfigureAwait(false);
         if (!resp.IsSuccessStatusCode)
             throw new HttpRequestException($"notify {spec.Url}: status {(int)resp.StatusCode} {resp.ReasonPhrase}");
     }

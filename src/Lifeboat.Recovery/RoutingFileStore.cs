@@ -13,17 +13,16 @@ namespace Lifeboat.Recovery;
 public sealed class RoutingFileStore(string name, string path) : IDnsRecordStore
 {
     private static readonly SemaphoreSlim Gate = new(1, 1);
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public string Name => name;
     public string Path => path;
 
-    private sealed class Doc
+    internal sealed class Doc
     {
         [JsonPropertyName("records")] public List<Rec> Records { get; set; } = [];
     }
 
-    private sealed class Rec
+    internal sealed class Rec
     {
         [JsonPropertyName("name")] public string Name { get; set; } = "";
         [JsonPropertyName("type")] public string Type { get; set; } = "";
@@ -34,7 +33,7 @@ public sealed class RoutingFileStore(string name, string path) : IDnsRecordStore
     private Doc Read()
     {
         if (!File.Exists(path)) return new Doc();
-        try { return JsonSerializer.Deserialize<Doc>(File.ReadAllText(path), Json) ?? new Doc(); }
+        try { return JsonSerializer.Deserialize(File.ReadAllText(path), RecoveryJson.Default.Doc) ?? new Doc(); }
         catch (JsonException e) { throw new InvalidOperationException($"routing file {path} (store {name}) is not valid: {e.Message}", e); }
     }
 
@@ -54,7 +53,7 @@ public sealed class RoutingFileStore(string name, string path) : IDnsRecordStore
             var tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
             await using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
             {
-                await JsonSerializer.SerializeAsync(f, doc, Json, ct).ConfigureAwait(false);
+                await JsonSerializer.SerializeAsync(f, doc, RecoveryJson.Default.Doc, ct).ConfigureAwait(false);
                 f.Flush(flushToDisk: true);
             }
             File.Move(tmp, path, overwrite: true);
@@ -68,3 +67,8 @@ public sealed class RoutingFileStore(string name, string path) : IDnsRecordStore
         return Task.FromResult(r is null ? null : new DnsRecordSet(r.Name, r.Type, r.Values, r.Ttl));
     }
 }
+
+/// <summary>The routing file's JSON, source-generated: no reflection in the ahead-of-time compiled release package (ADR 0008).</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(RoutingFileStore.Doc))]
+internal sealed partial class RecoveryJson : JsonSerializerContext;

@@ -15,7 +15,6 @@ namespace Lifeboat.Cli.Commands;
 /// </summary>
 public static class CostCommand
 {
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public static int Run(string? config, string? scenario, bool json, string? outDir, TextWriter stdout, TextWriter stderr, TimeProvider time)
     {
@@ -55,7 +54,7 @@ public static class CostCommand
         var estimates = Estimate(cfg, time.GetUtcNow());
         if (estimates.All(e => e.Skipped is not null))
             throw new UserErrorException($"{file}: no resource could be estimated: add a workload: block to each (see docs/cost.md), or replicate first so the state store has measurements");
-        stdout.Write(json ? JsonSerializer.Serialize(Reports.Json(cfg, estimates), JsonOptions) + Environment.NewLine : Reports.Text(cfg, estimates));
+        stdout.Write(json ? JsonSerializer.Serialize(Reports.Json(cfg, estimates), CliJson.Default.ConfigJson) + Environment.NewLine : Reports.Text(cfg, estimates));
         return Cli.Ok;
     }
 
@@ -79,7 +78,7 @@ public static class CostCommand
         var files = new List<string> { md, svg };
         var pngNote = ConvertToPng(svg, png);
         if (pngNote is null) files.Add(png);
-        stdout.Write(json ? JsonSerializer.Serialize(Reports.Json(s, result, figures, files), JsonOptions) + Environment.NewLine : markdown);
+        stdout.Write(json ? JsonSerializer.Serialize(Reports.Json(s, result, figures, files), CliJson.Default.ScenarioJson) + Environment.NewLine : markdown);
         foreach (var f in files) stderr.WriteLine($"lifeboat: wrote {f}");
         if (pngNote is not null) stderr.WriteLine($"lifeboat: PNG skipped: {pngNote}");
         return Cli.Ok;

@@ -82,12 +82,9 @@ public static class PgCommand
             ok &= rep.Ok;
             if (json)
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
-                {
-                    resource = res.Name, ok = rep.Ok, backups = rep.Backups, wal_checked = rep.WalChecked, wal_errors = rep.WalErrors, gaps = rep.Gaps,
-                    recoverable = rep.Windows.Where(w => w.Usable).Select(w => new { backup = w.Backup.Id, from = w.From, to = w.To, problem = w.Problem }),
-                    incomplete_backups = rep.Incomplete,
-                }, PgArchive.Json));
+                Console.WriteLine(JsonSerializer.Serialize(new PgVerifyJson(res.Name, rep.Ok, rep.Backups, rep.WalChecked, rep.WalErrors, rep.Gaps,
+                    rep.Windows.Where(w => w.Usable).Select(w => new PgRecoverableJson(w.Backup.Id, w.From, w.To, w.Problem)).ToList(),
+                    rep.Incomplete), PgJson.Default.PgVerifyJson));
                 continue;
             }
             Console.WriteLine($"{res.Name}: {(rep.Ok ? "OK" : "PROBLEMS")}: {rep.Backups.Count} backups, {rep.WalChecked} WAL objects checked");

@@ -13,7 +13,6 @@ namespace Lifeboat.Cli.Commands;
 /// <summary>failover, failback, approve, executions, report, runbook plan (and serve, in ServeCommand).</summary>
 public static class RecoveryCommands
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public static void Register(RootCommand root, Option<string> config)
     {
@@ -259,11 +258,9 @@ public static class RecoveryCommands
         var reports = list.Select(e => Reports.Build(store, e.Id)).ToList();
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(reports.Select(r => new
-            {
-                id = r.Execution.Id, runbook = r.Execution.Runbook, kind = r.Execution.Kind, status = r.Execution.Status, trigger = r.Execution.Trigger,
-                created_at = DateTimeOffset.FromUnixTimeMilliseconds(r.Execution.CreatedAt), rto_seconds = r.Rto.TotalMs / 1000.0,
-            }), Json));
+            Console.WriteLine(JsonSerializer.Serialize(reports.Select(r => new ExecutionSummaryJson(r.Execution.Id, r.Execution.Runbook,
+                r.Execution.Kind, r.Execution.Status, r.Execution.Trigger, DateTimeOffset.FromUnixTimeMilliseconds(r.Execution.CreatedAt),
+                r.Rto.TotalMs / 1000.0)).ToList(), CliJson.Default.ListExecutionSummaryJson));
             return Cli.Ok;
         }
         if (list.Count == 0) { Console.WriteLine("no executions yet"); return Cli.Ok; }
@@ -281,7 +278,7 @@ public static class RecoveryCommands
         var cfg = ConfigLoader.Load(file);
         using var store = new ExecutionStore(cfg.StatePath);
         var rep = Reports.Build(store, ParseId(execution));
-        if (json) Console.WriteLine(JsonSerializer.Serialize(rep, Json));
+        if (json) Console.WriteLine(JsonSerializer.Serialize(rep, CliJson.Default.ExecutionReport));
         else Console.Write(Reports.Render(rep));
         return rep.Execution.Status == ExecutionStore.Failed ? Cli.Failed : Cli.Ok;
     }

@@ -20,8 +20,6 @@ namespace Lifeboat.Cli.Commands;
 /// </summary>
 public static class ServeCommand
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
     public static void Register(RootCommand root, Option<string> config)
     {
         var serve = new Command("serve", "Daemon: replication, checks and rules, event endpoint, JSON API (status, executions, approve) and /metrics") { config };
@@ -104,26 +102,21 @@ public static class ServeCommand
         IResult? Deny(HttpContext http)
         {
             if (serve.Token is null)
-                return Results.Json(new { error = "state-changing requests need a token: set serve.token or serve.token_env" }, statusCode: 403);
-            return WebhookServer.Authorized(http.Request, serve.Token) ? null : Results.Json(new { error = "missing or wrong token" }, statusCode: 401);
+                return Error("state-changing requests need a token: set serve.token or serve.token_env", 403);
+            return WebhookServer.Authorized(http.Request, serve.Token) ? null : Error("missing or wrong token", 401);
         }
         var cfg = rec.Runtime.Config;
-        app.MapGet("/api/status", () => Results.Json(new
-        {
-            checks = monitors.Select(m => new
-            {
-                name = m.Config.Name, probe = m.Config.Probe.Describe(), failing = m.Failing, last_ok = m.Last?.Ok, last = m.Last?.Detail,
-                last_at = m.LastAt, threshold = m.Config.Threshold.ToString(),
-            }),
-            replication = cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))
-                .Select(n => new { resource = n, mode = ReplicationControl.Name(ReplicationControl.Get(rec.Runtime.State, n)) }),
-            active_executions = rec.Executions.List(100, activeOnly: true),
-        }, Json));
-        app.MapGet("/api/executions", () => Results.Json(rec.Executions.List(100), Json));
+        app.MapGet("/api/status", () => Results.Json(new ServeStatusJson(
+            monitors.Select(m => new CheckStatusJson(m.Config.Name, m.Config.Probe.Describe(), m.Failing, m.Last?.Ok, m.Last?.Detail,
+                m.LastAt, m.Config.Threshold.ToString())).ToList(),
+            cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))
+                .Select(n => new ModeJson(n, ReplicationControl.Name(ReplicationControl.Get(rec.Runtime.State, n)))).ToList(),
+            rec.Executions.List(100, activeOnly: true)), CliJson.Default.ServeStatusJson));
+        app.MapGet("/api/executions", () => Results.Json(rec.Executions.List(100), CliJson.Default.IReadOnlyListExecutionRow));
         app.MapGet("/api/executions/{id:long}", (long id) =>
         {
-            try { return Results.Json(Reports.Build(rec.Executions, id), Json); }
-            catch (UserErrorException e) { return Results.Json(new { error = e.Message }, statusCode: 404); }
+            try { return Results.Json(Reports.Build(rec.Executions, id), CliJson.Default.ExecutionReport); }
+            catch (UserErrorException e) { return Error(e.Message, 404); }
         });
         app.MapPost("/api/executions/{id:long}/approve", (HttpContext http, long id) =>
         {
@@ -132,23 +125,23 @@ public static class ServeCommand
             {
                 var by = http.Request.Query["by"].ToString() is { Length: > 0 } b ? b : "api";
                 var approved = RunbookEngine.Approve(rec.Executions, id, rec.Context.NowMs, by);
-                return Results.Json(new { execution = id, approved }, Json);
+                return Results.Json(new ApprovedJson(id, approved), CliJson.Default.ApprovedJson);
             }
-            catch (UserErrorException e) { return Results.Json(new { error = e.Message }, statusCode: 409); }
+            catch (UserErrorException e) { return Error(e.Message, 409); }
         });
         app.MapPost("/api/failover", (HttpContext http) =>
         {
             if (Deny(http) is { } denied) return denied;
             var name = http.Request.Query["runbook"].ToString();
-            if (!cfg.Recovery.Runbooks.ContainsKey(name)) return Results.Json(new { error = $"no runbook named '{name}'" }, statusCode: 404);
+            if (!cfg.Recovery.Runbooks.ContainsKey(name)) return Error($"no runbook named '{name}'", 404);
             try
             {
                 var now = rec.Runtime.Time.GetUtcNow();
                 var id = rec.Engine.Create(name, RunbookEngine.KindFailover, "api (POST /api/failover)", ApprovalMode.Auto, now, now, "failover requested through the API");
                 rec.Dispatcher.Track(id, stop);
-                return Results.Json(new { execution = id }, Json, statusCode: 202);
+                return Results.Json(new CreatedJson(id), CliJson.Default.CreatedJson, statusCode: 202);
             }
-            catch (ActiveExecutionException e) { return Results.Json(new { error = e.Message, execution = e.Id }, statusCode: 409); }
+            catch (ActiveExecutionException e) { return Results.Json(new ApiConflict(e.Message, e.Id), ApiErrorJson.Default.ApiConflict, statusCode: 409); }
         });
         app.MapPost(serve.EventsPath, async (HttpContext http) =>
         {
@@ -156,9 +149,11 @@ public static class ServeCommand
             string body;
             using (var reader = new StreamReader(http.Request.Body)) body = await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false);
             try { using var _ = JsonDocument.Parse(body); }
-            catch (JsonException e) { return Results.Json(new { error = $"not a JSON event: {e.Message}" }, statusCode: 400); }
+            catch (JsonException e) { return Error($"not a JSON event: {e.Message}", 400); }
             var matched = await rec.Dispatcher.OnEventAsync(body, stop).ConfigureAwait(false);
-            return Results.Json(new { matched, recorded = true }, Json);
+            return Results.Json(new EventAcceptedJson(matched, true), CliJson.Default.EventAcceptedJson);
         });
     }
+
+    private static IResult Error(string message, int status) => Results.Json(new ApiError(message), ApiErrorJson.Default.ApiError, statusCode: status);
 }

@@ -103,9 +103,8 @@ public static class StatusCommand
         var pgRows = PgCommand.StatusAsync(cfg, now, CancellationToken.None).GetAwaiter().GetResult();
         if (json)
         {
-            var opts = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-            Console.WriteLine(pgRows.Count == 0 ? JsonSerializer.Serialize(rows, opts)
-                : JsonSerializer.Serialize(rows.Cast<object>().Concat(pgRows.Select(p => (object)p)).ToList(), opts));
+            Console.WriteLine(pgRows.Count == 0 ? JsonSerializer.Serialize(rows, CliJson.Default.ListResourceStatus)
+                : JsonSerializer.Serialize(rows.Cast<object>().Concat(pgRows.Select(p => (object)p)).ToList(), CliJson.Default.ListObject));
             return Cli.Ok;
         }
         PgCommand.PrintStatus(pgRows, now);

@@ -39,13 +39,10 @@ public static class VerifyCommand
         }
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(results.Select(c => new
-            {
-                resource = c.Result.Resource, type = c.Type, source = c.Source, target = c.Target,
-                ok = c.Result.Ok, @checked = c.Result.Checked, equal = c.Result.Equal,
-                differences = c.Result.Differences.Select(d => new { key = d.Key, kind = d.Kind.ToString().ToLowerInvariant(), detail = d.Detail }),
-                held_by_delete_policy = c.Result.Held,
-            }), new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine(JsonSerializer.Serialize(results.Select(c => new VerifyJson(c.Result.Resource, c.Type, c.Source, c.Target,
+                c.Result.Ok, c.Result.Checked, c.Result.Equal,
+                c.Result.Differences.Select(d => new DifferenceJson(d.Key, d.Kind.ToString().ToLowerInvariant(), d.Detail)).ToList(),
+                c.Result.Held)).ToList(), CliJson.Default.ListVerifyJson));
         }
         else
         {

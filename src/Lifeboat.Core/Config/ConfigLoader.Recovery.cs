@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Lifeboat.Core.Abstractions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -283,13 +284,6 @@ public static partial class ConfigLoader
         return json;
     }
 
-    // In a holder class: a static field of ConfigLoader itself would build the JSON encoder (System.Text.Json and its
-    // escaping tables) on every config load, event rules or not: start-up time of every command (ADR 0007).
-    private static class Relaxed
-    {
-        internal static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-    }
-
     /// <summary>YAML to JSON: plain scalars that read as numbers, booleans or null become those; quoted ones stay strings.</summary>
     internal static void YamlToJson(YamlNode node, StringBuilder sb)
     {
@@ -302,7 +296,7 @@ public static partial class ConfigLoader
                 {
                     if (!first) sb.Append(',');
                     first = false;
-                    sb.Append(JsonSerializer.Serialize(((YamlScalarNode)k).Value ?? "", Relaxed.Json));
+                    sb.Append(JsonText.Quote(((YamlScalarNode)k).Value ?? "", System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping));
                     sb.Append(':');
                     YamlToJson(v, sb);
                 }
@@ -326,7 +320,7 @@ public static partial class ConfigLoader
                     if (double.TryParse(v2, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && !double.IsInfinity(d) && !double.IsNaN(d))
                     { sb.Append(v2.TrimStart('+')); break; }
                 }
-                sb.Append(JsonSerializer.Serialize(v2, Relaxed.Json));
+                sb.Append(JsonText.Quote(v2, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping));
                 break;
         }
     }

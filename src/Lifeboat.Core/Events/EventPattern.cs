@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Config;
 
 namespace Lifeboat.Core.Events;
@@ -232,7 +233,7 @@ public sealed class EventPattern
             var o = new PatternObject();
             foreach (var (key, value, _) in node.Members)
             {
-                var p = $"{path}.{(key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '$') && key.Length > 0 ? key : JsonSerializer.Serialize(key))}";
+                var p = $"{path}.{(key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '$') && key.Length > 0 ? key : JsonText.Quote(key))}";
                 if (key == "$or")
                 {
                     if (value.Kind != JKind.Array || value.Items!.Count < 2)
@@ -553,7 +554,7 @@ public sealed class EventPattern
                 case JsonTokenType.String:
                     n.Kind = JKind.String;
                     n.Str = r.GetString();
-                    n.Raw = JsonSerializer.Serialize(n.Str);
+                    n.Raw = JsonText.Quote(n.Str!);
                     break;
                 case JsonTokenType.Number:
                     n.Kind = JKind.Number;

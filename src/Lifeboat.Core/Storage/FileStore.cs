@@ -19,7 +19,6 @@ namespace Lifeboat.Core.Storage;
 public sealed class FileStore : IObjectStore
 {
     private const string Reserved = ".lifeboat";
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
     private readonly string _root;
     private readonly TimeProvider _time;
 
@@ -122,7 +121,7 @@ public sealed class FileStore : IObjectStore
         }
     }
 
-    private sealed record Sidecar(long Size, long MtimeTicks, string ETag, string? ContentType, string? CacheControl,
+    internal sealed record Sidecar(long Size, long MtimeTicks, string ETag, string? ContentType, string? CacheControl,
         string? ContentEncoding, Dictionary<string, string> Metadata, Dictionary<string, string> Tags);
 
     public async Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct)
@@ -138,7 +137,7 @@ public sealed class FileStore : IObjectStore
             try
             {
                 await using var ms = File.OpenRead(metaPath);
-                meta = await JsonSerializer.DeserializeAsync<Sidecar>(ms, Json, ct).ConfigureAwait(false);
+                meta = await JsonSerializer.DeserializeAsync(ms, CoreJson.Default.Sidecar, ct).ConfigureAwait(false);
             }
             catch (JsonException) { meta = null; } // a torn or foreign sidecar: treated as absent, repaired by the next copy
             if (meta is not null && (meta.Size != fi.Length || meta.MtimeTicks != mtime.Ticks)) meta = null;
@@ -246,7 +245,7 @@ public sealed class FileStore : IObjectStore
         {
             await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
             {
-                await JsonSerializer.SerializeAsync(fs, sidecar, Json, ct).ConfigureAwait(false);
+                await JsonSerializer.SerializeAsync(fs, sidecar, CoreJson.Default.Sidecar, ct).ConfigureAwait(false);
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, metaPath, overwrite: true);

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.State;
 using Microsoft.Extensions.Logging;
@@ -33,6 +34,14 @@ public sealed record RdsLast(string SnapshotId, string? SourceArn, string? Targe
 
 public sealed record RdsError(long AtMs, string SnapshotId, string Message);
 
+/// <summary>The cycle checkpoints' JSON (snake_case), source-generated: no reflection in the ahead-of-time compiled
+/// release package (ADR 0008).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(RdsCycle))]
+[JsonSerializable(typeof(RdsLast))]
+[JsonSerializable(typeof(RdsError))]
+public sealed partial class RdsJson : JsonSerializerContext;
+
 public enum RdsStepKind { Idle, Continue, Wait, Done }
 
 public sealed record RdsStep(RdsStepKind Kind, DateTimeOffset? WakeAt = null, RdsLast? Completed = null);
@@ -63,7 +72,6 @@ public sealed class RdsSnapshotRunner
     public static readonly TimeSpan CopyVisibleWithin = TimeSpan.FromMinutes(10);
 
     private static readonly ConcurrentDictionary<string, SemaphoreSlim> CopyGates = new(StringComparer.Ordinal);
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     private readonly RdsClient _source;
     private readonly RdsClient _target;
@@ -86,13 +94,13 @@ public sealed class RdsSnapshotRunner
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     public static RdsCycle? LoadCycle(StateStore state, string resource) =>
-        state.GetCheckpoint(resource, CycleCheckpoint) is { } s ? JsonSerializer.Deserialize<RdsCycle>(s, Json) : null;
+        state.GetCheckpoint(resource, CycleCheckpoint) is { } s ? JsonSerializer.Deserialize(s, RdsJson.Default.RdsCycle) : null;
 
     public static RdsLast? LoadLast(StateStore state, string resource) =>
-        state.GetCheckpoint(resource, LastCheckpoint) is { } s ? JsonSerializer.Deserialize<RdsLast>(s, Json) : null;
+        state.GetCheckpoint(resource, LastCheckpoint) is { } s ? JsonSerializer.Deserialize(s, RdsJson.Default.RdsLast) : null;
 
     public static RdsError? LoadError(StateStore state, string resource) =>
-        state.GetCheckpoint(resource, ErrorCheckpoint) is { } s ? JsonSerializer.Deserialize<RdsError>(s, Json) : null;
+        state.GetCheckpoint(resource, ErrorCheckpoint) is { } s ? JsonSerializer.Deserialize(s, RdsJson.Default.RdsError) : null;
 
     public static DateTimeOffset? LoadLastTick(StateStore state, string resource) =>
         long.TryParse(state.GetCheckpoint(resource, LastTickCheckpoint), NumberStyles.Integer, CultureInfo.InvariantCulture, out var t)
@@ -100,7 +108,7 @@ public sealed class RdsSnapshotRunner
 
     public RdsCycle? Cycle => LoadCycle(_state, Resource.Name);
 
-    private void Save(RdsCycle c) => _state.SetCheckpoint(Resource.Name, CycleCheckpoint, JsonSerializer.Serialize(c, Json), NowMs);
+    private void Save(RdsCycle c) => _state.SetCheckpoint(Resource.Name, CycleCheckpoint, JsonSerializer.Serialize(c, RdsJson.Default.RdsCycle), NowMs);
 
     /// <summary>The snapshot name for a cycle: lifeboat-NAME-yyyyMMdd-HHmm for a scheduled tick, and down to the
     /// millisecond (-HHmmss-fff) on demand, so that two on-demand runs in one second make two snapshots instead of the
@@ -159,7 +167,7 @@ public sealed class RdsSnapshotRunner
     private RdsCycleFailedException Fail(RdsCycle c, string message, Exception? inner = null)
     {
         var text = $"{Resource.Name}: snapshot {c.SnapshotId}: {message}";
-        _state.SetCheckpoint(Resource.Name, ErrorCheckpoint, JsonSerializer.Serialize(new RdsError(NowMs, c.SnapshotId, text), Json), NowMs);
+        _state.SetCheckpoint(Resource.Name, ErrorCheckpoint, JsonSerializer.Serialize(new RdsError(NowMs, c.SnapshotId, text), RdsJson.Default.RdsError), NowMs);
         _state.SetCheckpoint(Resource.Name, CycleCheckpoint, null, NowMs);
         _log.LogError("{Message}", text);
         return new RdsCycleFailedException(text, inner);
@@ -291,7 +299,7 @@ public sealed class RdsSnapshotRunner
                 var t = await ExpireAsync(_target, Resource.TargetRegion, id, ct).ConfigureAwait(false);
                 var s = await ExpireAsync(_source, Resource.SourceRegion, id, ct).ConfigureAwait(false);
                 var last = new RdsLast(id, c.SourceArn, c.TargetArn, c.StartedAtMs, c.CreatedAtMs, c.CopiedAtMs, NowMs, t, s);
-                _state.SetCheckpoint(Resource.Name, LastCheckpoint, JsonSerializer.Serialize(last, Json), NowMs);
+                _state.SetCheckpoint(Resource.Name, LastCheckpoint, JsonSerializer.Serialize(last, RdsJson.Default.RdsLast), NowMs);
                 _state.SetCheckpoint(Resource.Name, ErrorCheckpoint, null, NowMs);
                 _state.SetCheckpoint(Resource.Name, CycleCheckpoint, null, NowMs);
                 _log.LogInformation("{Resource}: cycle {Snapshot} done: copied to {Region}; expired {Target} copies, {Source} source snapshots",

@@ -162,7 +162,7 @@ public sealed class RdsSnapshotTests : IAsyncLifetime
         // Simulate a crash after CreateDBSnapshot but before the phase was saved: back to "create".
         var c = runner.Cycle!;
         state.SetCheckpoint(Name, RdsSnapshotRunner.CycleCheckpoint,
-            System.Text.Json.JsonSerializer.Serialize(c with { Phase = "create" }, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower }), 0);
+            System.Text.Json.JsonSerializer.Serialize(c with { Phase = "create" }, RdsJson.Default.RdsCycle), 0);
         await DriveAsync(Runner(state), startNow: false);
         Assert.Single(_rds.Calls, x => x.Action == "CreateDBSnapshot");
         Assert.Empty(_rds.Problems);

@@ -258,7 +258,7 @@ public sealed class PgStreamTests(ITestOutputHelper output)
         await archive.PutJsonAsync(archive.BackupPrefix(m.Id) + "manifest.json", m with
         {
             Format = 1, Chunks = chunks, Files = catalog.Files.Select(f => f with { Crc32C = null }).ToList(),
-        }, default);
+        }, PgJson.Default.BackupManifest, default);
     }
 
     /// <summary>Fails every write while <see cref="Down"/> (a store that stops answering in the middle of a segment).</summary>

@@ -1,0 +1,62 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Lifeboat.Cli.Commands;
+using Lifeboat.Cost.Output;
+using Lifeboat.Providers.Postgres;
+using Lifeboat.Recovery;
+
+namespace Lifeboat.Cli;
+
+// The CLI's JSON output, source-generated: the release package is compiled ahead of time and serialises nothing by
+// reflection (ADR 0008). Records instead of anonymous types; property names come out as before (snake_case).
+
+/// <summary>`verify --json`: one entry per resource.</summary>
+public sealed record VerifyJson(string Resource, string Type, string Source, string Target, bool Ok, long Checked, long Equal,
+    IReadOnlyList<DifferenceJson> Differences, IReadOnlyList<string> HeldByDeletePolicy);
+
+public sealed record DifferenceJson(string Key, string Kind, string Detail);
+
+/// <summary>`executions --json`: one entry per execution.</summary>
+public sealed record ExecutionSummaryJson(long Id, string Runbook, string Kind, string Status, string Trigger, DateTimeOffset CreatedAt, double? RtoSeconds);
+
+/// <summary>`serve`: GET /api/status.</summary>
+public sealed record ServeStatusJson(IReadOnlyList<CheckStatusJson> Checks, IReadOnlyList<ModeJson> Replication, IReadOnlyList<ExecutionRow> ActiveExecutions);
+
+public sealed record CheckStatusJson(string Name, string Probe, bool Failing, bool? LastOk, string? Last, DateTimeOffset? LastAt, string Threshold);
+
+public sealed record ModeJson(string Resource, string Mode);
+
+/// <summary>`serve`: answers of the state-changing API calls.</summary>
+public sealed record ApprovedJson(long Execution, IReadOnlyList<string> Approved);
+
+public sealed record CreatedJson(long Execution);
+
+public sealed record EventAcceptedJson(IReadOnlyList<string> Matched, bool Recorded);
+
+/// <summary>Indented snake_case: every `--json` output and the API's answers.</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(List<VerifyJson>))]
+[JsonSerializable(typeof(List<ExecutionSummaryJson>))]
+[JsonSerializable(typeof(ExecutionReport))]
+[JsonSerializable(typeof(IReadOnlyList<ExecutionRow>))]
+[JsonSerializable(typeof(List<ResourceStatus>))]
+[JsonSerializable(typeof(List<object>))] // status with postgres resources: ResourceStatus and PgStatus rows
+[JsonSerializable(typeof(ResourceStatus))]
+[JsonSerializable(typeof(PgStatus))]
+[JsonSerializable(typeof(ConfigJson))]
+[JsonSerializable(typeof(ScenarioJson))]
+[JsonSerializable(typeof(ServeStatusJson))]
+[JsonSerializable(typeof(ApprovedJson))]
+[JsonSerializable(typeof(CreatedJson))]
+[JsonSerializable(typeof(EventAcceptedJson))]
+internal sealed partial class CliJson : JsonSerializerContext;
+
+/// <summary>The API's error answers: {"error": ...} as ASP.NET Core writes by default (camelCase, compact).</summary>
+public sealed record ApiError(string Error);
+
+public sealed record ApiConflict(string Error, long Execution);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(ApiError))]
+[JsonSerializable(typeof(ApiConflict))]
+internal sealed partial class ApiErrorJson : JsonSerializerContext;
