@@ -57,13 +57,40 @@ if [ -z "$trx" ]; then
   tail -n 60 "$out/dotnet-test.log" >&2
   fail "run.sh: dotnet test produced no results (build or restore failed; exit $status)"
 fi
-counters=$(grep -o '<Counters [^>]*>' "$trx")
-num() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+
+# The release package (the CLI compiled ahead of time, ADR 0008) is what users run: build it, then run every test
+# class that runs the CLI again, against the package (LIFEBOAT_TEST_CLI). LIFEBOAT_TEST_PACKAGE=0 skips this part.
+ptrx=""
+pstatus=0
+if [ "${LIFEBOAT_TEST_PACKAGE:-1}" != 0 ]; then
+  if ! bash build/package.sh >"$out/package.log" 2>&1; then
+    tail -n 40 "$out/package.log" >&2
+    echo "run.sh: building the release package failed" >&2
+    pstatus=1
+  else
+    cli="$(sed -n 's/^\(.*\/lifeboat\) (.*/\1/p' "$out/package.log" | tail -n 1)"
+    classes=$(grep -rl 'LifeboatCli\.' tests/Lifeboat.Tests --include='*.cs' | grep -v '/Infrastructure/' \
+      | xargs grep -ohE '^public (sealed )?class [A-Za-z0-9_]+' | awk '{print $NF}' | sort -u)
+    filter=$(printf 'FullyQualifiedName~.%s.|' $classes)
+    echo "run.sh: the CLI's tests again, against the release package $cli"
+    LIFEBOAT_TEST_CLI="$cli" dotnet test "$root/tests/Lifeboat.Tests/Lifeboat.Tests.csproj" -c Release --no-build \
+      --filter "${filter%|}" --logger "trx;LogFileName=package.trx" --logger "console;verbosity=normal" \
+      --results-directory "$out" 2>&1 | tee "$out/dotnet-test-package.log" | grep -E '^\s*(Failed|Passed|Skipped) |error|Error Message|Assert|Total tests|^\s+at Lifeboat' | grep -v '^\s*Passed ' | head -200
+    pstatus=${PIPESTATUS[0]}
+    ptrx=$(find "$out" -name 'package.trx' | head -n 1)
+    [ -n "$ptrx" ] || { echo "run.sh: the package's test run produced no results" >&2; pstatus=1; }
+  fi
+fi
+
+# One summary over both runs (the CLI's tests count once per CLI build they ran against).
+counters=$(grep -ho '<Counters [^>]*>' "$trx" ${ptrx:+"$ptrx"})
+num() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}'; }
 total=$(num total); passed=$(num passed); failed=$(num failed); errors=$(num error); timeouts=$(num timeout); aborted=$(num aborted)
 executed=$(num executed)
 failed=$(( failed + errors + timeouts + aborted ))
 skipped=$(( total - executed ))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # the runner itself failed (crash, abort)
+if [ "$pstatus" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi # the package did not build, or its run failed
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then failed=1; echo "run.sh: no test ran" >&2; fi
 line="tests: $passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && line="$line, $skipped skipped"

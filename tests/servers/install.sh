@@ -21,6 +21,8 @@ PACKAGES=(
   # later servers: BIND 9, PostgreSQL 15 + pgBackRest
   bind9 bind9-utils bind9-dnsutils
   postgresql-15 pgbackrest
+  # the native linker of the release package (Native AOT: build/package.sh, which run.sh builds and tests)
+  clang lld
 )
 
 LOG=${LIFEBOAT_INSTALL_LOG:-/tmp/lifeboat-install.log}

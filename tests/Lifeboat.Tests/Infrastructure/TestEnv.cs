@@ -135,6 +135,9 @@ public static class LifeboatCli
 
     private static string? Executable => Environment.GetEnvironmentVariable("LIFEBOAT_TEST_CLI") is { Length: > 0 } exe ? Path.GetFullPath(exe) : null;
 
+    /// <summary>The CLI as one shell command (for programs that run it themselves, such as PostgreSQL's archive_command).</summary>
+    public static string ShellCommand => Executable ?? $"{Proc.Run("bash", ["-c", "command -v dotnet"], TimeSpan.FromSeconds(10)).Output.Trim()} {Dll}";
+
     private static (string File, string[] Args) Command(IEnumerable<string> args) =>
         Executable is { } exe ? (exe, args.ToArray()) : ("dotnet", new[] { Dll }.Concat(args).ToArray());
 

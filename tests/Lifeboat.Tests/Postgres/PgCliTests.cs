@@ -14,12 +14,6 @@ public sealed class PgCliTests
 {
     private readonly PostgresServer _pg = PostgresServer.Instance;
 
-    private static string Dotnet()
-    {
-        var (_, o) = Proc.Run("bash", ["-c", "command -v dotnet"], TimeSpan.FromSeconds(10));
-        return o.Trim();
-    }
-
     [Fact]
     public async Task ArchiveMode_WalPushFromArchiveCommand_BackupAndLatestRestore_IdempotentPushAndConflict()
     {
@@ -29,7 +23,7 @@ public sealed class PgCliTests
         var cfgPath = Path.Combine(dir.Path, "lb.yaml");
         var port = PostgresServer.NextPort();
         // The cluster's archive_command calls lifeboat as the postgres user.
-        using var cluster = _pg.StartClusterAt(port, $"wal_level = replica\nmax_wal_senders = 5\narchive_mode = on\narchive_command = '{Dotnet()} {LifeboatCli.Dll} wal-push -c {cfgPath} -r arch %p'\n");
+        using var cluster = _pg.StartClusterAt(port, $"wal_level = replica\nmax_wal_senders = 5\narchive_mode = on\narchive_command = '{LifeboatCli.ShellCommand} wal-push -c {cfgPath} -r arch %p'\n");
         File.WriteAllText(cfgPath, PostgresServer.ResourceYaml("arch", cluster.Port, store, wal: "archive"));
         _pg.Psql("CREATE TABLE t (id int primary key, v text); INSERT INTO t SELECT g, 'x' || g FROM generate_series(1, 5000) g", port: cluster.Port);
         // The first archived segment creates the store's folders as the postgres user (who runs archive_command); the
