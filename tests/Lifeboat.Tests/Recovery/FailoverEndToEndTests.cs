@@ -158,6 +158,25 @@ public sealed class FailoverEndToEndTests
             foreach (var phase in new[] { "FAULT", "DETECTED", "DECISION", "step start", "step end", "TRAFFIC SWITCHED", "SERVICE VERIFIED", "RTO (measured)" })
                 Assert.Contains(phase, report);
             Assert.Contains("check:primary-app", report);
+            // The same as JSON: the report and the list of executions (the CLI's own serialisation, which the release
+            // package compiles ahead of time).
+            var (jc, jreport) = LifeboatCli.Run(dir.Path, env, "report", id.ToString(CultureInfo.InvariantCulture), "-c", cfg, "--json");
+            Assert.True(jc == 0, jreport);
+            using (var j = JsonDocument.Parse(jreport))
+            {
+                Assert.Equal(id, j.RootElement.GetProperty("execution").GetProperty("id").GetInt64());
+                Assert.Equal(ExecutionStore.Succeeded, j.RootElement.GetProperty("execution").GetProperty("status").GetString());
+                Assert.True(j.RootElement.GetProperty("rto").GetProperty("total_ms").GetInt64() > 0, jreport);
+                Assert.True(j.RootElement.GetProperty("timeline").GetArrayLength() > 0, jreport);
+            }
+            var (ec, execs) = LifeboatCli.Run(dir.Path, env, "executions", "-c", cfg, "--json");
+            Assert.True(ec == 0, execs);
+            using (var j = JsonDocument.Parse(execs))
+            {
+                Assert.Equal(id, j.RootElement[0].GetProperty("id").GetInt64());
+                Assert.Equal(ExecutionStore.Succeeded, j.RootElement[0].GetProperty("status").GetString());
+                Assert.True(j.RootElement[0].GetProperty("rto_seconds").GetDouble() > 0, execs);
+            }
             var rep = Reports.Build(new ExecutionStore(Path.Combine(dir.Path, "state.db")), id);
             Assert.True(rep.Rto.TotalMs > 0 && rep.Rto.TotalMs < switchedAfter.TotalMilliseconds + 5000, $"RTO {rep.Rto.TotalMs} ms, switch seen after {switchedAfter}");
             Assert.True(rep.Rto.DetectionMs >= 900, "3 failures 500 ms apart: detection takes at least ~1 s"); // the first failure and the third are 1 s apart
