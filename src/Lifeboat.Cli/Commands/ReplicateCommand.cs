@@ -45,7 +45,7 @@ public static class ReplicateCommand
         // The first backfill's listing pages go out while the bucket checks are answered (read-only; used only if they
         // pass). Only the pass that starts next: a listing read long before its pass (after another bucket's pass or an
         // rds cycle) would be stale.
-        if (once && reps.Count > 0 && rdsRunners.Count == 0) reps[0].PrefetchPass(shutdown.Stop);
+        if (once && reps.Count > 0 && rdsRunners.Count == 0) _ = reps[0].PrefetchPass(shutdown.Stop); // awaited by the pass
         foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort, checks[rep]).ConfigureAwait(false);
         var tableReps = tables.Select(t => rt.TableReplicator(t, reverse)).ToList();
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);

@@ -344,13 +344,15 @@ public sealed class ObjectReplicator
 
     /// <summary>Sends the next pass's first listing requests (both sides) now, so that they travel while the bucket
     /// checks do (`replicate --once`); the next <see cref="ReconcileAsync"/> starts from them. Read-only requests; not
-    /// done when changes are left open (retrying them first could make the listing stale: not wrong, but copies twice).</summary>
-    public void PrefetchPass(CancellationToken stop)
+    /// done when changes are left open (retrying them first could make the listing stale: not wrong, but copies twice).
+    /// Returns the first pages' task (completed at once when nothing is prefetched); the pass reports its errors.</summary>
+    public Task PrefetchPass(CancellationToken stop)
     {
-        if (_prefetched is not null || _state.Backlog(_res.Name) > 0 || _state.Failed(_res.Name).Count > 0) return;
+        if (_prefetched is not null || _state.Backlog(_res.Name) > 0 || _state.Failed(_res.Name).Count > 0) return Task.CompletedTask;
         var resume = _state.GetCheckpoint(_res.Name, PassCheckpoint);
         var items = PairedListing.MergeAsync(_source, _res.Source, _target, _res.Target, resume, stop).GetAsyncEnumerator(stop);
         _prefetched = (resume, items, items.MoveNextAsync().AsTask());
+        return _prefetched.Value.First;
     }
 
     /// <summary>One pass over both sides: copies what is missing or different, applies the delete policy to what the

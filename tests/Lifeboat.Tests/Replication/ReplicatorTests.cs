@@ -40,7 +40,7 @@ public sealed class ReplicatorTests
         await using var h = await Harness.FilesAsync();
         foreach (var k in new[] { "a", "b", "c" }) await h.PutSourceAsync(k);
         var rep = h.Replicator();
-        rep.PrefetchPass(None);
+        await rep.PrefetchPass(None); // the first pages are in
         await h.PutSourceAsync("d"); // after the prefetched listing: not in this pass
         var r1 = await rep.ReconcileAsync(null, None);
         Assert.True(r1.Completed);
