@@ -1,5 +1,4 @@
 using System.Net.Http.Json;
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.State;
