@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Lifeboat's whole test suite on this machine, from nothing: installs the Debian packages the real test
-# servers need, starts them on 127.0.0.1 (Ceph RADOS Gateway for S3, DynamoDB Local for tables, BIND 9 for DNS updates), restores NuGet
-# packages, runs every test, and prints one summary line: `tests: N passed, M failed[, K skipped]`. Exits non-zero if anything failed.
+# servers need, starts them on 127.0.0.1 (Ceph RADOS Gateway for S3, DynamoDB Local for tables, PostgreSQL 15, BIND 9
+# for DNS updates, moto for AWS's APIs), restores NuGet packages, runs every test, and prints one summary line: `tests: N passed, M failed[, K skipped]`. Exits non-zero if anything failed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -46,6 +46,13 @@ if ! bash tests/servers/bind.sh start >"$out/bind-start.log" 2>&1 </dev/null; th
 fi
 eval "$(grep '^export LIFEBOAT_' "$out/bind-start.log")"
 echo "run.sh: BIND at $LIFEBOAT_BIND_SERVER"
+
+if ! bash tests/servers/moto.sh start >"$out/moto-start.log" 2>&1 </dev/null; then
+  cat "$out/moto-start.log" >&2
+  fail "run.sh: starting moto failed"
+fi
+eval "$(grep '^export LIFEBOAT_' "$out/moto-start.log")"
+echo "run.sh: moto at $LIFEBOAT_MOTO_ENDPOINT"
 
 dotnet test "$root/tests/Lifeboat.Tests/Lifeboat.Tests.csproj" -c Release \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \

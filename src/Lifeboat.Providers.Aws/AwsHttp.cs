@@ -10,8 +10,9 @@ namespace Lifeboat.Providers.Aws;
 /// <summary>An AWS service's error answer (or a network failure on the way to it): the error code and message as the
 /// service sent them, the HTTP status, and whether retrying the same request can help.</summary>
 public class AwsServiceException(string code, int status, string message, bool transient, string? requestId = null, Exception? inner = null)
-    : Exception(message, inner)
+    : Exception(message, inner), Lifeboat.Core.Abstractions.IClassifiedError
 {
+    public Lifeboat.Core.Abstractions.ErrorClass Class => Transient ? Lifeboat.Core.Abstractions.ErrorClass.Transient : Lifeboat.Core.Abstractions.ErrorClass.Permanent;
     public string Code { get; } = code;
     public int Status { get; } = status;
     public bool Transient { get; } = transient;

@@ -197,11 +197,12 @@ public sealed class RunbookEngine(RecoveryContext ctx)
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
-            catch (Exception e) when (e is StepFailedException or HttpRequestException or IOException or InvalidOperationException or UserErrorException
-                                          or System.Net.Sockets.SocketException or TimeoutException or System.ComponentModel.Win32Exception
-                                          or Core.Abstractions.StoreException)
+            catch (Exception e)
             {
-                error = e.Message;
+                // Whatever a step throws is that step's failure (retries and on_failure apply, the execution ends
+                // failed with the error on its timeline), never an escape that leaves the execution 'running'.
+                error = StepError(e);
+                if (!IsExpected(e)) ctx.Log.LogError(e, "execution {Id}: step {Step} threw an unexpected error", id, step.Name);
             }
             var at = ctx.NowMs;
             if (attempt < maxAttempts)
@@ -219,6 +220,19 @@ public sealed class RunbookEngine(RecoveryContext ctx)
             return error;
         }
     }
+
+    /// <summary>Errors of the outside world a step meets (a refused request, an unreachable server, a failed command):
+    /// their message is the error. Anything else is a defect, shown with its type and logged with its stack.</summary>
+    private static bool IsExpected(Exception e) =>
+        e is StepFailedException or Core.Abstractions.IClassifiedError or HttpRequestException or IOException or System.Net.Sockets.SocketException
+            or TimeoutException or System.ComponentModel.Win32Exception or OperationCanceledException;
+
+    private static string StepError(Exception e) => e switch
+    {
+        OperationCanceledException => "cancelled (a request timed out)",
+        _ when IsExpected(e) => e.Message,
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
 
     /// <summary>backoff * 2^(attempt-1), at most 5 minutes.</summary>
     public static TimeSpan Backoff(TimeSpan backoff, int attempt) =>

@@ -153,7 +153,8 @@ public enum StoreErrorKind
 }
 
 public sealed class StoreException(StoreErrorKind kind, string message, Exception? inner = null)
-    : Exception(message, inner)
+    : Exception(message, inner), IClassifiedError
 {
     public StoreErrorKind Kind { get; } = kind;
+    public ErrorClass Class => Kind == StoreErrorKind.Transient ? ErrorClass.Transient : ErrorClass.Permanent;
 }
