@@ -43,7 +43,7 @@ public sealed class PgConfigAndCronTests
 
     [Theory]
     [InlineData("wal: stream", "wal: logical", 8, "wal", "logical")]
-    [InlineData("schedule: \"0 3 * * *\"", "schedule: \"0 25 * * *\"", 9, "base_backup.schedule", "hour field")]
+    [InlineData("schedule: \"0 3 * * *\"", "schedule: \"0 25 * * *\"", 9, "base_backup.schedule", "Hours:")]
     [InlineData("schedule: \"0 3 * * *\"", "schedule: \"0 3 * *\"", 9, "base_backup.schedule", "expected 5 fields")]
     [InlineData("keep: 7", "keep: 0", 9, "base_backup.keep", "")]
     [InlineData("prefix: main-db/", "prefix: main-db", 7, "target.prefix", "must end with '/'")]
