@@ -131,7 +131,14 @@ public sealed record RunbookConfig(string Name, string? Description, IReadOnlyLi
 
 /// <summary><c>serve:</c> the daemon's API and event endpoint. State-changing requests need <see cref="Token"/>;
 /// without one they are refused.</summary>
-public sealed record ServeConfig(IPEndPoint Listen, string? Token, string EventsPath);
+public sealed record ServeConfig(IPEndPoint Listen, string? Token, string EventsPath)
+{
+    /// <summary><c>insecure: true</c> in effect: reachable from other hosts without a token (a warning at every start).</summary>
+    public bool Insecure { get; init; }
+    /// <summary>Where <c>listen</c> and <c>events_path</c> are written; null for the defaults (no <c>serve:</c> section).</summary>
+    public ConfigLocation? ListenWhere { get; init; }
+    public ConfigLocation? PathWhere { get; init; }
+}
 
 public sealed record RecoveryConfig(
     IReadOnlyList<CheckConfig> Checks,
