@@ -1,4 +1,5 @@
 using System.Net;
+using Lifeboat.Core.Abstractions;
 
 namespace Lifeboat.Core.Config;
 
@@ -24,7 +25,7 @@ public sealed record AlarmSpec(string Resource, string Metric, TimeSpan? Above, 
 public sealed record ProbeSpec(HttpProbeSpec? Http, TcpProbeSpec? Tcp, DnsProbeSpec? Dns, AlarmSpec? Alarm, ConfigLocation Where)
 {
     public string Describe() =>
-        Http is { } h ? $"http {h.Method} {h.Url} expects {h.ExpectStatus}{(h.BodyContains is null ? "" : $" and body containing '{h.BodyContains}'")}"
+        Http is { } h ? $"http {h.Method} {Redact.Url(h.Url.OriginalString)} expects {h.ExpectStatus}{(h.BodyContains is null ? "" : $" and body containing '{h.BodyContains}'")}"
         : Tcp is { } t ? $"tcp connect {t.Host}:{t.Port}"
         : Dns is { } d ? $"dns {d.Name} {d.Type}{(d.Expect.Count > 0 ? $" = {string.Join(",", d.Expect)}" : "")} via {d.Store ?? "system resolver"}"
         : Alarm is { } a ? $"alarm {a.Resource} {a.Metric} above {(a.Above is { } x ? Durations.Format(x) : a.AboveCount is { } c ? c.ToString(System.Globalization.CultureInfo.InvariantCulture) : "rpo")}"
