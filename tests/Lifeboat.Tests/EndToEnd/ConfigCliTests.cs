@@ -77,8 +77,9 @@ public sealed class ConfigCliTests
     {
         using var dir = new TempDir();
         var cfg = dir.File("lifeboat.yaml", Base + "serve: { token_env: LIFEBOAT_TEST_TOKEN }\n");
-        var (code, output) = LifeboatCli.Run(dir.Path, new Dictionary<string, string?> { ["LIFEBOAT_TEST_TOKEN"] = "" }, "validate", "-c", cfg);
-        Assert.Contains("environment variable LIFEBOAT_TEST_TOKEN", AssertOneLocatedLine(code, output, cfg, 9, "serve.token_env"));
+        // White space only: an empty variable was already "not set"; this one was a token that accepted an empty header.
+        var (code, output) = LifeboatCli.Run(dir.Path, new Dictionary<string, string?> { ["LIFEBOAT_TEST_TOKEN"] = "  " }, "validate", "-c", cfg);
+        Assert.Contains("environment variable LIFEBOAT_TEST_TOKEN is empty", AssertOneLocatedLine(code, output, cfg, 9, "serve.token_env"));
     }
 
     [Fact]
