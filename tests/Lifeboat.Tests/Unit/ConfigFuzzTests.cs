@@ -132,7 +132,7 @@ public sealed partial class ConfigFuzzTests
     {
         var lines = text.Split('\n').ToList();
         int Line() => r.Next(lines.Count);
-        switch (r.Next(14))
+        switch (r.Next(16))
         {
             case 0: lines.RemoveAt(Line()); break;                                   // delete a key (a line)
             case 1: { var i = Line(); lines.Insert(i, lines[i]); break; }            // duplicate it
@@ -172,6 +172,17 @@ public sealed partial class ConfigFuzzTests
             }
             case 11: { var i = Line(); lines[i] = Regex.Replace(lines[i], @"(\w+):", "$1x:"); break; }   // rename keys
             case 12: { var i = Line(); lines[i] = r.Next(2) == 0 ? "  " + lines[i] : lines[i].Length > 2 ? lines[i][2..] : ""; break; } // re-indent
+            case 14: case 15:                                                                // a number grows (durations, sizes, ports, counts)
+            {
+                var withDigits = Enumerable.Range(0, lines.Count).Where(k => lines[k].Any(char.IsAsciiDigit)).ToList();
+                if (withDigits.Count == 0) break;
+                var i = withDigits[r.Next(withDigits.Count)];
+                var huge = r.Next(3) switch { 0 => "99999999999999", 1 => "9223372036854775807", _ => new string('9', r.Next(5, 40)) };
+                var hits = Regex.Matches(lines[i], "[0-9]+");
+                var h = hits[r.Next(hits.Count)];
+                lines[i] = lines[i][..h.Index] + huge + lines[i][(h.Index + h.Length)..];
+                break;
+            }
             default:                                                                         // anchor one node, alias it elsewhere
             {
                 var i = Line();
