@@ -18,31 +18,32 @@ public static class Cli
         {
             return await body().ConfigureAwait(false);
         }
+        // Messages may quote a URL from the config: shown without its secrets (Redact).
         catch (ConfigException e)
         {
-            Console.Error.WriteLine($"lifeboat: {e.Message}");
+            Console.Error.WriteLine($"lifeboat: {Redact.Text(e.Message)}");
             return UserError;
         }
         catch (UserErrorException e)
         {
-            Console.Error.WriteLine($"lifeboat: {e.Message}");
+            Console.Error.WriteLine($"lifeboat: {Redact.Text(e.Message)}");
             return UserError;
         }
         catch (StoreException e)
         {
-            Console.Error.WriteLine($"lifeboat: {e.Message}");
+            Console.Error.WriteLine($"lifeboat: {Redact.Text(e.Message)}");
             return Failed;
         }
         catch (Providers.Aws.AwsServiceException e)
         {
             // RDS / Route 53 errors not handled where they happened: one line with the service's code and message.
-            Console.Error.WriteLine($"lifeboat: {e.Message}");
+            Console.Error.WriteLine($"lifeboat: {Redact.Text(e.Message)}");
             return Failed;
         }
         catch (Amazon.Runtime.AmazonServiceException e)
         {
             // A service error not handled where it happened (e.g. during verify): one line, not a stack trace.
-            Console.Error.WriteLine($"lifeboat: {e.ErrorCode}: {e.Message}");
+            Console.Error.WriteLine($"lifeboat: {e.ErrorCode}: {Redact.Text(e.Message)}");
             return Failed;
         }
         catch (OperationCanceledException)

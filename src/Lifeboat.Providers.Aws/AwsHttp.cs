@@ -131,7 +131,7 @@ public sealed class AwsHttp : IDisposable
         }
         catch (Exception e) when (e is HttpRequestException or IOException or SocketException)
         {
-            throw new AwsServiceException("", 0, $"{Describe}: {op}: cannot reach {_o.Endpoint}: {e.Message}", transient: true, inner: e);
+            throw new AwsServiceException("", 0, $"{Describe}: {op}: cannot reach {Lifeboat.Core.Abstractions.Redact.Url(_o.Endpoint.OriginalString)}: {e.Message}", transient: true, inner: e);
         }
         using (resp)
         {

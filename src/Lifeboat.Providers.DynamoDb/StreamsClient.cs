@@ -61,7 +61,7 @@ public sealed class StreamsClient : IDisposable
         {
             Timeout = Timeout.InfiniteTimeSpan, // per attempt, through RequestTimeout
         };
-        Describe = $"DynamoDB Streams ({options.Endpoint})";
+        Describe = $"DynamoDB Streams ({Lifeboat.Core.Abstractions.Redact.Url(options.Endpoint.OriginalString)})";
     }
 
     /// <summary>A client for a <c>type: dynamodb</c> store: its endpoint (or AWS's Streams endpoint for its region) and
@@ -343,7 +343,7 @@ public sealed class StreamsClient : IDisposable
         }
         catch (Exception e) when (e is HttpRequestException or IOException or SocketException)
         {
-            throw new DynamoDbStreamsException("", 0, $"{Describe}: {op}: cannot reach {_o.Endpoint}: {e.Message}", transient: true, e);
+            throw new DynamoDbStreamsException("", 0, $"{Describe}: {op}: cannot reach {Lifeboat.Core.Abstractions.Redact.Url(_o.Endpoint.OriginalString)}: {e.Message}", transient: true, e);
         }
 
         using (resp)

@@ -26,8 +26,8 @@ internal sealed class HttpS3Store : IObjectStore, IPartSizeProbe
 
     public HttpS3Store(StoreConfig cfg, EndpointProfile profile, Func<AWSCredentials> credentials, TimeProvider time, string describe, string identity)
     {
-        _endpoint = cfg.Endpoint ?? throw new ArgumentException("the lean S3 path needs an endpoint", nameof(cfg));
-        _http = new S3Http(cfg.Endpoint, cfg.Region ?? "us-east-1", cfg.ForcePathStyle ?? profile.ForcePathStyle, credentials, time);
+        _endpoint = Redact.Url(cfg.Endpoint) ?? throw new ArgumentException("the lean S3 path needs an endpoint", nameof(cfg)); // for messages
+        _http = new S3Http(cfg.Endpoint!, cfg.Region ?? "us-east-1", cfg.ForcePathStyle ?? profile.ForcePathStyle, credentials, time);
         Describe = describe;
         EndpointIdentity = identity;
     }

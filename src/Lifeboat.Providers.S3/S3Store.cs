@@ -25,7 +25,7 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
     public S3Store(StoreConfig cfg, TimeProvider time)
     {
         var profile = EndpointProfile.For(cfg.Endpoint);
-        var endpoint = cfg.Endpoint ?? $"AWS S3 ({cfg.Region})";
+        var endpoint = Redact.Url(cfg.Endpoint) ?? $"AWS S3 ({cfg.Region})"; // shown in messages only
         Describe = $"store '{cfg.Name}' ({endpoint})";
         EndpointIdentity = $"{cfg.Endpoint ?? "aws:" + cfg.Region}|{cfg.Profile}|{cfg.AccessKeyEnv}|{cfg.RoleArn}";
         var creds = ResolveCredentials(cfg);

@@ -1,3 +1,4 @@
+using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Config;
 using Microsoft.Extensions.Logging;
 
@@ -63,8 +64,8 @@ public sealed class Dispatcher(RecoveryContext ctx, RunbookEngine engine, EventM
                     ["trigger"] = trigger, ["detected_at"] = detectedAt.ToString("O"), ["runbook"] = action.Runbook,
                 }, ct).ConfigureAwait(false);
             }
-            catch (HttpRequestException e) { ctx.Log.LogError("notify {Url} failed: {Error}", n.Url, e.Message); }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { ctx.Log.LogError("notify {Url} timed out", n.Url); }
+            catch (HttpRequestException e) { ctx.Log.LogError("notify {Url} failed: {Error}", Redact.Url(n.Url.OriginalString), e.Message); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { ctx.Log.LogError("notify {Url} timed out", Redact.Url(n.Url.OriginalString)); }
         }
         if (action.Runbook is not { } runbook) return;
         if (ctx.Executions.ActiveFor(runbook) is { } active)

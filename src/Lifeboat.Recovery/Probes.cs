@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Traffic;
 
@@ -43,7 +44,10 @@ public sealed class ProbeFactory(LifeboatConfig config, HttpClient http, Func<st
 
 public sealed class HttpProbe(HttpProbeSpec spec, HttpClient http) : IProbe
 {
-    public string Describe => $"{spec.Method} {spec.Url}";
+    // Shown in details, the API and logs without the secrets a URL may carry.
+    private readonly string _url = Redact.Url(spec.Url.OriginalString)!;
+
+    public string Describe => $"{spec.Method} {_url}";
 
     public async Task<ProbeResult> RunAsync(CancellationToken ct)
     {
@@ -52,17 +56,17 @@ public sealed class HttpProbe(HttpProbeSpec spec, HttpClient http) : IProbe
             using var req = new HttpRequestMessage(new HttpMethod(spec.Method), spec.Url);
             using var resp = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
             if ((int)resp.StatusCode != spec.ExpectStatus)
-                return new ProbeResult(false, $"{spec.Url}: status {(int)resp.StatusCode}, expected {spec.ExpectStatus}");
+                return new ProbeResult(false, $"{_url}: status {(int)resp.StatusCode}, expected {spec.ExpectStatus}");
             if (spec.BodyContains is { } want)
             {
                 var body = await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
                 if (!body.Contains(want, StringComparison.Ordinal))
-                    return new ProbeResult(false, $"{spec.Url}: body does not contain '{want}'");
+                    return new ProbeResult(false, $"{_url}: body does not contain '{want}'");
             }
-            return new ProbeResult(true, $"{spec.Url}: {(int)resp.StatusCode}");
+            return new ProbeResult(true, $"{_url}: {(int)resp.StatusCode}");
         }
-        catch (HttpRequestException e) { return new ProbeResult(false, $"{spec.Url}: {e.Message}"); }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested) { return new ProbeResult(false, $"{spec.Url}: no answer"); }
+        catch (HttpRequestException e) { return new ProbeResult(false, $"{_url}: {Redact.Text(e.Message)}"); }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested) { return new ProbeResult(false, $"{_url}: no answer"); }
     }
 }
 

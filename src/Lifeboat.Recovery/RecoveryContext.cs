@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json.Serialization;
+using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.State;
 using Lifeboat.Core.Traffic;
@@ -55,6 +56,6 @@ public static class Notifier
         var body = new Dictionary<string, object?>(fields) { ["text"] = spec.Text is null ? text : $"{spec.Text}: {text}" };
         using var resp = await http.PostAsync(spec.Url, JsonContent.Create(body, NotifyJson.Default.Fields), ct).ConfigureAwait(false);
         if (!resp.IsSuccessStatusCode)
-            throw new HttpRequestException($"notify {spec.Url}: status {(int)resp.StatusCode} {resp.ReasonPhrase}");
+            throw new HttpRequestException($"notify {Redact.Url(spec.Url.OriginalString)}: status {(int)resp.StatusCode} {resp.ReasonPhrase}");
     }
 }

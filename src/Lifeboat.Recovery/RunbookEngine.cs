@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Core.Traffic;
@@ -261,14 +262,14 @@ public sealed class RunbookEngine(RecoveryContext ctx)
     public static string Describe(StepConfig s) => s.Spec switch
     {
         ProbeStepSpec p => $"probe: wait until {(p.Check is null ? p.Probe.Describe() : $"check {p.Check} ({p.Probe.Describe()})")} passes",
-        ExecStepSpec e => $"exec: {e.Command}",
-        HttpStepSpec h => $"http: {h.Method} {h.Url}",
+        ExecStepSpec e => $"exec: {Redact.Text(e.Command)}",
+        HttpStepSpec h => $"http: {h.Method} {Redact.Url(h.Url.OriginalString)}",
         DnsStepSpec d => $"dns: set {d.Record} {d.Type} {string.Join(",", d.Values)} (ttl {d.Ttl}) in {d.Store}" +
                          (d.Ungated ? " (no gate)" : $" if {string.Join(", ", d.Gate.Select(g => g.Name))} pass{(d.Gate.Count == 1 ? "es" : "")} at that moment"),
         ReplicationStepSpec r => $"replication: {r.Action.ToString().ToLowerInvariant()} {r.Resource}",
         RestoreStepSpec r => $"restore: {r.Resource}{(r.PointInTime is null ? "" : $" to {r.PointInTime}")}",
         ApprovalStepSpec a => $"approval: {a.Message ?? "wait for lifeboat approve"}",
-        NotifyStepSpec n => $"notify: {n.Notify.Url}",
+        NotifyStepSpec n => $"notify: {Redact.Url(n.Notify.Url.OriginalString)}",
         WaitStepSpec w => $"wait: {Durations.Format(w.Duration)}",
         _ => s.Kind.ToString(),
     };
@@ -355,8 +356,9 @@ public sealed class RunbookEngine(RecoveryContext ctx)
         var body = await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
         var code = (int)resp.StatusCode;
         var ok = h.ExpectStatus is { } want ? code == want : code is >= 200 and < 300;
-        if (!ok) throw new StepFailedException($"{h.Method} {h.Url}: status {code}{(h.ExpectStatus is { } w ? $", expected {w}" : "")}: {Tail(body, 300)}");
-        return $"{h.Method} {h.Url}: {code}\n{(body.Length > 4096 ? body[..4096] : body)}";
+        var url = Redact.Url(h.Url.OriginalString);
+        if (!ok) throw new StepFailedException($"{h.Method} {url}: status {code}{(h.ExpectStatus is { } w ? $", expected {w}" : "")}: {Tail(body, 300)}");
+        return $"{h.Method} {url}: {code}\n{(body.Length > 4096 ? body[..4096] : body)}";
     }
 
     private async Task<string> DnsAsync(long id, StepConfig step, DnsStepSpec d, CancellationToken ct)
@@ -451,7 +453,7 @@ public sealed class RunbookEngine(RecoveryContext ctx)
         var exec = ctx.Executions.Get(id)!;
         await Notifier.SendAsync(ctx.Http, n.Notify, $"Lifeboat {exec.Kind} {id} (runbook {exec.Runbook}): step {step.Name}",
             new Dictionary<string, object?> { ["execution"] = id, ["runbook"] = exec.Runbook, ["step"] = step.Name, ["kind"] = exec.Kind }, ct).ConfigureAwait(false);
-        return $"notified {n.Notify.Url}";
+        return $"notified {Redact.Url(n.Notify.Url.OriginalString)}";
     }
 
     private async Task<string> WaitAsync(WaitStepSpec w, long startedAt, CancellationToken ct)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Lifeboat.Cli.Hosting;
+using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.DynamoDb;
@@ -296,7 +297,7 @@ public static class RecoveryCommands
     }
 
     private static string Describe(ActionSpec a) =>
-        string.Join(" and ", new[] { a.Runbook is null ? null : $"runbook {a.Runbook} ({a.Approval.ToString().ToLowerInvariant()})", a.Notify is null ? null : $"notify {a.Notify.Url}" }.OfType<string>());
+        string.Join(" and ", new[] { a.Runbook is null ? null : $"runbook {a.Runbook} ({a.Approval.ToString().ToLowerInvariant()})", a.Notify is null ? null : $"notify {Redact.Url(a.Notify.Url.OriginalString)}" }.OfType<string>());
 
     public static int Plan(string file, string? name)
     {

@@ -161,6 +161,7 @@ public static class ReplicateCommand
                 servers.Add(await WebhookServer.StartAsync(g.First().Resource.Events!.Listen, routes, rt.Metrics, rt.Logs, rt.Time, shutdown.Stop).ConfigureAwait(false));
                 log.LogInformation("listening for S3 events on http://{Listen} ({Paths}); metrics at /metrics", g.Key, string.Join(", ", routes.Select(r => r.Path)));
             }
+            WarnInsecure(log, rt.Config);
             // A separate metrics listener, unless an events listener already serves /metrics on that address.
             if (rt.Config.Metrics is { } m && !byListener.Any(g => g.Key == m.Listen.ToString()))
             {
@@ -183,6 +184,14 @@ public static class ReplicateCommand
         }
         log.LogInformation("stopped cleanly");
         return Cli.Ok;
+    }
+
+    /// <summary>Every start says which event listeners take requests without a token (<c>insecure: true</c>).</summary>
+    internal static void WarnInsecure(ILogger log, LifeboatConfig cfg)
+    {
+        foreach (var r in cfg.Resources.Where(r => r.Events is { Insecure: true }))
+            log.LogWarning("{Resource}: events listener {Listen} is reachable from other hosts without a token (insecure: true): anyone who can reach it can post S3 events",
+                r.Name, r.Events!.Listen);
     }
 
     private static ObjectReplicator[] Routed(ReplicationSupervisor supervisor, IEnumerable<ObjectReplicator> reps)

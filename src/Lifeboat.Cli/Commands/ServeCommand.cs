@@ -30,6 +30,8 @@ public static class ServeCommand
     public static async Task<int> RunAsync(string file)
     {
         var cfg = ConfigLoader.Load(file);
+        // validate counts serve's listener only for a config with serve:, checks, rules or runbooks.
+        ConfigLoader.CheckListeners(cfg, withServe: true);
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
         var log = logs.CreateLogger("lifeboat");
@@ -72,6 +74,9 @@ public static class ServeCommand
                 app => MapApi(app, rec, monitors, serveCfg, stop)).ConfigureAwait(false));
             log.LogInformation("serving on http://{Listen}: events at {Events}, API at /api, metrics at /metrics{Token}", serveCfg.Listen, serveCfg.EventsPath,
                 serveCfg.Token is null ? " (no token configured: state-changing requests are refused)" : "");
+            if (serveCfg.Insecure)
+                log.LogWarning("serve.listen {Listen} is reachable from other hosts without a token (insecure: true): anyone who can reach it reads the status and executions", serveCfg.Listen);
+            ReplicateCommand.WarnInsecure(log, cfg);
 
             foreach (var active in rec.Executions.List(100, activeOnly: true))
             {
@@ -101,7 +106,7 @@ public static class ServeCommand
     {
         IResult? Deny(HttpContext http)
         {
-            if (serve.Token is null)
+            if (string.IsNullOrWhiteSpace(serve.Token))
                 return Error("state-changing requests need a token: set serve.token or serve.token_env", 403);
             return WebhookServer.Authorized(http.Request, serve.Token) ? null : Error("missing or wrong token", 401);
         }

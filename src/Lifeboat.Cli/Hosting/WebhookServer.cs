@@ -130,6 +130,8 @@ public sealed class WebhookServer : IAsyncDisposable
 
     internal static bool Authorized(HttpRequest req, string token)
     {
+        // An empty expected token would equal an empty given one: never a way in (the config refuses it too).
+        if (string.IsNullOrWhiteSpace(token)) return false;
         var given = req.Headers.Authorization.ToString() is { } a && a.StartsWith("Bearer ", StringComparison.Ordinal) ? a[7..]
             : req.Headers["X-Lifeboat-Token"].ToString() is { Length: > 0 } h ? h
             : req.Query["token"].ToString();

@@ -56,7 +56,9 @@ public static partial class Redact
         {
             // Sentence punctuation after a URL is not part of it.
             var v = m.Value.TrimEnd('.', ',', ';', ':', ')', ']', '!', '?');
-            return Url(v) + m.Value[v.Length..];
+            // A URL with nothing to hide stays as written (Url would normalise it, e.g. add a '/' path).
+            var shown = Url(v);
+            return (shown!.Contains(Mask, StringComparison.Ordinal) || shown.StartsWith('(') ? shown : v) + m.Value[v.Length..];
         });
 
     private static string Path(string host, string path)

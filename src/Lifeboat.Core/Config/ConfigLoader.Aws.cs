@@ -24,6 +24,8 @@ public static partial class ConfigLoader
         var v = m.OptString(key);
         if (v is not null && (!Uri.TryCreate(v, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https")))
             throw m.Error(key, $"expected an http:// or https:// URL, got '{v}'");
+        if (v is not null && Uri.TryCreate(v, UriKind.Absolute, out var u) && u.Port == 0)
+            throw m.Error(key, "port 0 is not a port: give 1-65535, or no port for the scheme's default");
         return v?.TrimEnd('/');
     }
 

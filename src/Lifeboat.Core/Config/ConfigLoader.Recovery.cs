@@ -32,17 +32,11 @@ public static partial class ConfigLoader
         if (root.OptMap("serve") is { } sm)
         {
             var listen = ParseEndpoint(sm, "listen", required: false) ?? serve.Listen;
-            var token = sm.OptString("token");
-            if (sm.OptString("token_env") is { } env)
-            {
-                if (token is not null) throw sm.Error("token_env", "give token or token_env, not both");
-                token = Environment.GetEnvironmentVariable(env);
-                if (string.IsNullOrEmpty(token)) throw sm.Error("token_env", $"environment variable {env} is not set");
-            }
-            var path = sm.OptString("events_path") ?? "/events";
-            if (!path.StartsWith('/')) throw sm.Error("events_path", "must start with '/'");
+            var token = ReadToken(sm);
+            var path = ReadPath(sm, "events_path");
+            var insecure = ReadInsecure(sm, "listen", listen, token);
             sm.EnsureNoUnknownKeys();
-            serve = new ServeConfig(listen, token, path);
+            serve = new ServeConfig(listen, token, path) { Insecure = insecure, ListenWhere = sm.Location("listen"), PathWhere = sm.Location("events_path") };
         }
 
         // Runbook names first: checks and rules refer to them.
@@ -198,7 +192,7 @@ public static partial class ConfigLoader
                 }
                 else
                 {
-                    if (av is null || !double.TryParse(av, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) || x < 0)
+                    if (av is null || !double.TryParse(av, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) || x < 0 || !double.IsFinite(x))
                         throw a.Error("above", $"a {metric} alarm needs a count: above: N");
                     count = x;
                 }
@@ -213,6 +207,7 @@ public static partial class ConfigLoader
         var v = m.String(key);
         if (!Uri.TryCreate(v, UriKind.Absolute, out var u) || (u.Scheme != "http" && u.Scheme != "https"))
             throw m.Error(key, $"expected an http:// or https:// URL, got '{v}'");
+        if (u.Port == 0) throw m.Error(key, "port 0 is not a port: give 1-65535, or no port for the scheme's default");
         return u;
     }
 

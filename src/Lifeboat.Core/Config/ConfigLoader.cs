@@ -75,7 +75,7 @@ public static partial class ConfigLoader
         MetricsConfig? metrics = null;
         if (root.OptMap("metrics") is { } mm)
         {
-            metrics = new MetricsConfig(ParseEndpoint(mm, "listen", required: true)!);
+            metrics = new MetricsConfig(ParseEndpoint(mm, "listen", required: true)!) { Where = mm.Location("listen") };
             mm.EnsureNoUnknownKeys();
         }
 
@@ -85,7 +85,10 @@ public static partial class ConfigLoader
         var recovery = ReadRecovery(root, stores, names);
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        return new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres, Rds = rds, Recovery = recovery };
+        var cfg = new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres, Rds = rds, Recovery = recovery };
+        // serve's listener counts when the config is meant for serve (`serve` checks again at its start in any case).
+        CheckListeners(cfg, withServe: root.Has("serve") || recovery.Checks.Count + recovery.Rules.Count + recovery.Runbooks.Count > 0);
+        return cfg;
     }
 
     private static StoreConfig ReadStore(string name, YamlMap m, string baseDir)
@@ -155,7 +158,8 @@ public static partial class ConfigLoader
         {
             "retain" => DeletePolicy.Retain,
             "propagate" => DeletePolicy.Propagate,
-            _ when Durations.TryParse(d, out var delay) => new DeletePolicy(DeleteMode.Delayed, delay),
+            _ when Durations.TryParse(d, out var delay, out _) => new DeletePolicy(DeleteMode.Delayed, delay),
+            _ when Durations.TryParse(d, out _, out var tooLong) || tooLong => throw r.Error("deletes", $"'{d}' is too long: at most {Durations.Format(Durations.Max)}"),
             _ => throw r.Error("deletes", $"expected retain, propagate or a duration like 24h, got '{d}'"),
         };
     }
@@ -253,18 +257,12 @@ public static partial class ConfigLoader
         {
             // Binds the loopback address unless told otherwise.
             var listen = ParseEndpoint(e, "listen", required: false) ?? new IPEndPoint(IPAddress.Loopback, 8099);
-            string? token = e.OptString("token");
-            if (e.OptString("token_env") is { } tokenEnv)
-            {
-                if (token is not null) throw e.Error("token_env", "give token or token_env, not both");
-                token = Environment.GetEnvironmentVariable(tokenEnv);
-                if (string.IsNullOrEmpty(token)) throw e.Error("token_env", $"environment variable {tokenEnv} is not set");
-            }
-            var path = e.OptString("path") ?? "/events";
-            if (!path.StartsWith('/')) throw e.Error("path", "must start with '/'");
+            var token = ReadToken(e);
+            var path = ReadPath(e, "path");
             var verifySns = e.OptBool("verify_sns") ?? true;
+            var insecure = ReadInsecure(e, "listen", listen, token);
             e.EnsureNoUnknownKeys();
-            events = new EventsConfig(listen, token, path, verifySns);
+            events = new EventsConfig(listen, token, path, verifySns) { Insecure = insecure, ListenWhere = e.Location("listen"), PathWhere = e.Location("path") };
         }
 
         var res = new BucketResource(
@@ -301,8 +299,8 @@ public static partial class ConfigLoader
         var v = required ? m.String(key) : m.OptString(key);
         if (v is null) return null;
         var i = v.LastIndexOf(':');
-        if (i <= 0 || !int.TryParse(v[(i + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
-            throw m.Error(key, $"expected HOST:PORT such as 127.0.0.1:8099, got '{v}'");
+        if (i <= 0 || !int.TryParse(v[(i + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            throw m.Error(key, $"expected HOST:PORT (port 1-65535) such as 127.0.0.1:8099, got '{v}'");
         var host = v[..i].Trim('[', ']');
         if (host == "localhost") host = "127.0.0.1";
         if (!IPAddress.TryParse(host, out var ip))

@@ -8,6 +8,8 @@ public enum StoreType { S3, File, DynamoDb, Dns, Route53, Routes }
 /// <summary>Where a setting came from, for errors found after load (e.g. an unreachable endpoint).</summary>
 public sealed record ConfigLocation(string File, long Line, string Key)
 {
+    public long Column { get; init; } = 1;
+
     public override string ToString() => $"{File}:{Line}: {Key}";
 }
 
@@ -45,7 +47,16 @@ public sealed record DeletePolicy(DeleteMode Mode, TimeSpan Delay)
 
 /// <summary>The webhook of a bucket resource. <see cref="VerifySns"/>: messages in SNS's shape must carry a valid
 /// Amazon SNS signature (default; off only for a trusted sender that relays SNS-shaped bodies unsigned).</summary>
-public sealed record EventsConfig(IPEndPoint Listen, string? Token, string Path, bool VerifySns = true);
+public sealed record EventsConfig(IPEndPoint Listen, string? Token, string Path, bool VerifySns = true)
+{
+    /// <summary><c>insecure: true</c> in effect: a listener reachable from other hosts without a token (logged as a
+    /// warning at every start).</summary>
+    public bool Insecure { get; init; }
+    /// <summary>Where <c>listen</c> and <c>path</c> are written (or the <c>events:</c> section, for a default), for
+    /// listener conflicts.</summary>
+    public ConfigLocation? ListenWhere { get; init; }
+    public ConfigLocation? PathWhere { get; init; }
+}
 
 public sealed record BucketResource(
     string Name,
@@ -92,7 +103,10 @@ public sealed record TableResource(
 /// </summary>
 public sealed record TableCanary(TimeSpan Every, IReadOnlyDictionary<string, string>? Key, ConfigLocation Where);
 
-public sealed record MetricsConfig(IPEndPoint Listen);
+public sealed record MetricsConfig(IPEndPoint Listen)
+{
+    public ConfigLocation? Where { get; init; }
+}
 
 public sealed partial record LifeboatConfig(
     string File,

@@ -1,4 +1,5 @@
 using System.Net;
+using Lifeboat.Core.Abstractions;
 
 namespace Lifeboat.Core.Config;
 
@@ -24,7 +25,7 @@ public sealed record AlarmSpec(string Resource, string Metric, TimeSpan? Above, 
 public sealed record ProbeSpec(HttpProbeSpec? Http, TcpProbeSpec? Tcp, DnsProbeSpec? Dns, AlarmSpec? Alarm, ConfigLocation Where)
 {
     public string Describe() =>
-        Http is { } h ? $"http {h.Method} {h.Url} expects {h.ExpectStatus}{(h.BodyContains is null ? "" : $" and body containing '{h.BodyContains}'")}"
+        Http is { } h ? $"http {h.Method} {Redact.Url(h.Url.OriginalString)} expects {h.ExpectStatus}{(h.BodyContains is null ? "" : $" and body containing '{h.BodyContains}'")}"
         : Tcp is { } t ? $"tcp connect {t.Host}:{t.Port}"
         : Dns is { } d ? $"dns {d.Name} {d.Type}{(d.Expect.Count > 0 ? $" = {string.Join(",", d.Expect)}" : "")} via {d.Store ?? "system resolver"}"
         : Alarm is { } a ? $"alarm {a.Resource} {a.Metric} above {(a.Above is { } x ? Durations.Format(x) : a.AboveCount is { } c ? c.ToString(System.Globalization.CultureInfo.InvariantCulture) : "rpo")}"
@@ -131,7 +132,14 @@ public sealed record RunbookConfig(string Name, string? Description, IReadOnlyLi
 
 /// <summary><c>serve:</c> the daemon's API and event endpoint. State-changing requests need <see cref="Token"/>;
 /// without one they are refused.</summary>
-public sealed record ServeConfig(IPEndPoint Listen, string? Token, string EventsPath);
+public sealed record ServeConfig(IPEndPoint Listen, string? Token, string EventsPath)
+{
+    /// <summary><c>insecure: true</c> in effect: reachable from other hosts without a token (a warning at every start).</summary>
+    public bool Insecure { get; init; }
+    /// <summary>Where <c>listen</c> and <c>events_path</c> are written; null for the defaults (no <c>serve:</c> section).</summary>
+    public ConfigLocation? ListenWhere { get; init; }
+    public ConfigLocation? PathWhere { get; init; }
+}
 
 public sealed record RecoveryConfig(
     IReadOnlyList<CheckConfig> Checks,

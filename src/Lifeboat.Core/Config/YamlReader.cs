@@ -1,5 +1,6 @@
 using System.Globalization;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace Lifeboat.Core.Config;
@@ -44,18 +45,29 @@ public sealed class YamlMap
     public static YamlMap Parse(string file, string text)
     {
         var stream = new YamlStream();
-        try { stream.Load(new StringReader(text)); }
+        var guard = new GuardedParser(file, new Parser(new StringReader(text)));
+        try { stream.Load(guard); }
         catch (YamlException e)
         {
-            throw new ConfigException(file, e.Start.Line, e.Start.Column, "(yaml)", Flatten(e));
+            var (line, column) = (Math.Max(1, e.Start.Line), Math.Max(1, e.Start.Column));
+            var message = Flatten(e);
+            // The scanner reports a tab in the indentation at the start of the enclosing mapping: find the tab itself.
+            if (message.Contains(" tab", StringComparison.Ordinal) && TabIndent(text, line) is { } tab)
+                throw new ConfigException(file, tab.Line, tab.Column, "(yaml)", "a tab in the indentation: YAML indents with spaces only");
+            throw new ConfigException(file, line, column, "(yaml)", message);
         }
-        catch (InvalidOperationException e)
+        catch (InvalidOperationException)
         {
             // YamlDotNet reports some malformed documents (e.g. an unclosed flow mapping) this way, without a position.
-            throw new ConfigException(file, 1, 1, "(yaml)", $"malformed YAML ({e.Message}); check brackets and indentation");
+            throw guard.Malformed();
         }
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        if (stream.Documents.Count == 0)
             throw new ConfigException(file, 1, 1, "(root)", "expected a mapping of settings (state, stores, resources)");
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            var at = stream.Documents[0].RootNode.Start;
+            throw new ConfigException(file, Math.Max(1, at.Line), Math.Max(1, at.Column), "(root)", "expected a mapping of settings (state, stores, resources)");
+        }
         return new YamlMap(file, "", root);
     }
 
@@ -64,6 +76,109 @@ public sealed class YamlMap
         var msg = e.InnerException?.Message ?? e.Message;
         var i = msg.IndexOf("): ", StringComparison.Ordinal);
         return i >= 0 && msg.StartsWith("(Line", StringComparison.Ordinal) ? msg[(i + 3)..] : msg;
+    }
+
+    /// <summary>The first line from <paramref name="from"/> on whose indentation holds a tab, and the tab's column.</summary>
+    private static (long Line, long Column)? TabIndent(string text, long from)
+    {
+        var lines = text.Split('\n');
+        for (var i = (int)Math.Min(from - 1, lines.Length); i < lines.Length; i++)
+        {
+            var l = lines[i];
+            for (var c = 0; c < l.Length && l[c] is ' ' or '\t'; c++)
+                if (l[c] == '\t') return (i + 1, c + 1);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The YAML parser as the representation model reads it, with limits: a config is one document, nested at most
+    /// <see cref="MaxDepth"/> levels, and its aliases (<c>*name</c>) refer to an anchor (<c>&amp;name</c>) defined before
+    /// them and outside them, at most <see cref="MaxAliases"/> times and copying at most <see cref="MaxAliasNodes"/>
+    /// nodes in all. The representation model shares an alias's node, but every reader after it (the event pattern's
+    /// JSON, the key checks) walks the expanded tree: a "billion laughs" bomb of a few hundred bytes would expand to
+    /// billions of nodes. Every refusal is located at the event that crossed the line.
+    /// </summary>
+    private sealed class GuardedParser(string file, IParser inner) : IParser
+    {
+        public const int MaxDepth = 64;
+        public const int MaxAliases = 256;
+        public const long MaxAliasNodes = 10_000;
+
+        private readonly Dictionary<string, (long Id, bool Open, long Size)> _anchors = new(StringComparer.Ordinal);
+        private readonly List<(ParsingEvent Start, string? Anchor, long Id, long Size)> _open = [];
+        private long _ids;
+        private int _aliases;
+        private long _aliasNodes;
+        private int _documents;
+        private ParsingEvent? _last;
+
+        public ParsingEvent? Current => inner.Current;
+
+        public bool MoveNext()
+        {
+            if (!inner.MoveNext()) return false;
+            var ev = inner.Current!;
+            _last = ev;
+            switch (ev)
+            {
+                case DocumentStart d:
+                    if (++_documents > 1)
+                        throw Error(d.Start, "a second YAML document ('---'): a config file holds one document; remove this line (and what follows) or split the file");
+                    break;
+                case MappingStart or SequenceStart:
+                    if (_open.Count >= MaxDepth) throw Error(ev.Start, $"nested more than {MaxDepth} levels deep");
+                    var anchor = AnchorOf((NodeEvent)ev);
+                    var id = ++_ids;
+                    if (anchor is not null) _anchors[anchor] = (id, true, 0);
+                    _open.Add((ev, anchor, id, 1));
+                    break;
+                case MappingEnd or SequenceEnd:
+                    var node = _open[^1];
+                    _open.RemoveAt(_open.Count - 1);
+                    Complete(node.Anchor, node.Id, node.Size);
+                    break;
+                case Scalar s:
+                    Complete(AnchorOf(s), ++_ids, 1);
+                    break;
+                case AnchorAlias a:
+                    var name = a.Value.Value;
+                    if (!_anchors.TryGetValue(name, out var target))
+                        throw Error(a.Start, $"alias *{name} refers to no anchor: define &{name} before it");
+                    if (target.Open) throw Error(a.Start, $"alias *{name} is inside the node it refers to (&{name}): a config cannot refer to itself");
+                    if (++_aliases > MaxAliases) throw Error(a.Start, $"more than {MaxAliases} aliases: refused");
+                    _aliasNodes += target.Size;
+                    if (_aliasNodes > MaxAliasNodes)
+                        throw Error(a.Start, $"the aliases expand to more than {MaxAliasNodes} nodes (*{name} alone is {target.Size}): refused, as a YAML alias bomb would be");
+                    Complete(null, 0, target.Size);
+                    break;
+            }
+            return true;
+        }
+
+        private static string? AnchorOf(NodeEvent e) => e.Anchor.IsEmpty ? null : e.Anchor.Value;
+
+        private void Complete(string? anchor, long id, long size)
+        {
+            if (anchor is not null && (!_anchors.TryGetValue(anchor, out var a) || a.Id <= id)) _anchors[anchor] = (id, false, size);
+            if (_open.Count > 0) _open[^1] = _open[^1] with { Size = _open[^1].Size + size };
+        }
+
+        private ConfigException Error(Mark at, string message) => new(file, Math.Max(1, at.Line), Math.Max(1, at.Column), "(yaml)", message);
+
+        /// <summary>For a document the parser gave up on without a position: the innermost bracket left open, else
+        /// the last thing read.</summary>
+        public ConfigException Malformed()
+        {
+            for (var i = _open.Count - 1; i >= 0; i--)
+            {
+                if (_open[i].Start is MappingStart { Style: MappingStyle.Flow } m)
+                    return Error(m.Start, "this '{' is never closed: a flow mapping { key: value, ... } ends with '}' (check brackets and quotes)");
+                if (_open[i].Start is SequenceStart { Style: SequenceStyle.Flow } q)
+                    return Error(q.Start, "this '[' is never closed: a flow list [a, b, ...] ends with ']' (check brackets and quotes)");
+            }
+            return Error(_last?.End ?? Mark.Empty, "malformed YAML after this point (check brackets, quotes and indentation)");
+        }
     }
 
     public string Join(string key) => Path.Length == 0 ? key : $"{Path}.{key}";
@@ -78,6 +193,13 @@ public sealed class YamlMap
     }
 
     public bool Has(string key) => Find(key) is not null;
+
+    /// <summary>Where <paramref name="key"/>'s value is written, or this mapping when the key is absent.</summary>
+    public ConfigLocation Location(string key)
+    {
+        var n = Find(key) ?? Node;
+        return new ConfigLocation(File, n.Start.Line, Join(key)) { Column = n.Start.Column };
+    }
 
     public IEnumerable<string> Keys => Node.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value!);
 
@@ -145,12 +267,17 @@ public sealed class YamlMap
         return n;
     }
 
-    public TimeSpan? OptDuration(string key, TimeSpan? min = null)
+    /// <summary>A duration from <paramref name="min"/> to <paramref name="max"/> (default <see cref="Durations.MaxTimer"/>:
+    /// most durations drive a timer).</summary>
+    public TimeSpan? OptDuration(string key, TimeSpan? min = null, TimeSpan? max = null)
     {
         var v = OptString(key);
         if (v is null) return null;
-        if (!Durations.TryParse(v, out var t))
+        var limit = max ?? Durations.MaxTimer;
+        if (!Durations.TryParse(v, out var t, out var tooLong) && !tooLong)
             throw Error(Find(key)!, Join(key), $"expected a duration such as 30s, 5m or 24h, got '{v}'");
+        if (tooLong || t > limit)
+            throw Error(Find(key)!, Join(key), $"'{v}' is too long: at most {Durations.Format(limit)}");
         if (min is { } m && t < m)
             throw Error(Find(key)!, Join(key), $"must be at least {Durations.Format(m)}");
         return t;
@@ -230,7 +357,7 @@ public static class Sizes
             "G" or "GB" or "GIB" => 1L << 30,
             _ => 0,
         };
-        if (mult == 0) return false;
+        if (mult == 0 || n > long.MaxValue / mult) return false;
         bytes = n * mult;
         return true;
     }

@@ -147,6 +147,13 @@ public static class LifeboatCli
         return Proc.Run(file, all, TimeSpan.FromMinutes(3), env, cwd);
     }
 
+    /// <summary>As <see cref="Run(string, IDictionary{string, string?}?, string[])"/>, killed (a TimeoutException) after <paramref name="timeout"/>.</summary>
+    public static (int Code, string Output) Run(string cwd, IDictionary<string, string?>? env, TimeSpan timeout, params string[] args)
+    {
+        var (file, all) = Command(args);
+        return Proc.Run(file, all, timeout, env, cwd);
+    }
+
     public static Process Start(string cwd, IDictionary<string, string?>? env, System.Text.StringBuilder output, params string[] args)
     {
         var (file, all) = Command(args);

@@ -21,4 +21,9 @@ public sealed class RedactTests
     public void Text_RedactsEveryUrlInside() =>
         Assert.Equal("POST http://***@h/x failed; see https://hooks.slack.com/services/T1/B2/***.",
             Redact.Text("POST http://a:b@h/x failed; see https://hooks.slack.com/services/T1/B2/S3."));
+
+    [Fact]
+    public void Text_LeavesAUrlWithNothingToHideAsWritten() =>
+        Assert.Equal("serving on http://127.0.0.1:8095: events at /events; see http://h/x?a=1.",
+            Redact.Text("serving on http://127.0.0.1:8095: events at /events; see http://h/x?a=1."));
 }
