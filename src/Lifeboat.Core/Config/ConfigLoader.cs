@@ -263,8 +263,12 @@ public static partial class ConfigLoader
             var path = e.OptString("path") ?? "/events";
             if (!path.StartsWith('/')) throw e.Error("path", "must start with '/'");
             var verifySns = e.OptBool("verify_sns") ?? true;
+            var topicArns = e.OptStringList("topic_arns");
+            foreach (var arn in topicArns)
+                if (!Replication.S3Events.SnsTopicArn().IsMatch(arn))
+                    throw e.Error("topic_arns", $"'{arn}' is not an Amazon SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)");
             e.EnsureNoUnknownKeys();
-            events = new EventsConfig(listen, token, path, verifySns);
+            events = new EventsConfig(listen, token, path, verifySns, topicArns);
         }
 
         var res = new BucketResource(
