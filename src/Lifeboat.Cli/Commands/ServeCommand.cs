@@ -103,7 +103,7 @@ public static class ServeCommand
     {
         IResult? Deny(HttpContext http)
         {
-            if (string.IsNullOrEmpty(serve.Token))
+            if (string.IsNullOrWhiteSpace(serve.Token))
                 return Error("state-changing requests need a token: set serve.token or serve.token_env", 403);
             return WebhookServer.AuthProblem(http.Request, serve.Token) is { } problem ? Error(problem, 401) : null;
         }

@@ -150,7 +150,7 @@ public sealed class WebhookServer : IAsyncDisposable
     /// Never from the URL (a query string is logged by proxies and servers). An empty expected token matches nothing.</summary>
     internal static string? AuthProblem(HttpRequest req, string token)
     {
-        if (string.IsNullOrEmpty(token)) return "no token is configured: requests are refused";
+        if (string.IsNullOrWhiteSpace(token)) return "no token is configured: requests are refused";
         foreach (var given in GivenTokens(req))
             if (TokenEquals(given, token)) return null;
         return req.Query.ContainsKey("token")
