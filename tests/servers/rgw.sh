@@ -46,6 +46,12 @@
 # <NotificationConfiguration/> PUT with 400 MalformedXML (the CLI then crashes
 # with "argument of type 'NoneType' is not iterable"); use the RGW extension
 #   DELETE /BUCKET?notification            (200, removes all of them)
+# A push endpoint may carry the webhook's token as user-info,
+#   push-endpoint=http://lifeboat:TOKEN@127.0.0.1:18111/events
+# which RGW's HTTP client (libcurl) sends as "Authorization: Basic base64(lifeboat:TOKEN)". RGW stores such an
+# endpoint only when CreateTopic came over a secure transport (else 400 InvalidInput, "endpoint validation error:
+# sending password over insecure transport" in its log): the gateway below trusts "X-Forwarded-Proto: https"
+# (rgw trust forwarded https), which the tests send with a signed CreateTopic (the AWS CLI cannot add headers).
 # Events are POSTed (S3 event JSON, {"Records":[...]}, eventSource "ceph:s3")
 # synchronously, before the object PUT/DELETE returns; if the endpoint is down
 # the event is dropped (unless the topic has persistent=true: async, queued).
@@ -268,6 +274,10 @@ pid file = $STATE/run/radosgw.pid
 log file = $STATE/log/radosgw.log
 ms mon client mode = crc
 auth client required = none
+# A push endpoint with the webhook token as user-info (http://lifeboat:TOKEN@host/events) is accepted by CreateTopic
+# only over a secure transport; over plain HTTP, RGW 16.2 counts a request as secure when it carries
+# "X-Forwarded-Proto: https" and this is set (16.2 has no "rgw allow notification secrets in cleartext").
+rgw trust forwarded https = true
 
 # A second gateway with STS (AssumeRole), so role_arn is tested against a real server. Apart from the first: with
 # STS on, RGW answers AccessDenied instead of InvalidAccessKeyId/SignatureDoesNotMatch for wrong credentials. The key

@@ -81,7 +81,7 @@ public static class DemoCommand
         {
             var key = $"2025/new-{i:00}.jpg";
             await PutAsync(primary, key, rng.Next(1_000, 50_000), rng, ct).ConfigureAwait(false);
-            rep.Enqueue(new ChangeHint(key, TimeProvider.System.GetUtcNow())); // what an S3 event does on a real bucket
+            rep.Enqueue(new ChangeHint(key)); // what an S3 event does on a real bucket
             await Task.Delay(25, ct).ConfigureAwait(false);
         }
         await WaitUntilAsync(() => rt.State.Backlog(res.Name) == 0, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);

@@ -157,7 +157,8 @@ public static class ReplicateCommand
             foreach (var g in byListener)
             {
                 var routes = g.GroupBy(r => r.Resource.Events!.Path)
-                    .Select(pg => new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, Routed(supervisor, pg), pg.Any(b => b.Resource.Events!.VerifySns))).ToList();
+                    .Select(pg => new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, Routed(supervisor, pg), pg.Any(b => b.Resource.Events!.VerifySns),
+                        TopicArnsOf(pg))).ToList();
                 servers.Add(await WebhookServer.StartAsync(g.First().Resource.Events!.Listen, routes, rt.Metrics, rt.Logs, rt.Time, shutdown.Stop).ConfigureAwait(false));
                 log.LogInformation("listening for S3 events on http://{Listen} ({Paths}); metrics at /metrics", g.Key, string.Join(", ", routes.Select(r => r.Path)));
             }
@@ -200,4 +201,8 @@ public static class ReplicateCommand
         supervisor.Register(arr);
         return arr;
     }
+
+    /// <summary>The SNS topics a webhook route accepts: those listed by any resource on it.</summary>
+    internal static IReadOnlyList<string> TopicArnsOf(IEnumerable<ObjectReplicator> route) =>
+        route.SelectMany(r => r.Resource.Events!.TopicArns ?? []).Distinct(StringComparer.Ordinal).ToList();
 }

@@ -15,8 +15,9 @@ namespace Lifeboat.Cli.Commands;
 /// <c>lifeboat serve</c>: the daemon. Replicates every resource (as <c>replicate</c> does, in the mode runbooks set),
 /// runs the checks and fires their actions, resumes interrupted executions, and serves on <c>serve.listen</c>
 /// (127.0.0.1:8095 by default): the event endpoint (events matching rules trigger actions; every event is recorded),
-/// the JSON API and <c>/metrics</c>. Requests that change state (events, approve, failover) need the token
-/// (<c>Authorization: Bearer T</c> or <c>X-Lifeboat-Token</c>); without a configured token they are refused.
+/// the JSON API and <c>/metrics</c>. Requests that change state (events, approve, failover) need the token in a header
+/// (<c>Authorization: Bearer T</c>, any case, or <c>X-Lifeboat-Token</c>; see <see cref="WebhookServer.AuthProblem"/>);
+/// without a configured token they are refused.
 /// </summary>
 public static class ServeCommand
 {
@@ -65,7 +66,8 @@ public static class ServeCommand
             {
                 var arr = pg.ToArray();
                 supervisor.Register(arr);
-                return new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, arr, pg.Any(b => b.Resource.Events!.VerifySns));
+                return new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, arr, pg.Any(b => b.Resource.Events!.VerifySns),
+                    ReplicateCommand.TopicArnsOf(arr));
             }).ToList();
             foreach (var g in byListener.Where(g => g.Key != serveCfg.Listen.ToString()))
                 servers.Add(await WebhookServer.StartAsync(g.First().Resource.Events!.Listen, RoutesOf(g), rt.Metrics, rt.Logs, rt.Time, stop).ConfigureAwait(false));
@@ -108,7 +110,7 @@ public static class ServeCommand
         {
             if (string.IsNullOrWhiteSpace(serve.Token))
                 return Error("state-changing requests need a token: set serve.token or serve.token_env", 403);
-            return WebhookServer.Authorized(http.Request, serve.Token) ? null : Error("missing or wrong token", 401);
+            return WebhookServer.AuthProblem(http.Request, serve.Token) is { } problem ? Error(problem, 401) : null;
         }
         var cfg = rec.Runtime.Config;
         app.MapGet("/api/status", () => Results.Json(new ServeStatusJson(

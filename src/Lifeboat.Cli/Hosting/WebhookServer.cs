@@ -1,4 +1,5 @@
 using System.Net;
+using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Metrics;
 using Lifeboat.Core.Replication;
 using Microsoft.AspNetCore.Builder;
@@ -12,19 +13,20 @@ namespace Lifeboat.Cli.Hosting;
 /// <summary>
 /// The HTTP side of continuous replication: S3 event webhooks (raw S3 event JSON as Ceph RGW and MinIO push it, and
 /// SNS-wrapped notifications), <c>/metrics</c> in Prometheus text format, and <c>/healthz</c>.
-/// Bodies over 256 KiB are refused by Kestrel (413). When a token is configured, requests must carry it as
-/// <c>Authorization: Bearer T</c>, <c>X-Lifeboat-Token: T</c>, or <c>?token=T</c> (for servers such as RGW whose push
-/// endpoints cannot set headers).
+/// Bodies over 256 KiB are refused by Kestrel (413); a body that is not a known shape is refused with one line (400).
+/// When a token is configured, requests must carry it in a header (<see cref="AuthProblem"/>), never in the URL's query.
+/// Messages in Amazon SNS's shape are accepted only from the route's <c>topic_arns</c> (none without the list).
 /// </summary>
 public sealed class WebhookServer : IAsyncDisposable
 {
-    private static readonly HttpClient ConfirmHttp = new() { Timeout = TimeSpan.FromSeconds(10) };
     private readonly WebApplication _app;
 
     private WebhookServer(WebApplication app) => _app = app;
 
     /// <param name="VerifySns">Refuse SNS-shaped messages without a valid Amazon SNS signature (<see cref="SnsVerifier"/>).</param>
-    public sealed record Route(string Path, string? Token, IReadOnlyList<ObjectReplicator> Replicators, bool VerifySns = true);
+    /// <param name="TopicArns">The SNS topics whose messages (notifications, subscription confirmations) are accepted.</param>
+    public sealed record Route(string Path, string? Token, IReadOnlyList<ObjectReplicator> Replicators, bool VerifySns = true,
+        IReadOnlyList<string>? TopicArns = null);
 
     /// <param name="configure">Maps more endpoints on the same listener (lifeboat serve: the event rules endpoint and the JSON API).</param>
     public static async Task<WebhookServer> StartAsync(IPEndPoint listen, IReadOnlyList<Route> routes, MetricsRegistry metrics,
@@ -42,18 +44,24 @@ public sealed class WebhookServer : IAsyncDisposable
         });
         var app = builder.Build();
         var log = logs.CreateLogger("lifeboat.webhook");
-        var confirmHttp = ConfirmHttp;
 
         app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4"));
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         foreach (var route in routes)
         {
+            var topics = new HashSet<string>(route.TopicArns ?? [], StringComparer.Ordinal);
+            IResult Refuse(string reason, int status, string message, LogLevel level = LogLevel.Warning)
+            {
+                metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", reason));
+                log.Log(level, "webhook: rejected a request to {Path}: {Error}", route.Path, message);
+                return Results.Text(message + "\n", statusCode: status);
+            }
             app.MapPost(route.Path, async (HttpContext http) =>
             {
-                if (route.Token is not null && !Authorized(http.Request, route.Token))
+                if (route.Token is not null && AuthProblem(http.Request, route.Token) is { } denied)
                 {
                     metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", "token"));
-                    return Results.Text("missing or wrong token\n", statusCode: 401);
+                    return Results.Text(denied + "\n", statusCode: 401);
                 }
                 byte[] body;
                 try
@@ -64,23 +72,28 @@ public sealed class WebhookServer : IAsyncDisposable
                 }
                 catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
                 {
-                    metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", "too-large"));
-                    log.LogWarning("webhook: rejected an event body over {Limit} bytes", S3Events.MaxBodyBytes);
-                    return Results.Text($"event body larger than {S3Events.MaxBodyBytes} bytes\n", statusCode: 413);
+                    return Refuse("too-large", 413, $"event body larger than {S3Events.MaxBodyBytes} bytes");
                 }
-                if (route.VerifySns && await sns.CheckAsync(body, http.RequestAborted).ConfigureAwait(false) is { } refused)
+                catch (BadHttpRequestException e)
                 {
-                    metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", "sns-signature"));
-                    log.LogWarning("webhook: rejected an SNS message: {Error}", refused);
-                    return Results.Text(refused + "\n", statusCode: 403);
+                    return Refuse("format", e.StatusCode, $"unreadable request: {e.Message.ReplaceLineEndings(" ")}");
+                }
+                catch (IOException e)
+                {
+                    return Refuse("format", 400, $"the request body could not be read: {e.Message.ReplaceLineEndings(" ")}");
                 }
                 WebhookMessage msg;
                 try { msg = S3Events.Parse(body); }
-                catch (EventFormatException e)
+                catch (EventFormatException e) { return Refuse("format", 400, e.Message); }
+                if (msg.SnsTopicArn is { } topic)
                 {
-                    metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", "format"));
-                    log.LogWarning("webhook: rejected a request: {Error}", e.Message);
-                    return Results.Text(e.Message + "\n", statusCode: 400);
+                    // Checked before the signature, so a foreign topic costs no certificate fetch.
+                    if (!topics.Contains(topic))
+                        return Refuse("sns-topic", 403, topics.Count == 0
+                            ? $"SNS message from topic '{S3Events.Shown(topic)}' refused: this webhook accepts SNS messages only from the topics in its events.topic_arns, and none is listed"
+                            : $"SNS message from topic '{S3Events.Shown(topic)}' refused: not in this webhook's events.topic_arns");
+                    if (route.VerifySns && await sns.CheckAsync(body, http.RequestAborted).ConfigureAwait(false) is { } refused)
+                        return Refuse("sns-signature", 403, $"SNS message refused: {refused}");
                 }
                 switch (msg)
                 {
@@ -90,25 +103,28 @@ public sealed class WebhookServer : IAsyncDisposable
                         {
                             foreach (var r in route.Replicators.Where(r => r.Covers(rec.Bucket, rec.Key)))
                             {
-                                r.Enqueue(new ChangeHint(rec.Key, rec.EventTime ?? time.GetUtcNow()));
+                                r.Enqueue(new ChangeHint(rec.Key));
                                 matched++;
                             }
                         }
                         if (matched == 0 && n.Records.Count > 0)
                         {
                             metrics.Inc("lifeboat_events_unmatched_total", "Events for buckets or prefixes no resource replicates", n.Records.Count);
-                            log.LogWarning("webhook: event for {Bucket}/{Key} matches no resource", n.Records[0].Bucket, n.Records[0].Key);
+                            log.LogWarning("webhook: event for {Bucket}/{Key} matches no resource", S3Events.Shown(n.Records[0].Bucket), S3Events.Shown(n.Records[0].Key));
                         }
                         return Results.Text("ok\n");
                     case SnsSubscriptionConfirmation c:
-                        if (!Uri.TryCreate(c.SubscribeUrl, UriKind.Absolute, out var url) || url.Scheme != "https" ||
-                            !url.Host.StartsWith("sns.", StringComparison.Ordinal) || !url.Host.EndsWith(".amazonaws.com", StringComparison.Ordinal))
+                        if (SnsVerifier.SubscribeUrlProblem(c.SubscribeUrl, c.TopicArn) is { } bad)
+                            return Refuse("sns-subscribe-url", 400, $"not confirming the SNS subscription to '{S3Events.Shown(c.TopicArn)}' at " +
+                                $"{S3Events.Shown(Redact.Url(c.SubscribeUrl))}: {bad}", LogLevel.Error);
+                        if (await sns.ConfirmAsync(c, http.RequestAborted).ConfigureAwait(false) is { } failed)
                         {
-                            log.LogError("webhook: refusing to confirm an SNS subscription at {Url}: not an AWS SNS host", c.SubscribeUrl);
-                            return Results.Text("SubscribeURL is not an AWS SNS endpoint\n", statusCode: 400);
+                            // 502: the sender (SNS) retries the confirmation later.
+                            metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", "sns-confirm-failed"));
+                            log.LogError("webhook: confirming the SNS subscription to {Topic} failed: {Error}", c.TopicArn, failed);
+                            return Results.Text($"confirming the subscription failed: {failed}\n", statusCode: 502);
                         }
-                        var resp = await confirmHttp.GetAsync(url, http.RequestAborted).ConfigureAwait(false);
-                        log.LogInformation("webhook: confirmed SNS subscription to {Topic}: {Status}", c.TopicArn, (int)resp.StatusCode);
+                        log.LogInformation("webhook: confirmed the SNS subscription to {Topic}", c.TopicArn);
                         return Results.Text("confirmed\n");
                     default:
                         return Results.Text("ok\n");
@@ -128,16 +144,52 @@ public sealed class WebhookServer : IAsyncDisposable
         return new WebhookServer(app);
     }
 
-    internal static bool Authorized(HttpRequest req, string token)
+    /// <summary>Null when <paramref name="req"/> carries <paramref name="token"/>, else why not (one line, for the 401).
+    /// Accepted: <c>Authorization: Bearer T</c> or <c>Authorization: Basic base64(ANY:T)</c> (the scheme in any case;
+    /// Basic is what Ceph RGW's push endpoint sends for <c>http://lifeboat:T@host/events</c>), or <c>X-Lifeboat-Token: T</c>.
+    /// Never from the URL (a query string is logged by proxies and servers). An empty expected token matches nothing.</summary>
+    internal static string? AuthProblem(HttpRequest req, string token)
     {
-        // An empty expected token would equal an empty given one: never a way in (the config refuses it too).
-        if (string.IsNullOrWhiteSpace(token)) return false;
-        var given = req.Headers.Authorization.ToString() is { } a && a.StartsWith("Bearer ", StringComparison.Ordinal) ? a[7..]
-            : req.Headers["X-Lifeboat-Token"].ToString() is { Length: > 0 } h ? h
-            : req.Query["token"].ToString();
-        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-            System.Text.Encoding.UTF8.GetBytes(given), System.Text.Encoding.UTF8.GetBytes(token));
+        if (string.IsNullOrWhiteSpace(token)) return "no token is configured: requests are refused";
+        foreach (var given in GivenTokens(req))
+            if (TokenEquals(given, token)) return null;
+        return req.Query.ContainsKey("token")
+            ? "missing or wrong token (a token in the URL's query is not accepted: send Authorization: Bearer TOKEN, Basic with TOKEN as the password, or X-Lifeboat-Token)"
+            : "missing or wrong token";
     }
+
+    internal static bool Authorized(HttpRequest req, string token) => AuthProblem(req, token) is null;
+
+    private static IEnumerable<string> GivenTokens(HttpRequest req)
+    {
+        foreach (var auth in req.Headers.Authorization)
+        {
+            if (string.IsNullOrEmpty(auth)) continue;
+            var space = auth.IndexOf(' ', StringComparison.Ordinal);
+            if (space <= 0) continue;
+            var scheme = auth[..space];
+            var value = auth[(space + 1)..].Trim();
+            if (scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase)) yield return value;
+            else if (scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase) && BasicPassword(value) is { } password) yield return password;
+        }
+        foreach (var h in req.Headers["X-Lifeboat-Token"])
+            if (!string.IsNullOrEmpty(h)) yield return h;
+    }
+
+    private static string? BasicPassword(string value)
+    {
+        var bytes = new byte[value.Length];
+        if (!Convert.TryFromBase64String(value, bytes, out var n)) return null;
+        var text = System.Text.Encoding.UTF8.GetString(bytes, 0, n);
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0 ? null : text[(colon + 1)..];
+    }
+
+    /// <summary>Compares hashes in constant time: neither the content nor the length of the token leaks through timing.</summary>
+    private static bool TokenEquals(string given, string token) =>
+        System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(given)),
+            System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)));
 
     public async ValueTask DisposeAsync()
     {

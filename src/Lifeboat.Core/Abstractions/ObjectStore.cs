@@ -143,6 +143,14 @@ public interface IPartSizeProbe
     Task<long?> FirstPartSizeAsync(string bucket, string key, CancellationToken ct);
 }
 
+/// <summary>Optional capability: the store's own rules for which keys can exist in it at all (beyond S3's, which
+/// every store shares), so a hint for a key that can never exist is refused instead of becoming a failed change.</summary>
+public interface IKeyRules
+{
+    /// <summary>Why <paramref name="key"/> cannot exist in <paramref name="bucket"/>, or null when it can.</summary>
+    string? KeyProblem(string bucket, string key);
+}
+
 public enum StoreErrorKind
 {
     /// <summary>Retrying may succeed (timeouts, 5xx, throttling, connection refused).</summary>

@@ -261,8 +261,12 @@ public static partial class ConfigLoader
             var path = ReadPath(e, "path");
             var verifySns = e.OptBool("verify_sns") ?? true;
             var insecure = ReadInsecure(e, "listen", listen, token);
+            var topicArns = e.OptStringList("topic_arns");
+            foreach (var arn in topicArns)
+                if (!Replication.S3Events.SnsTopicArn().IsMatch(arn))
+                    throw e.Error("topic_arns", $"'{arn}' is not an Amazon SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)");
             e.EnsureNoUnknownKeys();
-            events = new EventsConfig(listen, token, path, verifySns) { Insecure = insecure, ListenWhere = e.Location("listen"), PathWhere = e.Location("path") };
+            events = new EventsConfig(listen, token, path, verifySns, topicArns) { Insecure = insecure, ListenWhere = e.Location("listen"), PathWhere = e.Location("path") };
         }
 
         var res = new BucketResource(

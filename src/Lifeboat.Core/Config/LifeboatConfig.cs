@@ -46,8 +46,9 @@ public sealed record DeletePolicy(DeleteMode Mode, TimeSpan Delay)
 }
 
 /// <summary>The webhook of a bucket resource. <see cref="VerifySns"/>: messages in SNS's shape must carry a valid
-/// Amazon SNS signature (default; off only for a trusted sender that relays SNS-shaped bodies unsigned).</summary>
-public sealed record EventsConfig(IPEndPoint Listen, string? Token, string Path, bool VerifySns = true)
+/// Amazon SNS signature (default; off only for a trusted sender that relays SNS-shaped bodies unsigned).
+/// <see cref="TopicArns"/>: the only SNS topics whose messages are accepted (none when empty).</summary>
+public sealed record EventsConfig(IPEndPoint Listen, string? Token, string Path, bool VerifySns = true, IReadOnlyList<string>? TopicArns = null)
 {
     /// <summary><c>insecure: true</c> in effect: a listener reachable from other hosts without a token (logged as a
     /// warning at every start).</summary>

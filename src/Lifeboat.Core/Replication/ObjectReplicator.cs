@@ -7,9 +7,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Lifeboat.Core.Replication;
 
-/// <summary>A hint that a source key changed (an S3 event, a journal entry left by a crash).
-/// Hints are never trusted for content: the replicator always reads the source's current state.</summary>
-public sealed record ChangeHint(string SourceKey, DateTimeOffset SeenAt);
+/// <summary>A hint that a source key changed (an S3 event, a delete found undone at the source).
+/// Hints are never trusted for content: the replicator always reads the source's current state. Nor for time: a hint
+/// counts as seen when Lifeboat receives it (<see cref="ObjectReplicator.Enqueue"/>), whatever its sender claims.</summary>
+public sealed record ChangeHint(string SourceKey);
 
 public sealed record PassProgress(long Listed, long InSync, long Copied, long Bytes, long Deleted, long Held, long Failed);
 
@@ -27,6 +28,9 @@ public enum SyncOutcome { Copied, AlreadyEqual, Deleted, Held, Absent, Failed }
 public sealed class ObjectReplicator
 {
     private const string PassCheckpoint = "pass-position";
+    /// <summary>When the current (or interrupted) pass started, and when the last completed one did (see <see cref="SeenFromSource"/>).</summary>
+    private const string PassStartCheckpoint = "pass-started";
+    private const string LastPassStartCheckpoint = "last-full-pass-start";
     /// <summary>Settled journal rows are kept this long (status reads the last hour); open and failed rows are kept.</summary>
     private static readonly TimeSpan JournalRetention = TimeSpan.FromDays(7);
     private const long MaxServerSideCopy = 5L << 30;
@@ -50,6 +54,8 @@ public sealed class ObjectReplicator
     private readonly Channel<string> _queue = Channel.CreateUnbounded<string>();
     private readonly HashSet<string> _queued = new(StringComparer.Ordinal);
     private (string? Resume, IAsyncEnumerator<PassItem> Items, Task<bool> First)? _prefetched;
+    private const long NotLoaded = long.MinValue, NoPass = -1;
+    private long _lastPassStartMs = NotLoaded;
 
     public ObjectReplicator(BucketResource res, IObjectStore source, IObjectStore target, StateStore state,
         TimeProvider time, MetricsRegistry metrics, ILogger log, RetryPolicy? retry = null, bool onlyMissing = false)
@@ -180,6 +186,7 @@ public sealed class ObjectReplicator
             var src = listed is not null && listed.ETag == etag ? listed : await _source.StatAsync(_res.Source.Bucket, sourceKey, ct).ConfigureAwait(false);
             if (src is not null && src.ETag == etag && (ETags.IsMd5(etag) || ETags.IsMultipart(etag, out _)))
             {
+                seenMs = SeenFromSource(id, seenMs, sourceKey, src);
                 Durable(id, seenMs, sourceKey, new ReplicatedRecord(src.ETag, src.Size, etag, NowMs), src.Size);
                 return SyncOutcome.Copied;
             }
@@ -220,8 +227,40 @@ public sealed class ObjectReplicator
             if (after is null || after.ETag != info.ETag)
                 throw new StoreException(StoreErrorKind.Transient, $"{_source.Describe}: {sourceKey}: changed while being copied");
         }
+        seenMs = SeenFromSource(id, seenMs, sourceKey, info);
         Durable(id, seenMs, sourceKey, new ReplicatedRecord(info.ETag, info.Size, targetETag, NowMs), info.Size);
         return SyncOutcome.Copied;
+    }
+
+    /// <summary>
+    /// When a copied change counts as seen, for lag and RPO. Only times Lifeboat can trust: the time it received the
+    /// hint or found the difference (<paramref name="seenMs"/>), or, earlier, the source's own Last-Modified of the
+    /// version just copied, as read from the source under the key's lock. That time is used only when it is in the past
+    /// (not after <paramref name="seenMs"/>), not before the start of the last completed full pass (a version older
+    /// than that was listed by that pass, so it is not a change Lifeboat missed until now; and with no completed pass,
+    /// as during a backfill, nothing says when a change happened), and when this version is not the one already
+    /// replicated (a replayed event for an unchanged object is no change). So an event's own time never moves a figure,
+    /// and a source clock or file time in the future or the distant past cannot either.
+    /// </summary>
+    private long SeenFromSource(long id, long seenMs, string sourceKey, ObjectInfo source)
+    {
+        var modified = source.LastModified.ToUnixTimeMilliseconds();
+        if (modified >= seenMs || LastPassStartMs() is not { } since || modified < since) return seenMs;
+        if (_state.GetReplicated(_res.Name, sourceKey) is { } rec && rec.SourceETag == source.ETag && rec.SourceSize == source.Size) return seenMs;
+        _state.LowerSeen(id, modified);
+        return modified;
+    }
+
+    private long? LastPassStartMs()
+    {
+        var v = Volatile.Read(ref _lastPassStartMs);
+        if (v == NotLoaded)
+        {
+            v = long.TryParse(_state.GetCheckpoint(_res.Name, LastPassStartCheckpoint), System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out var ms) ? ms : NoPass;
+            Volatile.Write(ref _lastPassStartMs, v);
+        }
+        return v >= 0 ? v : null;
     }
 
     private void Durable(long id, long seenMs, string sourceKey, ReplicatedRecord? rec, long bytes)
@@ -311,7 +350,7 @@ public sealed class ObjectReplicator
                     if (await _source.StatAsync(_res.Source.Bucket, h.Key, t).ConfigureAwait(false) is not null)
                     {
                         _state.Unhold(_res.Name, h.Key); // back at the source: never delete; the next sync copies it
-                        Enqueue(new ChangeHint(h.Key, _time.GetUtcNow()));
+                        Enqueue(new ChangeHint(h.Key));
                         return;
                     }
                     await _target.DeleteAsync(_res.Target.Bucket, TargetKey(h.Key), t).ConfigureAwait(false);
@@ -360,6 +399,9 @@ public sealed class ObjectReplicator
     public async Task<PassResult> ReconcileAsync(IProgress<PassProgress>? progress, CancellationToken stop, CancellationToken abort = default)
     {
         var resume = _state.GetCheckpoint(_res.Name, PassCheckpoint);
+        // A resumed pass keeps the start of the run that began it (the keys before the resume point were listed then).
+        if (resume is null) _state.SetCheckpoint(_res.Name, PassStartCheckpoint, NowMs.ToString(System.Globalization.CultureInfo.InvariantCulture), NowMs);
+        var passStarted = _state.GetCheckpoint(_res.Name, PassStartCheckpoint);
         IAsyncEnumerator<PassItem> items;
         Task<bool> first;
         if (_prefetched is { } p && p.Resume == resume) (items, first) = (p.Items, p.First);
@@ -453,6 +495,11 @@ public sealed class ObjectReplicator
                 {
                     _state.SetCheckpoint(_res.Name, PassCheckpoint, null, NowMs);
                     _state.SetCheckpoint(_res.Name, "last-full-pass", NowMs.ToString(System.Globalization.CultureInfo.InvariantCulture), NowMs);
+                    if (long.TryParse(passStarted, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var startedMs))
+                    {
+                        _state.SetCheckpoint(_res.Name, LastPassStartCheckpoint, passStarted, NowMs);
+                        Volatile.Write(ref _lastPassStartMs, startedMs);
+                    }
                 }
                 else MaybeCheckpoint(true);
                 Report();
@@ -496,16 +543,41 @@ public sealed class ObjectReplicator
 
     // ---------------------------------------------------------------- continuous mode
 
-    /// <summary>Records a change hint durably (it counts toward RPO from now on) and queues the key.</summary>
-    public void Enqueue(ChangeHint hint)
+    /// <summary>Records a change hint durably, seen now (it counts toward RPO from the time Lifeboat received it, never
+    /// from a time the sender claims), and queues the key. A key that cannot exist at the source (<see cref="KeyProblem"/>)
+    /// is refused: counted, logged, never journaled. Returns whether the hint was taken.</summary>
+    public bool Enqueue(ChangeHint hint)
     {
-        if (!Covers(_res.Source.Bucket, hint.SourceKey)) return;
-        var seen = hint.SeenAt > _time.GetUtcNow() ? _time.GetUtcNow() : hint.SeenAt;
-        _state.RecordSeen(_res.Name, hint.SourceKey, ChangeOp.Put, seen.ToUnixTimeMilliseconds());
+        if (!Covers(_res.Source.Bucket, hint.SourceKey)) return false;
+        if (KeyProblem(hint.SourceKey) is { } problem)
+        {
+            _metrics.Inc("lifeboat_events_refused_total", "Change events refused, by reason", 1, ("resource", _res.Name), ("reason", "invalid-key"));
+            _log.LogWarning("{Resource}: ignored an event for a key that cannot exist at the source ({Problem}): '{Key}'",
+                _res.Name, problem, S3Events.Shown(hint.SourceKey));
+            return false;
+        }
+        _state.RecordSeen(_res.Name, hint.SourceKey, ChangeOp.Put, NowMs);
         _metrics.Inc("lifeboat_events_total", "Change events received", 1, _label);
         lock (_queued)
-            if (!_queued.Add(hint.SourceKey)) return;
+            if (!_queued.Add(hint.SourceKey)) return true;
         _queue.Writer.TryWrite(hint.SourceKey);
+        return true;
+    }
+
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Why <paramref name="sourceKey"/> cannot name an object at the source, or null. S3's rules for every store
+    /// (1 to 1024 bytes of UTF-8; no NUL, which no S3 request or listing can carry), then the source store's own
+    /// (<see cref="IKeyRules"/>: a folder store's keys stay inside its folder).</summary>
+    public string? KeyProblem(string sourceKey)
+    {
+        if (sourceKey.Length == 0) return "empty key";
+        if (sourceKey.Contains('\0')) return "key contains NUL";
+        int bytes;
+        try { bytes = StrictUtf8.GetByteCount(sourceKey); }
+        catch (System.Text.EncoderFallbackException) { return "key is not valid Unicode"; }
+        if (bytes > 1024) return $"key is {bytes} bytes of UTF-8; S3 allows 1024";
+        return _source is IKeyRules rules ? rules.KeyProblem(_res.Source.Bucket, sourceKey) : null;
     }
 
     /// <summary>Runs until <paramref name="stop"/>: event workers plus a reconciliation pass every reconcile_every.

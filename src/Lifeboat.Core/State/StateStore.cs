@@ -359,6 +359,17 @@ public sealed class StateStore : IDisposable
         }
     }
 
+    /// <summary>Moves a change's seen time earlier (never later): when the source's own time says it happened before
+    /// Lifeboat heard of it.</summary>
+    public void LowerSeen(long id, long seenAtMs)
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("UPDATE journal SET seen_at=min(seen_at,$s) WHERE id=$id", ("$s", seenAtMs), ("$id", id));
+            c.ExecuteNonQuery();
+        }
+    }
+
     /// <summary>Closes a change that needed no work (target already equal, or the delete is held by policy).</summary>
     public void MarkSettled(long id, string status, long atMs)
     {

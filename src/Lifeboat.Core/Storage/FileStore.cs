@@ -16,7 +16,7 @@ namespace Lifeboat.Core.Storage;
 /// under the reserved <c>.lifeboat/</c> folder are rejected with a permanent error, never written.
 /// Files put there by other programs have no sidecar: their ETag is the weak <c>W/size-mtime</c>.
 /// </summary>
-public sealed class FileStore : IObjectStore
+public sealed class FileStore : IObjectStore, IKeyRules
 {
     private const string Reserved = ".lifeboat";
     private readonly string _root;
@@ -58,6 +58,16 @@ public sealed class FileStore : IObjectStore
         if (!full.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: key '{key}' would be written outside the folder");
         return full;
+    }
+
+    public string? KeyProblem(string bucket, string key)
+    {
+        try
+        {
+            DataPath(bucket, key);
+            return null;
+        }
+        catch (StoreException e) { return e.Message; }
     }
 
     private string MetaPath(string bucket, string key) => Path.Combine(BucketDir(bucket), Reserved, "meta", key + ".json");

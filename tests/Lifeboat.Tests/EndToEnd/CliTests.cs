@@ -252,7 +252,7 @@ public sealed class CliTests
         var port = S3ReplicationTests.FreePort();
         var cfg = RgwConfig(dir, src, "photos-dr", extra: "    events: { listen: 127.0.0.1:" + port + ", token: s3cret }");
         Directory.CreateDirectory(Path.Combine(dir.Path, "recovery"));
-        await RgwNotifications.ConfigureAsync(RgwServer.Instance, src, $"http://127.0.0.1:{port}/events?token=s3cret");
+        await RgwNotifications.ConfigureAsync(RgwServer.Instance, src, $"http://lifeboat:s3cret@127.0.0.1:{port}/events");
         var output = new StringBuilder();
         using var p = LifeboatCli.Start(dir.Path, Env(dir), output, "replicate", "-c", cfg);
         using var http = new HttpClient();
@@ -277,9 +277,12 @@ public sealed class CliTests
             Assert.Contains("lifeboat_bytes_total{resource=\"photos\"}", metrics);
             var unauthorized = await http.PostAsync($"http://127.0.0.1:{port}/events", new StringContent("{}"));
             Assert.Equal(401, (int)unauthorized.StatusCode);
-            var notAnEvent = await http.PostAsync($"http://127.0.0.1:{port}/events?token=s3cret", new StringContent("{\"hello\":1}"));
+            var inQuery = await http.PostAsync($"http://127.0.0.1:{port}/events?token=s3cret", new StringContent("{\"hello\":1}"));
+            Assert.Equal(401, (int)inQuery.StatusCode); // tokens only in headers
+            http.DefaultRequestHeaders.Add("X-Lifeboat-Token", "s3cret");
+            var notAnEvent = await http.PostAsync($"http://127.0.0.1:{port}/events", new StringContent("{\"hello\":1}"));
             Assert.Equal(400, (int)notAnEvent.StatusCode);
-            var tooBig = await http.PostAsync($"http://127.0.0.1:{port}/events?token=s3cret", new ByteArrayContent(new byte[300 * 1024]));
+            var tooBig = await http.PostAsync($"http://127.0.0.1:{port}/events", new ByteArrayContent(new byte[300 * 1024]));
             Assert.Equal(413, (int)tooBig.StatusCode);
         }
         finally

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Lifeboat.Core.Abstractions;
@@ -123,9 +122,11 @@ public sealed class FailoverEndToEndTests
             // State-changing requests need the token; an event matching no rule is recorded.
             using (var noToken = await Http.PostAsync($"{api}/events", new StringContent("{\"source\":\"other\"}")))
                 Assert.Equal(401, (int)noToken.StatusCode);
+            using (var inQuery = await Http.PostAsync($"{api}/api/failover?runbook=failover-app&token=s3cret", null))
+                Assert.Equal(401, (int)inQuery.StatusCode); // tokens only in headers, never in the URL
             using (var req = new HttpRequestMessage(HttpMethod.Post, $"{api}/events") { Content = new StringContent("{\"source\":\"aws.ec2\",\"detail\":{}}") })
             {
-                req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "s3cret");
+                req.Headers.TryAddWithoutValidation("Authorization", "bearer s3cret"); // the scheme in any case
                 using var resp = await Http.SendAsync(req);
                 var body = await resp.Content.ReadAsStringAsync();
                 Assert.True(resp.IsSuccessStatusCode, body);

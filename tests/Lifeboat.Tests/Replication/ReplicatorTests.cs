@@ -240,7 +240,7 @@ public sealed class ReplicatorTests
         await using var h = await Harness.FilesAsync(time: clock);
         await h.PutSourceAsync("a");
         var rep = h.Replicator();
-        rep.Enqueue(new ChangeHint("a", clock.GetUtcNow()));
+        rep.Enqueue(new ChangeHint("a"));
         clock.Advance(TimeSpan.FromSeconds(42));
         var st = Cli.Commands.StatusCommand.Compute(h.State, h.Resource, clock.GetUtcNow());
         Assert.Equal(1, st.Backlog);
