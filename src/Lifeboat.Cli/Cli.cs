@@ -46,6 +46,12 @@ public static class Cli
             Console.Error.WriteLine($"lifeboat: {e.ErrorCode}: {Redact.Text(e.Message)}");
             return Failed;
         }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            // The state stores translate their errors with the file's name (StateFile.Translate); this is the net under them.
+            Console.Error.WriteLine($"lifeboat: state file: SQLite error {e.SqliteErrorCode}: {e.Message.ReplaceLineEndings(" ")}");
+            return UserError;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("lifeboat: interrupted");

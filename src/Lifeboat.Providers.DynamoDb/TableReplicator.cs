@@ -4,6 +4,7 @@ using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Metrics;
+using Lifeboat.Core.Replication;
 using Lifeboat.Core.State;
 using Microsoft.Extensions.Logging;
 
@@ -200,8 +201,35 @@ public sealed class TableReplicator : IDisposable
             throw new UserErrorException($"{_res.Target.Where}: target table '{_res.Target.Table}' has other keys than the source " +
                                          $"({TableSchema.KeysWithTypes(target)} vs {TableSchema.KeysWithTypes(source)})");
         }
+        else if (Claim == ClaimMode.Claim) await EnsureKnownTargetAsync(ct).ConfigureAwait(false);
         _keyNames = keyNames;
         return source;
+    }
+
+    /// <summary>Whether <see cref="PrepareAsync"/> guards the target against a lost state file (replicate, serve):
+    /// a table has no place for a claim marker (DynamoDB Local has no tags; an item would be the application's data),
+    /// so a target that already holds items while this state has never replicated into it is refused (ADR 0009).</summary>
+    public ClaimMode Claim { get; set; }
+
+    /// <summary><c>--reset-state</c>: such a target is taken over (logged), not refused.</summary>
+    public bool TakeOverClaim { get; set; }
+
+    private async Task EnsureKnownTargetAsync(CancellationToken ct)
+    {
+        if (_state.GetCheckpoint(Name, StreamCheckpoint) is not null || _state.GetCheckpoint(Name, SyncCheckpoint) is not null) return;
+        var page = await _target.ScanAsync(new ScanRequest { TableName = _res.Target.Table, Limit = 1, Select = Select.COUNT }, ct).ConfigureAwait(false);
+        if (page.Count is not > 0 && page.LastEvaluatedKey is not { Count: > 0 }) return;
+        var me = _state.Identity;
+        var where = $"{_res.Target.Store}/{_res.Target.Table}";
+        if (TakeOverClaim)
+        {
+            _log.LogWarning("--reset-state: resource '{Resource}': target table {Target} already holds items this state file ({Path}, state {Id}) has no record of; replicating into it",
+                Name, where, _state.Path, me.Short);
+            return;
+        }
+        throw new UserErrorException($"resource '{Name}': target table {where} already holds items, and the state file {_state.Path} " +
+                                     (me.CreatedNow ? "is new (created just now)" : $"(state {me.Short}) has no record of replicating into it") +
+                                     ": if the state file was lost, restore it; to start over knowingly (or when the table was filled another way), run again with --reset-state");
     }
 
     private (Dictionary<string, DdbValue>, string) CanaryKey(TableCanary canary, TableDescription source, List<string> keyNames)

@@ -43,29 +43,16 @@ public sealed class ExecutionStore : IDisposable
     private readonly Lock _gate = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public ExecutionStore(string path)
+    /// <summary>Opens the state file on its own (approve, executions, report), checked and upgraded as
+    /// <see cref="StateFile.Open"/> does.</summary>
+    public ExecutionStore(string path, StateOpenOptions? options = null) => _sql = StateFile.Open(path, options ?? StateOpenOptions.Default).Db;
+
+    /// <summary>A second connection to the file <paramref name="state"/> has opened (and checked, upgraded or reset):
+    /// waits for that open, then opens the same file without repeating its full check.</summary>
+    public ExecutionStore(StateStore state)
     {
-        _sql = new SqliteDb(path, """
-                CREATE TABLE IF NOT EXISTS rb_executions(
-                  id INTEGER PRIMARY KEY AUTOINCREMENT, runbook TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
-                  trigger TEXT NOT NULL, approval TEXT NOT NULL, created_at INTEGER NOT NULL, fault_at INTEGER, detected_at INTEGER,
-                  decided_at INTEGER, ended_at INTEGER, error TEXT);
-                CREATE UNIQUE INDEX IF NOT EXISTS rb_one_active ON rb_executions(runbook) WHERE status IN ('awaiting-approval','running');
-                CREATE TABLE IF NOT EXISTS rb_steps(
-                  execution_id INTEGER NOT NULL, step TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-                  started_at INTEGER, ended_at INTEGER, output TEXT, error TEXT, PRIMARY KEY(execution_id, step)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS rb_events(
-                  id INTEGER PRIMARY KEY AUTOINCREMENT, execution_id INTEGER NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL,
-                  step TEXT, message TEXT NOT NULL);
-                CREATE INDEX IF NOT EXISTS rb_events_exec ON rb_events(execution_id, id);
-                CREATE TABLE IF NOT EXISTS rb_approvals(
-                  execution_id INTEGER NOT NULL, step TEXT NOT NULL, at INTEGER NOT NULL, by TEXT,
-                  PRIMARY KEY(execution_id, step)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS rb_inbox(id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, body TEXT NOT NULL, matched TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS rb_traffic(
-                  store TEXT NOT NULL, record TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL, at INTEGER NOT NULL,
-                  execution_id INTEGER, PRIMARY KEY(store, record, type)) WITHOUT ROWID;
-                """);
+        state.WaitOpened();
+        _sql = StateFile.Open(state.Path, StateOpenOptions.Reopen).Db;
     }
 
     private SqliteCommand Cmd(string sql, params (string, object?)[] args) => _sql.Cmd(sql, args);
@@ -162,10 +149,7 @@ public sealed class ExecutionStore : IDisposable
         lock (_gate)
         {
             using var c = Cmd($"SELECT {ExecCols} FROM rb_executions {(activeOnly ? "WHERE status IN ('awaiting-approval','running')" : "")} ORDER BY id DESC LIMIT $l", ("$l", limit));
-            using var rd = c.ExecuteReader();
-            var list = new List<ExecutionRow>();
-            while (rd.Read()) list.Add(ReadExec(rd));
-            return list;
+            return _sql.ReadAll(c, ReadExec);
         }
     }
 
@@ -174,10 +158,7 @@ public sealed class ExecutionStore : IDisposable
         lock (_gate)
         {
             using var c = Cmd("SELECT execution_id,step,status,attempts,started_at,ended_at,output,error FROM rb_steps WHERE execution_id=$e", ("$e", id));
-            using var rd = c.ExecuteReader();
-            var list = new List<StepRow>();
-            while (rd.Read()) list.Add(new StepRow(rd.GetInt64(0), rd.GetString(1), rd.GetString(2), rd.GetInt32(3), L(rd, 4), L(rd, 5), S(rd, 6), S(rd, 7)));
-            return list;
+            return _sql.ReadAll(c, rd => new StepRow(rd.GetInt64(0), rd.GetString(1), rd.GetString(2), rd.GetInt32(3), L(rd, 4), L(rd, 5), S(rd, 6), S(rd, 7)));
         }
     }
 
@@ -240,10 +221,7 @@ public sealed class ExecutionStore : IDisposable
         lock (_gate)
         {
             using var c = Cmd("SELECT at,kind,step,message FROM rb_events WHERE execution_id=$e ORDER BY id", ("$e", id));
-            using var rd = c.ExecuteReader();
-            var list = new List<TimelineEvent>();
-            while (rd.Read()) list.Add(new TimelineEvent(rd.GetInt64(0), rd.GetString(1), S(rd, 2), rd.GetString(3)));
-            return list;
+            return _sql.ReadAll(c, rd => new TimelineEvent(rd.GetInt64(0), rd.GetString(1), S(rd, 2), rd.GetString(3)));
         }
     }
 
@@ -303,10 +281,7 @@ public sealed class ExecutionStore : IDisposable
         lock (_gate)
         {
             using var c = Cmd("SELECT id,at,body,matched FROM rb_inbox ORDER BY id DESC LIMIT $l", ("$l", limit));
-            using var rd = c.ExecuteReader();
-            var list = new List<InboundEvent>();
-            while (rd.Read()) list.Add(new InboundEvent(rd.GetInt64(0), rd.GetInt64(1), rd.GetString(2), rd.GetString(3)));
-            return list;
+            return _sql.ReadAll(c, rd => new InboundEvent(rd.GetInt64(0), rd.GetInt64(1), rd.GetString(2), rd.GetString(3)));
         }
     }
 

@@ -17,12 +17,12 @@ public sealed record RdsStatus(
 /// retention applied (or the cycle in flight finished).</summary>
 public static class RdsCommand
 {
-    public static async Task<int> SnapshotAsync(string file, string resourceName, CancellationToken ct)
+    public static async Task<int> SnapshotAsync(string file, string resourceName, CancellationToken ct, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
         var res = cfg.RdsResource(resourceName);
         using var logs = Cli.Logs();
-        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         rt.LockResource(res.Name);
         return await RunCycleAsync(rt.RdsRunner(res), ct).ConfigureAwait(false) ? Cli.Ok : Cli.Failed;
     }

@@ -15,33 +15,33 @@ namespace Lifeboat.Cli.Commands;
 public static class RecoveryCommands
 {
 
-    public static void Register(RootCommand root, Option<string> config)
+    public static void Register(RootCommand root, Option<string> config, Option<bool> reset)
     {
         var json = new Option<bool>("--json") { Description = "Machine-readable output" };
         var runbook = new Option<string?>("--runbook") { Description = "Runbook to run (default: the config's only runbook)" };
         var yes = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation" };
-        var failover = new Command("failover", "Run a failover runbook now (or resume its interrupted execution), then print the report with the measured RTO") { config, runbook, yes };
-        failover.SetAction((p, ct) => Cli.Run(() => FailoverAsync(p.GetValue(config)!, p.GetValue(runbook), p.GetValue(yes))));
+        var failover = new Command("failover", "Run a failover runbook now (or resume its interrupted execution), then print the report with the measured RTO") { config, runbook, yes, reset };
+        failover.SetAction((p, ct) => Cli.Run(() => FailoverAsync(p.GetValue(config)!, p.GetValue(runbook), p.GetValue(yes), p.GetValue(reset))));
         root.Subcommands.Add(failover);
 
         var fbRunbook = new Option<string?>("--runbook") { Description = "Failback runbook (default: the only runbook named failback*)" };
-        var failback = new Command("failback", "Re-sync what was written in the recovery region back to the primary, verify, then run the failback runbook (switch back) and resume forward replication") { config, fbRunbook, yes };
-        failback.SetAction((p, ct) => Cli.Run(() => FailbackAsync(p.GetValue(config)!, p.GetValue(fbRunbook), p.GetValue(yes))));
+        var failback = new Command("failback", "Re-sync what was written in the recovery region back to the primary, verify, then run the failback runbook (switch back) and resume forward replication") { config, fbRunbook, yes, reset };
+        failback.SetAction((p, ct) => Cli.Run(() => FailbackAsync(p.GetValue(config)!, p.GetValue(fbRunbook), p.GetValue(yes), p.GetValue(reset))));
         root.Subcommands.Add(failback);
 
         var execArg = new Argument<string>("execution") { Description = "Execution id (see lifeboat executions)" };
         var by = new Option<string?>("--by") { Description = "Who approves (recorded on the timeline; default: the user name)" };
-        var approve = new Command("approve", "Approve what an execution waits for (a manual failover decision or an approval step)") { execArg, config, by };
-        approve.SetAction((p, ct) => Cli.Run(() => Task.FromResult(Approve(p.GetValue(config)!, p.GetValue(execArg)!, p.GetValue(by)))));
+        var approve = new Command("approve", "Approve what an execution waits for (a manual failover decision or an approval step)") { execArg, config, by, reset };
+        approve.SetAction((p, ct) => Cli.Run(() => Task.FromResult(Approve(p.GetValue(config)!, p.GetValue(execArg)!, p.GetValue(by), p.GetValue(reset)))));
         root.Subcommands.Add(approve);
 
-        var executions = new Command("executions", "List runbook executions (newest first)") { config, json };
-        executions.SetAction((p, ct) => Cli.Run(() => Task.FromResult(Executions(p.GetValue(config)!, p.GetValue(json)))));
+        var executions = new Command("executions", "List runbook executions (newest first)") { config, json, reset };
+        executions.SetAction((p, ct) => Cli.Run(() => Task.FromResult(Executions(p.GetValue(config)!, p.GetValue(json), p.GetValue(reset)))));
         root.Subcommands.Add(executions);
 
         var execArg2 = new Argument<string>("execution") { Description = "Execution id (see lifeboat executions)" };
-        var report = new Command("report", "An execution's timeline (fault detected, decision, each step, traffic switched, service verified) and the measured RTO in parts") { execArg2, config, json };
-        report.SetAction((p, ct) => Cli.Run(() => Task.FromResult(Report(p.GetValue(config)!, p.GetValue(execArg2)!, p.GetValue(json)))));
+        var report = new Command("report", "An execution's timeline (fault detected, decision, each step, traffic switched, service verified) and the measured RTO in parts") { execArg2, config, json, reset };
+        report.SetAction((p, ct) => Cli.Run(() => Task.FromResult(Report(p.GetValue(config)!, p.GetValue(execArg2)!, p.GetValue(json), p.GetValue(reset)))));
         root.Subcommands.Add(report);
 
         var rbName = new Argument<string?>("name") { Description = "Runbook (default: every runbook)", Arity = ArgumentArity.ZeroOrOne };
@@ -50,7 +50,7 @@ public static class RecoveryCommands
         var runbookCmd = new Command("runbook", "Runbook tools") { plan };
         root.Subcommands.Add(runbookCmd);
 
-        ServeCommand.Register(root, config);
+        ServeCommand.Register(root, config, reset);
     }
 
     internal static long ParseId(string s) =>
@@ -80,13 +80,13 @@ public static class RecoveryCommands
         return Console.ReadLine()?.Trim().ToLowerInvariant() is "y" or "yes";
     }
 
-    public static async Task<int> FailoverAsync(string file, string? runbookName, bool yes)
+    public static async Task<int> FailoverAsync(string file, string? runbookName, bool yes, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
         var name = PickRunbook(cfg, runbookName);
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs(LogLevel.Warning);
-        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         using var rec = new RecoveryRuntime(rt, Console.Out);
         long id;
         if (rec.Executions.ActiveFor(name) is { } active)
@@ -122,13 +122,13 @@ public static class RecoveryCommands
     /// replication, as <c>replicate --reverse</c>); (4) verified equal; (5) the failback runbook runs (its dns step
     /// switches back, gated by the primary's checks); (6) forward replication resumes.
     /// </summary>
-    public static async Task<int> FailbackAsync(string file, string? runbookName, bool yes)
+    public static async Task<int> FailbackAsync(string file, string? runbookName, bool yes, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
         var name = PickRunbook(cfg, runbookName, n => n.StartsWith("failback", StringComparison.Ordinal), "failback runbook");
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs(LogLevel.Warning);
-        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         using var rec = new RecoveryRuntime(rt, Console.Out);
         var ex = rec.Executions;
         long NowMs() => rt.Time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -240,21 +240,27 @@ public static class RecoveryCommands
         return result.Status == ExecutionStore.Succeeded ? Cli.Ok : Cli.Failed;
     }
 
-    public static int Approve(string file, string execution, string? by)
+    /// <summary>The state file's runbook side, opened on its own (approve, executions, report).</summary>
+    private static ExecutionStore OpenExecutions(LifeboatConfig cfg, bool resetState, ILoggerFactory logs) =>
+        new(cfg.StatePath, new Core.State.StateOpenOptions(resetState, TimeProvider.System, logs.CreateLogger("lifeboat.state")));
+
+    public static int Approve(string file, string execution, string? by, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
         var id = ParseId(execution);
-        using var store = new ExecutionStore(cfg.StatePath);
+        using var logs = Cli.Logs(LogLevel.Warning);
+        using var store = OpenExecutions(cfg, resetState, logs);
         var who = by ?? Environment.UserName;
         var approved = RunbookEngine.Approve(store, id, TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds(), who);
         Console.WriteLine($"execution {id}: approved {string.Join(" and ", approved)} (by {who})");
         return Cli.Ok;
     }
 
-    public static int Executions(string file, bool json)
+    public static int Executions(string file, bool json, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
-        using var store = new ExecutionStore(cfg.StatePath);
+        using var logs = Cli.Logs(LogLevel.Warning);
+        using var store = OpenExecutions(cfg, resetState, logs);
         var list = store.List(100);
         var reports = list.Select(e => Reports.Build(store, e.Id)).ToList();
         if (json)
@@ -274,10 +280,11 @@ public static class RecoveryCommands
         return Cli.Ok;
     }
 
-    public static int Report(string file, string execution, bool json)
+    public static int Report(string file, string execution, bool json, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
-        using var store = new ExecutionStore(cfg.StatePath);
+        using var logs = Cli.Logs(LogLevel.Warning);
+        using var store = OpenExecutions(cfg, resetState, logs);
         var rep = Reports.Build(store, ParseId(execution));
         if (json) Console.WriteLine(JsonSerializer.Serialize(rep, CliJson.Default.ExecutionReport));
         else Console.Write(Reports.Render(rep));

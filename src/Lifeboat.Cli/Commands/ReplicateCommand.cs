@@ -9,12 +9,12 @@ namespace Lifeboat.Cli.Commands;
 
 public static class ReplicateCommand
 {
-    public static async Task<int> RunAsync(string file, string? resourceName, bool once, bool reverse = false)
+    public static async Task<int> RunAsync(string file, string? resourceName, bool once, bool reverse = false, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
-        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         // rds resources (scheduled snapshots, copied cross-region) and postgres resources are selected apart from buckets and tables.
         var rds = cfg.Rds.Where(r => resourceName is null || r.Name == resourceName).ToList();
         var pgs = PgCommand.Select(cfg, resourceName);
@@ -30,7 +30,8 @@ public static class ReplicateCommand
         // One process per resource, whichever the direction: forward and reverse at once would chase each other.
         foreach (var name in buckets.Select(r => r.Name).Concat(tables.Select(t => t.Name)).Concat(rds.Select(r => r.Name)).Concat(pgs.Select(p => p.Name))) rt.LockResource(name);
         // Bucket replicators (their stores and HTTP clients) are set up while the state store opens in the background.
-        var reps = buckets.Select(r => rt.Replicator(r)).ToList();
+        // Each claims its target (ADR 0009): a target protected by another state file is refused before any copy.
+        var reps = buckets.Select(r => rt.Replicator(r, claim: ClaimMode.Claim)).ToList();
         // Their bucket checks (the first requests) go out while the state store opens and the modes are read.
         var checks = reps.ToDictionary(r => r, r => r.CheckBucketsAsync(shutdown.Abort));
         // --once obeys the mode a failover runbook set, as the continuous loop does (ReplicationSupervisor): a cron job
@@ -47,7 +48,7 @@ public static class ReplicateCommand
         // rds cycle) would be stale.
         if (once && reps.Count > 0 && rdsRunners.Count == 0) _ = reps[0].PrefetchPass(shutdown.Stop); // awaited by the pass
         foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort, checks[rep]).ConfigureAwait(false);
-        var tableReps = tables.Select(t => rt.TableReplicator(t, reverse)).ToList();
+        var tableReps = tables.Select(t => rt.TableReplicator(t, reverse, ClaimMode.Claim)).ToList();
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var pgProtectors = await PgCommand.PrepareAsync(rt, pgs, shutdown.Abort).ConfigureAwait(false);
         return once

@@ -10,14 +10,14 @@ public static class RestoreCommand
     /// verified copier. Never deletes; by default restores only objects missing at the destination, so a newer
     /// version written after the incident is never replaced by an older replica (use --overwrite for that).</summary>
     public static async Task<int> RunAsync(string file, string resourceName, string? prefix, string? toStore, string? toBucket, bool overwrite, CancellationToken ct,
-        string? toTable = null)
+        string? toTable = null, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
         if (cfg.Tables.FirstOrDefault(t => t.Name == resourceName) is { } table)
         {
             if (prefix is not null || toBucket is not null)
                 throw new UserErrorException($"'{resourceName}' is a table resource: --prefix and --to-bucket are for buckets (use --to-table, --to-store)");
-            return await RestoreTableAsync(cfg, table, toStore, toTable, overwrite).ConfigureAwait(false);
+            return await RestoreTableAsync(cfg, table, toStore, toTable, overwrite, resetState).ConfigureAwait(false);
         }
         if (toTable is not null)
             throw new UserErrorException($"--to-table: '{resourceName}' is not a table resource (buckets: use --to-store/--to-bucket)");
@@ -36,7 +36,7 @@ public static class RestoreCommand
         };
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
-        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         var rep = rt.Replicator(restore, onlyMissing: !overwrite);
         await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         await rep.RetryOpenChangesAsync(shutdown.Abort).ConfigureAwait(false);
@@ -51,7 +51,7 @@ public static class RestoreCommand
     /// <summary>Copies items from a table resource's replica back to its source table, or to <paramref name="toTable"/>
     /// (in <paramref name="toStore"/>, default the source's store), created with the source's keys if absent. Never
     /// deletes; only missing items unless <paramref name="overwrite"/>.</summary>
-    private static async Task<int> RestoreTableAsync(LifeboatConfig cfg, TableResource res, string? toStore, string? toTable, bool overwrite)
+    private static async Task<int> RestoreTableAsync(LifeboatConfig cfg, TableResource res, string? toStore, string? toTable, bool overwrite, bool resetState)
     {
         var store = toStore ?? res.Source.Store;
         if (!cfg.Stores.TryGetValue(store, out var sc))
@@ -64,7 +64,7 @@ public static class RestoreCommand
             throw new UserErrorException($"--to-table: '{to.Table}' is the replica itself");
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
-        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         var restorer = new Providers.DynamoDb.TableRestorer(res, rt.Dynamo(res.Target.Store), rt.Dynamo(res.Source.Store), rt.Dynamo(to.Store), to, rt.Time,
             logs.CreateLogger("lifeboat." + res.Name));
         var r = await restorer.RunAsync(overwrite, shutdown.Abort).ConfigureAwait(false);

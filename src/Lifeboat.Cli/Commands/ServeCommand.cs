@@ -21,14 +21,14 @@ namespace Lifeboat.Cli.Commands;
 /// </summary>
 public static class ServeCommand
 {
-    public static void Register(RootCommand root, Option<string> config)
+    public static void Register(RootCommand root, Option<string> config, Option<bool> reset)
     {
-        var serve = new Command("serve", "Daemon: replication, checks and rules, event endpoint, JSON API (status, executions, approve) and /metrics") { config };
-        serve.SetAction((p, ct) => Cli.Run(() => RunAsync(p.GetValue(config)!)));
+        var serve = new Command("serve", "Daemon: replication, checks and rules, event endpoint, JSON API (status, executions, approve) and /metrics") { config, reset };
+        serve.SetAction((p, ct) => Cli.Run(() => RunAsync(p.GetValue(config)!, p.GetValue(reset))));
         root.Subcommands.Add(serve);
     }
 
-    public static async Task<int> RunAsync(string file)
+    public static async Task<int> RunAsync(string file, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
         // validate counts serve's listener only for a config with serve:, checks, rules or runbooks.
@@ -36,14 +36,14 @@ public static class ServeCommand
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
         var log = logs.CreateLogger("lifeboat");
-        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         using var rec = new RecoveryRuntime(rt);
         var stop = shutdown.Stop;
 
         foreach (var name in cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))) rt.LockResource(name);
-        var reps = cfg.Resources.Select(r => rt.Replicator(r)).ToList();
+        var reps = cfg.Resources.Select(r => rt.Replicator(r, claim: ClaimMode.Claim)).ToList();
         foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
-        var tableReps = cfg.Tables.Select(t => rt.TableReplicator(t)).ToList();
+        var tableReps = cfg.Tables.Select(t => rt.TableReplicator(t, claim: ClaimMode.Claim)).ToList();
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var supervisor = new ReplicationSupervisor(rt, log);
 

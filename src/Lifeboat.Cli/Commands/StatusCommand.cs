@@ -77,10 +77,11 @@ public static class StatusCommand
         return sortedMs[Math.Clamp(rank - 1, 0, sortedMs.Length - 1)] / 1000.0;
     }
 
-    public static int Run(string file, bool json)
+    public static int Run(string file, bool json, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
-        using var state = new StateStore(cfg.StatePath);
+        using var logs = Cli.Logs(Microsoft.Extensions.Logging.LogLevel.Warning);
+        using var state = new StateStore(cfg.StatePath, new StateOpenOptions(resetState, TimeProvider.System, logs.CreateLogger("lifeboat.state")));
         var now = TimeProvider.System.GetUtcNow();
         var rows = cfg.Resources.Select(r => Compute(state, r, now)).ToList();
         foreach (var t in cfg.Tables)

@@ -13,20 +13,23 @@ public static class VerifyCommand
     /// <summary>Compares every selected resource's source and target; <paramref name="reverse"/> compares table
     /// resources the failback way (the recovery table as the source): "missing" then lists what exists only on the
     /// recovery side, e.g. written there during a failover.</summary>
-    public static async Task<int> RunAsync(string file, string? resourceName, bool json, CancellationToken ct, bool reverse = false)
+    public static async Task<int> RunAsync(string file, string? resourceName, bool json, CancellationToken ct, bool reverse = false, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
         using var logs = Cli.Logs(Microsoft.Extensions.Logging.LogLevel.Warning);
-        await using var rt = new Runtime(cfg, TimeProvider.System, logs);
+        await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         var (buckets, tables) = cfg.SelectAny(resourceName);
         if (reverse && buckets.Count > 0)
             throw new UserErrorException(resourceName is null
                 ? $"{file}: --reverse compares table resources the failback way; name a table with --resource"
                 : $"--reverse: '{resourceName}' is a bucket resource; --reverse is for table resources");
         var results = new List<Checked>();
+        // The state file whole (a replicate run checks only small ones when it opens them; ADR 0009).
+        rt.State.CheckWhole();
         foreach (var res in buckets)
         {
-            var rep = rt.Replicator(res);
+            // Checks the target's claim marker: a target another state file protects is refused, nothing is written.
+            var rep = rt.Replicator(res, claim: ClaimMode.Check);
             await rep.PrepareAsync(ct).ConfigureAwait(false);
             var r = await new Verifier(res, rt.Store(res.Source.Store), rt.Store(res.Target.Store), rt.State).RunAsync(ct).ConfigureAwait(false);
             results.Add(new Checked(r, "bucket", $"{res.Source.Store}/{res.Source.Bucket}/{res.Source.Prefix}", $"{res.Target.Store}/{res.Target.Bucket}/{res.Target.Prefix}"));

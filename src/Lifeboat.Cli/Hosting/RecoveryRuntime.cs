@@ -31,7 +31,8 @@ public sealed class RecoveryRuntime : IDisposable
     public RecoveryRuntime(Runtime rt, TextWriter? progress = null)
     {
         Runtime = rt;
-        Executions = new ExecutionStore(rt.Config.StatePath);
+        // After the runtime's open of the state file (its checks, upgrade or --reset-state): a second connection.
+        Executions = new ExecutionStore(rt.State);
         var probes = new ProbeFactory(rt.Config, SharedHttp, Traffic, ReadMetric);
         Context = new RecoveryContext
         {

@@ -21,14 +21,19 @@ public sealed class Runtime : IAsyncDisposable
     private readonly List<TableReplicator> _tables = [];
     private readonly List<IDisposable> _owned = [];
 
-    public Runtime(LifeboatConfig config, TimeProvider time, ILoggerFactory logs)
+    /// <param name="resetState"><c>--reset-state</c>: a damaged state file is set aside and a new one begun; targets
+    /// protected by another state are taken over (both logged).</param>
+    public Runtime(LifeboatConfig config, TimeProvider time, ILoggerFactory logs, bool resetState = false)
     {
         Config = config;
         Time = time;
         Logs = logs;
+        ResetState = resetState;
         // Opened on a pool thread: commands set up their stores meanwhile (the first use waits for it).
-        State = StateStore.OpenInBackground(config.StatePath);
+        State = StateStore.OpenInBackground(config.StatePath, new StateOpenOptions(resetState, time, logs.CreateLogger("lifeboat.state")));
     }
+
+    public bool ResetState { get; }
 
     public LifeboatConfig Config { get; }
     public TimeProvider Time { get; }
@@ -51,16 +56,20 @@ public sealed class Runtime : IAsyncDisposable
         return _stores[name] = CreateStore(cfg);
     }
 
-    public ObjectReplicator Replicator(BucketResource res, bool onlyMissing = false) =>
+    /// <param name="claim">What the replicator does with its target's claim marker: forward replication claims it
+    /// (replicate, serve), verify checks it; restores and the reverse direction leave it alone.</param>
+    public ObjectReplicator Replicator(BucketResource res, bool onlyMissing = false, ClaimMode claim = ClaimMode.None) =>
         new(res, Store(res.Source.Store), Store(res.Target.Store), State, Time, Metrics,
-            Logs.CreateLogger("lifeboat." + res.Name), onlyMissing: onlyMissing);
+            Logs.CreateLogger("lifeboat." + res.Name), onlyMissing: onlyMissing) { Claim = claim, TakeOverClaim = ResetState };
 
     /// <summary>The replicator of a table resource; <paramref name="reverse"/> = from its target back to its source
     /// (failback). Disposed with the runtime.</summary>
-    public TableReplicator TableReplicator(TableResource res, bool reverse = false)
+    public TableReplicator TableReplicator(TableResource res, bool reverse = false, ClaimMode claim = ClaimMode.None)
     {
         var rep = Providers.DynamoDb.TableReplicator.Create(Config, res, State, Time, Logs.CreateLogger("lifeboat." + res.Name + (reverse ? Providers.DynamoDb.TableReplicator.ReverseSuffix : "")), reverse);
         rep.Metrics = Metrics;
+        rep.Claim = reverse ? ClaimMode.None : claim;
+        rep.TakeOverClaim = ResetState;
         _tables.Add(rep);
         return rep;
     }
@@ -90,10 +99,18 @@ public sealed class Runtime : IAsyncDisposable
     public void LockResource(string resource)
     {
         var path = $"{Config.StatePath}.{resource}.lock";
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         try
         {
             // The state store may still be creating its folder in the background: the lock does not wait for it.
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserErrorException($"state file {Path.GetFullPath(Config.StatePath)}: cannot create its folder {dir}: {e.Message}");
+        }
+        try
+        {
             _locks.Add(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
         }
         catch (Exception e) when (e is UnauthorizedAccessException or DirectoryNotFoundException or PathTooLongException)

@@ -92,7 +92,17 @@ public sealed class ObjectReplicator
 
     private string TargetKey(string sourceKey) => _res.Target.Prefix + sourceKey[_res.Source.Prefix.Length..];
     private string SourceKeyOf(string targetKey) => _res.Source.Prefix + targetKey[_res.Target.Prefix.Length..];
-    public bool Covers(string bucket, string key) => bucket == _res.Source.Bucket && key.StartsWith(_res.Source.Prefix, StringComparison.Ordinal);
+    public bool Covers(string bucket, string key) => bucket == _res.Source.Bucket && key.StartsWith(_res.Source.Prefix, StringComparison.Ordinal) &&
+                                                     !TargetClaim.IsReserved(key, _res.Source.Prefix.Length);
+
+    /// <summary>Whether <see cref="PrepareAsync"/> checks (verify) or claims (replicate, serve) the target's marker
+    /// (<see cref="TargetClaim"/>); <see cref="ClaimMode.None"/> for restores and the reverse direction.</summary>
+    public ClaimMode Claim { get; init; }
+
+    /// <summary><c>--reset-state</c>: a target protected by another state is taken over (logged), not refused.</summary>
+    public bool TakeOverClaim { get; init; }
+
+    private Task<(TargetClaim.Found? Found, string? Error)>? _claimRead;
 
     /// <summary>Checks both buckets are reachable, with errors that name the store, endpoint and bucket (or awaits
     /// <paramref name="bucketsChecked"/>, a <see cref="CheckBucketsAsync"/> started earlier); then reopens the changes a
@@ -100,7 +110,60 @@ public sealed class ObjectReplicator
     public async Task PrepareAsync(CancellationToken ct, Task? bucketsChecked = null)
     {
         await (bucketsChecked ?? CheckBucketsAsync(ct)).ConfigureAwait(false);
+        if (Claim != ClaimMode.None) await EnsureClaimAsync(ct).ConfigureAwait(false);
         _state.ReopenActive(_res.Name);
+    }
+
+    private async Task<(TargetClaim.Found? Found, string? Error)> ReadClaimAsync(CancellationToken ct)
+    {
+        try { return (await RetryAsync(t => TargetClaim.ReadAsync(_target, _res.Target, t), ct).ConfigureAwait(false), null); }
+        catch (StoreException e) { return (null, e.Message); }
+    }
+
+    /// <summary>The target's marker must name this state and resource; when there is none, <see cref="ClaimMode.Claim"/>
+    /// writes it. Another state's (or resource's) marker is refused with one line, unless <see cref="TakeOverClaim"/>.</summary>
+    private async Task EnsureClaimAsync(CancellationToken ct)
+    {
+        var (found, error) = await (_claimRead ??= ReadClaimAsync(ct)).ConfigureAwait(false);
+        var where = $"{_res.Target.Store}/{_res.Target.Bucket}/{_res.Target.Prefix}";
+        if (error is not null) throw new UserErrorException($"resource '{_res.Name}' target ({_res.Target.Where}): cannot read its claim marker: {error}");
+        var me = _state.Identity;
+        if (found!.Claim is { } c && c.StateId == me.Id && c.Resource == _res.Name) return;
+        if (found.Claim is null && found.Unreadable is null)
+        {
+            if (Claim != ClaimMode.Claim) return;
+            await WriteClaimAsync(me, ct).ConfigureAwait(false);
+            _log.LogInformation("{Resource}: target {Target} is now protected by this state file ({Path}, state {Id})", _res.Name, where, _state.Path, me.Short);
+            return;
+        }
+        var problem = found.Unreadable is { } u ? $"has an unreadable claim marker {TargetClaim.Where(_target, _res.Target)} ({u})"
+            : found.Claim!.StateId == me.Id ? $"is protected by resource '{found.Claim.Resource}' of this same state file: two resources cannot replicate into one target"
+            : $"is protected by another Lifeboat state ({found.Claim.Describe})";
+        if (TakeOverClaim)
+        {
+            if (Claim != ClaimMode.Claim) return;
+            await WriteClaimAsync(me, ct).ConfigureAwait(false);
+            _log.LogWarning("--reset-state: resource '{Resource}': target {Target} {Problem}; it is now protected by this state file ({Path}, state {Id})",
+                _res.Name, where, problem, _state.Path, me.Short);
+            return;
+        }
+        var self = found.Claim is { } other && other.StateId == me.Id
+            ? $"(if '{found.Claim.Resource}' was renamed '{_res.Name}', run again with --reset-state)"
+            : me.CreatedNow
+                ? $"and the state file {_state.Path} is new (created just now): if the state file was lost, restore it; to start over knowingly, run again with --reset-state"
+                : $"and the state file {_state.Path} (state {me.Short}, created {me.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)} UTC) " +
+                  "is not the one that protected it: if the state file was lost or replaced, restore it; to start over knowingly, run again with --reset-state";
+        throw new UserErrorException($"resource '{_res.Name}': target {where} {problem} {self}");
+    }
+
+    private async Task WriteClaimAsync(StateIdentity me, CancellationToken ct)
+    {
+        var claim = new TargetClaimRecord(me.Id, _res.Name, System.IO.Path.GetFullPath(_state.Path), Environment.MachineName, _time.GetUtcNow());
+        try { await RetryAsync(t => TargetClaim.WriteAsync(_target, _res.Target, claim, t), ct).ConfigureAwait(false); }
+        catch (StoreException e)
+        {
+            throw new UserErrorException($"resource '{_res.Name}' target ({_res.Target.Where}): cannot write its claim marker: {e.Message}", e);
+        }
     }
 
     /// <summary>The reachability part of <see cref="PrepareAsync"/>: no state is read or written, so it can run while the
@@ -118,9 +181,11 @@ public sealed class ObjectReplicator
                 throw new UserErrorException($"resource '{_res.Name}' {side} ({loc.Where}): {e.Message}", e);
             }
         }
-        // Both sides at once; when both fail, the source's error is the one reported.
+        // Both sides at once; when both fail, the source's error is the one reported. The target's claim marker is
+        // read meanwhile (PrepareAsync compares it with the state's id once the state is open).
         var source = CheckAsync(_source, _res.Source, "source");
         var target = CheckAsync(_target, _res.Target, "target");
+        if (Claim != ClaimMode.None) _claimRead ??= ReadClaimAsync(ct);
         try { await Task.WhenAll(source, target).ConfigureAwait(false); }
         catch
         {

@@ -11,7 +11,8 @@ public sealed record PassItem(string Rel, Side Side, ObjectInfo? Source, ObjectI
 public static class PairedListing
 {
     /// <summary>Lists both sides in key order and merges them, without holding either listing in memory;
-    /// starts after <paramref name="resumeAfter"/> (a relative key) when given.</summary>
+    /// starts after <paramref name="resumeAfter"/> (a relative key) when given. Keys under either side's
+    /// <c>PREFIX.lifeboat/</c> are Lifeboat's own (<see cref="TargetClaim"/>) and are left out.</summary>
     public static async IAsyncEnumerable<PassItem> MergeAsync(IObjectStore source, Location src, IObjectStore target, Location tgt,
         string? resumeAfter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
@@ -33,6 +34,16 @@ public static class PairedListing
         var hasT = await firstT.ConfigureAwait(false);
         while (hasS || hasT)
         {
+            if (hasS && TargetClaim.IsReserved(s.Current.Key, src.Prefix.Length))
+            {
+                hasS = await s.MoveNextAsync().ConfigureAwait(false);
+                continue;
+            }
+            if (hasT && TargetClaim.IsReserved(t.Current.Key, tgt.Prefix.Length))
+            {
+                hasT = await t.MoveNextAsync().ConfigureAwait(false);
+                continue;
+            }
             var rs = hasS ? s.Current.Key[src.Prefix.Length..] : null;
             var rt = hasT ? t.Current.Key[tgt.Prefix.Length..] : null;
             var c = !hasS ? 1 : !hasT ? -1 : cmp.Compare(rs, rt);

@@ -36,14 +36,30 @@ public static class ReplicationControl
         _ => throw new InvalidOperationException($"unknown replication mode '{v}' in the state store"),
     };
 
-    public static ReplicationMode Get(StateStore state, string resource) => Parse(state.GetCheckpoint(resource, ModeCheckpoint));
+    public static ReplicationMode Get(StateStore state, string resource) => Read(state, resource, ModeCheckpoint);
 
-    public static void Set(StateStore state, string resource, ReplicationMode mode, long atMs) =>
+    /// <summary>Sets the mode and checkpoints the state file's write-ahead log into the file at once: a mode a runbook
+    /// set (a stopped resource during a failover) survives a power loss or a lost -wal file (ADR 0009).</summary>
+    public static void Set(StateStore state, string resource, ReplicationMode mode, long atMs)
+    {
         state.SetCheckpoint(resource, ModeCheckpoint, mode == ReplicationMode.Forward ? null : Name(mode), atMs);
+        state.Flush();
+    }
 
     /// <summary>The mode a running replicate loop last confirmed (null: none confirmed since the last change).</summary>
     public static ReplicationMode? Applied(StateStore state, string resource) =>
-        state.GetCheckpoint(resource, AppliedCheckpoint) is { } v ? Parse(v) : null;
+        state.GetCheckpoint(resource, AppliedCheckpoint) is not null ? Read(state, resource, AppliedCheckpoint) : null;
+
+    private static ReplicationMode Read(StateStore state, string resource, string checkpoint)
+    {
+        var v = state.GetCheckpoint(resource, checkpoint);
+        try { return Parse(v); }
+        catch (InvalidOperationException)
+        {
+            throw new Config.UserErrorException($"state file {state.Path}: resource '{resource}' has an unknown replication mode '{v}' " +
+                                                $"(damaged, or written by a newer Lifeboat); {StateFile.ResetAdvice}");
+        }
+    }
 
     public static void Acknowledge(StateStore state, string resource, ReplicationMode mode, long atMs) =>
         state.SetCheckpoint(resource, AppliedCheckpoint, Name(mode), atMs);

@@ -35,50 +35,52 @@ public sealed record CanaryStats(long? LastWrittenAtMs, long? LastArrivedAtMs, l
 /// </summary>
 public sealed class StateStore : IDisposable
 {
-    private readonly Task<SqliteDb> _opening;
+    private readonly Task<(SqliteDb Db, StateIdentity Identity)> _opening;
     private SqliteDb? _opened;
     private readonly Lock _gate = new();
 
     public string Path { get; }
 
-    /// <summary>Opens the state file (creating it and its schema), or fails with a user error naming it.</summary>
-    public StateStore(string path) : this(path, background: false) { }
+    /// <summary>Opens the state file (creating it and its schema, upgrading an older one), or fails with a user error
+    /// naming it (<see cref="StateFile.Open"/>).</summary>
+    public StateStore(string path, StateOpenOptions? options = null) : this(path, options ?? StateOpenOptions.Default, background: false) { }
 
-    private StateStore(string path, bool background)
+    private StateStore(string path, StateOpenOptions options, bool background)
     {
         Path = path;
-        _opening = background ? Task.Run(() => Open(path)) : Task.FromResult(Open(path));
+        _opening = background ? Task.Run(() => StateFile.Open(path, options)) : Task.FromResult(StateFile.Open(path, options));
     }
 
     /// <summary>A state store whose file is opened on a thread-pool thread while the caller goes on: a command's
-    /// start-up overlaps SQLite's (native library, schema check) with its first requests. An error opening the file
+    /// start-up overlaps SQLite's (native library, checks) with its first requests. An error opening the file
     /// is thrown by the first use, as the constructor would have thrown it.</summary>
-    public static StateStore OpenInBackground(string path) => new(path, background: true);
+    public static StateStore OpenInBackground(string path, StateOpenOptions? options = null) => new(path, options ?? StateOpenOptions.Default, background: true);
 
-    private SqliteDb Sql => _opened ??= _opening.GetAwaiter().GetResult();
+    private SqliteDb Sql => _opened ??= _opening.GetAwaiter().GetResult().Db;
 
-    private static SqliteDb Open(string path) =>
-        new(path, """
-                CREATE TABLE IF NOT EXISTS journal(
-                  id INTEGER PRIMARY KEY AUTOINCREMENT,
-                  resource TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL,
-                  seen_at INTEGER NOT NULL, durable_at INTEGER, status TEXT NOT NULL,
-                  attempts INTEGER NOT NULL DEFAULT 0, error TEXT);
-                CREATE INDEX IF NOT EXISTS journal_open ON journal(resource, status, key);
-                CREATE INDEX IF NOT EXISTS journal_durable ON journal(resource, durable_at);
-                CREATE TABLE IF NOT EXISTS replicated(
-                  resource TEXT NOT NULL, key TEXT NOT NULL, source_etag TEXT NOT NULL, source_size INTEGER NOT NULL,
-                  target_etag TEXT NOT NULL, replicated_at INTEGER NOT NULL, PRIMARY KEY(resource, key)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS held_deletes(
-                  resource TEXT NOT NULL, key TEXT NOT NULL, seen_at INTEGER NOT NULL, due_at INTEGER,
-                  PRIMARY KEY(resource, key)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS canary(
-                  resource TEXT NOT NULL, seq INTEGER NOT NULL, written_at INTEGER NOT NULL, arrived_at INTEGER,
-                  PRIMARY KEY(resource, seq)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS checkpoints(
-                  resource TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at INTEGER NOT NULL,
-                  PRIMARY KEY(resource, name)) WITHOUT ROWID;
-                """);
+    /// <summary>The file's id and creation time (waits for the open).</summary>
+    public StateIdentity Identity => _opening.GetAwaiter().GetResult().Identity;
+
+    /// <summary>Waits until the file is open (throwing its error, if any).</summary>
+    public void WaitOpened() => _ = Sql;
+
+    /// <summary>Copies the write-ahead log into the file and syncs both (<c>PRAGMA wal_checkpoint(FULL)</c>), for a write
+    /// that must not depend on the -wal file or be lost to a power cut (a replication mode a runbook set). When other
+    /// connections keep it from finishing within the busy timeout, the write is still committed (in the log).</summary>
+    public void Flush()
+    {
+        lock (_gate)
+        {
+            using var c = Cmd("PRAGMA wal_checkpoint(FULL)");
+            c.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>A full <c>PRAGMA quick_check</c> of the file, whatever its size (<c>lifeboat verify</c>).</summary>
+    public void CheckWhole()
+    {
+        lock (_gate) Sql.CheckWhole();
+    }
 
     private SqliteCommand Cmd(string sql, params (string, object?)[] args) => Sql.Cmd(sql, args);
 
@@ -303,11 +305,10 @@ public sealed class StateStore : IDisposable
                 open = rd.GetInt64(0);
                 oldestOpen = rd.IsDBNull(1) ? null : rd.GetInt64(1);
             }
-            var lags = new List<long>();
+            List<long> lags;
             using (var c = Cmd("SELECT arrived_at - written_at FROM canary WHERE resource=$r AND arrived_at IS NOT NULL AND arrived_at >= $since",
                        ("$r", resource), ("$since", nowMs - 3_600_000)))
-            using (var rd = c.ExecuteReader())
-                while (rd.Read()) lags.Add(Math.Max(0, rd.GetInt64(0)));
+                lags = Sql.ReadAll(c, rd => Math.Max(0, rd.GetInt64(0)));
             var arr = lags.ToArray();
             Array.Sort(arr);
             return new CanaryStats(lastWritten, lastArrived, lastLag, open, oldestOpen, arr);
@@ -405,10 +406,7 @@ public sealed class StateStore : IDisposable
         lock (_gate)
         {
             using var c = Cmd("SELECT id,key,op,seen_at FROM journal WHERE resource=$r AND status IN ('pending','active') ORDER BY id", ("$r", resource));
-            using var rd = c.ExecuteReader();
-            var list = new List<(long, string, ChangeOp, long)>();
-            while (rd.Read()) list.Add((rd.GetInt64(0), rd.GetString(1), rd.GetString(2) == "put" ? ChangeOp.Put : ChangeOp.Delete, rd.GetInt64(3)));
-            return list;
+            return Sql.ReadAll(c, rd => (rd.GetInt64(0), rd.GetString(1), rd.GetString(2) == "put" ? ChangeOp.Put : ChangeOp.Delete, rd.GetInt64(3)));
         }
     }
 
@@ -417,12 +415,8 @@ public sealed class StateStore : IDisposable
         lock (_gate)
         {
             using var c = Cmd("SELECT key,op,seen_at,error,attempts FROM journal WHERE resource=$r AND status='failed' ORDER BY id", ("$r", resource));
-            using var rd = c.ExecuteReader();
-            var list = new List<FailedChange>();
-            while (rd.Read())
-                list.Add(new FailedChange(rd.GetString(0), rd.GetString(1) == "put" ? ChangeOp.Put : ChangeOp.Delete,
-                    rd.GetInt64(2), rd.IsDBNull(3) ? "" : rd.GetString(3), rd.GetInt32(4)));
-            return list;
+            return Sql.ReadAll(c, rd => new FailedChange(rd.GetString(0), rd.GetString(1) == "put" ? ChangeOp.Put : ChangeOp.Delete,
+                rd.GetInt64(2), rd.IsDBNull(3) ? "" : rd.GetString(3), rd.GetInt32(4)));
         }
     }
 
@@ -481,10 +475,7 @@ public sealed class StateStore : IDisposable
             using var c = dueBeforeMs is { } due
                 ? Cmd("SELECT key,seen_at,due_at FROM held_deletes WHERE resource=$r AND due_at IS NOT NULL AND due_at<=$d ORDER BY key", ("$r", resource), ("$d", due))
                 : Cmd("SELECT key,seen_at,due_at FROM held_deletes WHERE resource=$r ORDER BY key", ("$r", resource));
-            using var rd = c.ExecuteReader();
-            var list = new List<HeldDelete>();
-            while (rd.Read()) list.Add(new HeldDelete(rd.GetString(0), rd.GetInt64(1), rd.IsDBNull(2) ? null : rd.GetInt64(2)));
-            return list;
+            return Sql.ReadAll(c, rd => new HeldDelete(rd.GetString(0), rd.GetInt64(1), rd.IsDBNull(2) ? null : rd.GetInt64(2)));
         }
     }
 
@@ -525,11 +516,10 @@ public sealed class StateStore : IDisposable
             using (var c = Cmd("SELECT durable_at, key FROM journal WHERE resource=$r AND status='done' ORDER BY durable_at DESC LIMIT 1", ("$r", resource)))
             using (var rd = c.ExecuteReader())
                 if (rd.Read()) { lastDurable = rd.GetInt64(0); lastKey = rd.GetString(1); }
-            var lags = new List<long>();
+            List<long> lags;
             using (var c = Cmd("SELECT durable_at - seen_at FROM journal WHERE resource=$r AND status='done' AND durable_at >= $since",
                        ("$r", resource), ("$since", nowMs - 3_600_000)))
-            using (var rd = c.ExecuteReader())
-                while (rd.Read()) lags.Add(Math.Max(0, rd.GetInt64(0)));
+                lags = Sql.ReadAll(c, rd => Math.Max(0, rd.GetInt64(0)));
             long failed, held;
             using (var c = Cmd("SELECT count(*) FROM journal WHERE resource=$r AND status='failed'", ("$r", resource)))
                 failed = (long)c.ExecuteScalar()!;
@@ -562,6 +552,6 @@ public sealed class StateStore : IDisposable
         // Opened in the background: closed once the open has finished; a failed open left nothing to close.
         try { _opening.Wait(); }
         catch (AggregateException) { return; }
-        _opening.Result.Dispose();
+        _opening.Result.Db.Dispose();
     }
 }

@@ -16,7 +16,7 @@ namespace Lifeboat.Core.Storage;
 /// under the reserved <c>.lifeboat/</c> folder are rejected with a permanent error, never written.
 /// Files put there by other programs have no sidecar: their ETag is the weak <c>W/size-mtime</c>.
 /// </summary>
-public sealed class FileStore : IObjectStore, IKeyRules
+public sealed partial class FileStore : IObjectStore, IKeyRules
 {
     private const string Reserved = ".lifeboat";
     private readonly string _root;
