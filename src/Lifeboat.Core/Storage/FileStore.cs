@@ -184,7 +184,17 @@ public sealed class FileStore : IObjectStore, ISkippedEntries
                 throw Permanent($"bucket '{bucket}': '{Reserved}' is {e.Message}; it must be the folder store's own folder");
             }
             using (reserved)
-                if (reserved is not null) RemoveStaleTempFiles(reserved);
+            {
+                if (reserved is not null)
+                {
+                    try { RemoveStaleTempFiles(reserved); }
+                    catch (Exception e) when (IsFsError(e))
+                    {
+                        // Housekeeping only (a read-only folder, say): the bucket is usable; the next start tries again.
+                        _log?.LogWarning("{Store}: bucket '{Bucket}': stale temp files not removed: {Error}", Describe, bucket, e.Message);
+                    }
+                }
+            }
         }
         catch (Exception e) when (IsFsError(e)) { throw Fail(e, $"bucket '{bucket}'"); }
         return Task.CompletedTask;
@@ -220,7 +230,9 @@ public sealed class FileStore : IObjectStore, ISkippedEntries
                 else left++;
             }
         }
-        if (left == 0) reserved.CreateNew(OldMetaSwept).Dispose();
+        if (left > 0) return;
+        try { reserved.CreateNew(OldMetaSwept).Dispose(); }
+        catch (FsException e) when (e.Error == FsError.Exists) { } // marked by another process meanwhile
     }
 
     /// <summary><c>KEY.json.tmp-</c> and 32 hex digits: the earlier layout's sidecar temp name.</summary>
