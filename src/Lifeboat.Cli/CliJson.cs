@@ -12,9 +12,12 @@ namespace Lifeboat.Cli;
 
 /// <summary>`verify --json`: one entry per resource.</summary>
 public sealed record VerifyJson(string Resource, string Type, string Source, string Target, bool Ok, long Checked, long Equal,
-    IReadOnlyList<DifferenceJson> Differences, IReadOnlyList<string> HeldByDeletePolicy);
+    IReadOnlyList<DifferenceJson> Differences, IReadOnlyList<string> HeldByDeletePolicy, IReadOnlyList<SkippedJson> Skipped);
 
 public sealed record DifferenceJson(string Key, string Kind, string Detail);
+
+/// <summary>An entry a folder store's listing passed over (a link, a FIFO...): <c>side</c> is source or target.</summary>
+public sealed record SkippedJson(string Side, string Path, string What);
 
 /// <summary>`executions --json`: one entry per execution.</summary>
 public sealed record ExecutionSummaryJson(long Id, string Runbook, string Kind, string Status, string Trigger, DateTimeOffset CreatedAt, double? RtoSeconds);

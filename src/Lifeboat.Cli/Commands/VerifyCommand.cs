@@ -45,7 +45,7 @@ public static class VerifyCommand
             Console.WriteLine(JsonSerializer.Serialize(results.Select(c => new VerifyJson(c.Result.Resource, c.Type, c.Source, c.Target,
                 c.Result.Ok, c.Result.Checked, c.Result.Equal,
                 c.Result.Differences.Select(d => new DifferenceJson(d.Key, d.Kind.ToString().ToLowerInvariant(), d.Detail)).ToList(),
-                c.Result.Held)).ToList(), CliJson.Default.ListVerifyJson));
+                c.Result.Held, Skipped(c.Result).Select(s => new SkippedJson(s.Side, s.Entry.Path, s.Entry.What)).ToList())).ToList(), CliJson.Default.ListVerifyJson));
         }
         else
         {
@@ -54,13 +54,20 @@ public static class VerifyCommand
                 var r = c.Result;
                 var unit = c.Type == "table" ? "items" : "keys";
                 var sides = c.Type == "table" ? $" ({c.Source} -> {c.Target})" : "";
-                Console.WriteLine($"{r.Resource}{sides}: {(r.Ok ? "OK" : "DIFFERENT")}: {r.Checked} {unit} checked, {r.Equal} equal, {r.Differences.Count} differences, {r.Held.Count} held by the delete policy");
+                var skipped = Skipped(r);
+                Console.WriteLine($"{r.Resource}{sides}: {(r.Ok ? "OK" : "DIFFERENT")}: {r.Checked} {unit} checked, {r.Equal} equal, {r.Differences.Count} differences, {r.Held.Count} held by the delete policy" +
+                                  (skipped.Count > 0 ? $", {skipped.Count} entries skipped (links, FIFOs, sockets, devices: not objects, never followed)" : ""));
                 foreach (var d in r.Differences.Take(200)) Console.WriteLine($"  {d.Kind.ToString().ToLowerInvariant(),-9} {d.Key}: {d.Detail}");
                 if (r.Differences.Count > 200) Console.WriteLine($"  ... and {r.Differences.Count - 200} more differences (--json lists all)");
                 foreach (var h in r.Held.Take(50)) Console.WriteLine($"  held      {h}: deleted at the source, kept on the target");
                 if (r.Held.Count > 50) Console.WriteLine($"  ... and {r.Held.Count - 50} more held");
+                foreach (var (side, e) in skipped.Take(50)) Console.WriteLine($"  skipped   {e.Path}: a {e.What} at the {side}");
+                if (skipped.Count > 50) Console.WriteLine($"  ... and {skipped.Count - 50} more skipped (--json lists all)");
             }
         }
         return results.All(c => c.Result.Ok) ? Cli.Ok : Cli.Failed;
     }
+
+    private static List<(string Side, Lifeboat.Core.Abstractions.SkippedEntry Entry)> Skipped(VerifyResult r) =>
+        (r.SkippedAtSource ?? []).Select(e => ("source", e)).Concat((r.SkippedAtTarget ?? []).Select(e => ("target", e))).ToList();
 }

@@ -41,9 +41,10 @@ public sealed class Runtime : IAsyncDisposable
     public StateStore State { get; }
     public MetricsRegistry Metrics { get; } = new();
 
-    public static IObjectStore CreateStore(StoreConfig cfg) => cfg.Type switch
+    /// <param name="logs">Where a folder store reports the entries its listings skip (links, FIFOs, ...).</param>
+    public static IObjectStore CreateStore(StoreConfig cfg, ILoggerFactory? logs = null) => cfg.Type switch
     {
-        StoreType.File => new FileStore(cfg.Name, cfg.Path!),
+        StoreType.File => new FileStore(cfg.Name, cfg.Path!, log: logs?.CreateLogger("lifeboat.store." + cfg.Name)),
         StoreType.S3 => new S3Store(cfg),
         _ => throw new UserErrorException($"{cfg.Where}: unsupported store type {cfg.Type}"),
     };
@@ -53,7 +54,7 @@ public sealed class Runtime : IAsyncDisposable
         if (_stores.TryGetValue(name, out var s)) return s;
         if (!Config.Stores.TryGetValue(name, out var cfg))
             throw new UserErrorException($"{Config.File}: no store named '{name}' (stores: {string.Join(", ", Config.Stores.Keys)})");
-        return _stores[name] = CreateStore(cfg);
+        return _stores[name] = CreateStore(cfg, Logs);
     }
 
     /// <param name="claim">What the replicator does with its target's claim marker: forward replication claims it

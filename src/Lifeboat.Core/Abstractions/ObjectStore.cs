@@ -151,6 +151,19 @@ public interface IKeyRules
     string? KeyProblem(string bucket, string key);
 }
 
+/// <summary>An entry a listing passed over because it is not an object: a folder store's symbolic link, FIFO,
+/// socket or device (never followed, never opened). <paramref name="Path"/> is relative to the bucket.</summary>
+public sealed record SkippedEntry(string Path, string What);
+
+/// <summary>Optional capability of stores whose listings pass over entries that are not objects (folder stores), so
+/// that verify can report them.</summary>
+public interface ISkippedEntries
+{
+    /// <summary>What the last complete listing of <paramref name="bucket"/> under <paramref name="prefix"/> (from its
+    /// start) passed over, in key order; empty when nothing was listed yet.</summary>
+    IReadOnlyList<SkippedEntry> LastSkipped(string bucket, string prefix);
+}
+
 public enum StoreErrorKind
 {
     /// <summary>Retrying may succeed (timeouts, 5xx, throttling, connection refused).</summary>

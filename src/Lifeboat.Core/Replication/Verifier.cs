@@ -10,7 +10,11 @@ public enum DifferenceKind { Missing, Size, Content, Metadata, Extra, Different 
 
 public sealed record Difference(string Key, DifferenceKind Kind, string Detail);
 
-public sealed record VerifyResult(string Resource, long Checked, long Equal, IReadOnlyList<Difference> Differences, IReadOnlyList<string> Held)
+/// <param name="SkippedAtSource">Entries the source's listing passed over because they are not objects (a folder's
+/// links, FIFOs, sockets, devices): not copied, by design; reported, not counted as differences.</param>
+/// <param name="SkippedAtTarget">The same on the target (a link there is never followed: keys under it show as missing).</param>
+public sealed record VerifyResult(string Resource, long Checked, long Equal, IReadOnlyList<Difference> Differences, IReadOnlyList<string> Held,
+    IReadOnlyList<SkippedEntry>? SkippedAtSource = null, IReadOnlyList<SkippedEntry>? SkippedAtTarget = null)
 {
     public bool Ok => Differences.Count == 0;
 }
@@ -20,6 +24,7 @@ public sealed record VerifyResult(string Resource, long Checked, long Equal, IRe
 /// every common key is HEADed on both sides. Content is equal when the ETags are the same checksum, or when the
 /// state store recorded this exact source/target ETag pair at a verified copy; otherwise both sides are read and
 /// hashed. Target-only keys are differences under <c>deletes: propagate</c> and "held" under the other policies.
+/// Entries a folder store's listing passes over (links, FIFOs, sockets, devices) are reported apart.
 /// </summary>
 public sealed class Verifier(BucketResource res, IObjectStore source, IObjectStore target, StateStore state)
 {
@@ -73,7 +78,10 @@ public sealed class Verifier(BucketResource res, IObjectStore source, IObjectSto
         }).ConfigureAwait(false);
         var sorted = diffs.OrderBy(d => d.Key, KeyComparer.Instance).ToList();
         var heldSorted = held.OrderBy(k => k, KeyComparer.Instance).ToList();
-        return new VerifyResult(res.Name, checkedCount, equal, sorted, heldSorted);
+        // Both listings ran to their end: what they passed over is what the stores recorded for them.
+        var skippedSource = (source as ISkippedEntries)?.LastSkipped(res.Source.Bucket, res.Source.Prefix) ?? [];
+        var skippedTarget = (target as ISkippedEntries)?.LastSkipped(res.Target.Bucket, res.Target.Prefix) ?? [];
+        return new VerifyResult(res.Name, checkedCount, equal, sorted, heldSorted, skippedSource, skippedTarget);
     }
 
     private async Task<bool> SameContentAsync(string sourceKey, string targetKey, ObjectInfo s, ObjectInfo g, CancellationToken ct)

@@ -3,57 +3,67 @@ using Lifeboat.Core.Abstractions;
 namespace Lifeboat.Core.Storage;
 
 /// <summary>Lifeboat's own files in a bucket folder (a target's claim marker): under <c>bucket/.lifeboat/</c>, which
-/// keys can never reach and listings skip.</summary>
+/// keys can never reach and listings skip. Opened through the same no-follow folder walk as objects.</summary>
 public sealed partial class FileStore : IReservedFiles
 {
-    private string ReservedPath(string bucket, string name)
+    private string[] ReservedNames(string name)
     {
-        if (name.Length == 0 || name.Contains('\0') || name.Split('/').Any(s => s.Length == 0 || s == "." || s == ".."))
+        var parts = name.Split('/');
+        if (name.Length == 0 || name.Contains('\0') || parts.Any(s => s.Length == 0 || s == "." || s == ".."))
             throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: invalid reserved file name '{name}'");
-        return Path.Combine(BucketDir(bucket), Reserved, name);
+        return parts;
     }
 
     public async Task<byte[]?> ReadReservedAsync(string bucket, string name, CancellationToken ct)
     {
-        var path = ReservedPath(bucket, name);
+        var parts = ReservedNames(name);
         try
         {
-            return await File.ReadAllBytesAsync(path, ct).ConfigureAwait(false);
+            using var bucketDir = OpenBucket(bucket, create: false);
+            if (bucketDir is null) return null;
+            using var dir = bucketDir.Walk([Reserved, .. parts.AsSpan(0, parts.Length - 1)], create: false);
+            if (dir is null) return null;
+            var (handle, _) = dir.OpenRead(parts[^1]);
+            if (handle is null) return null;
+            await using var fs = new FileStream(handle, FileAccess.Read, 4096);
+            using var ms = new MemoryStream();
+            await fs.CopyToAsync(ms, ct).ConfigureAwait(false);
+            return ms.ToArray();
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (FsException e) when (e.Error is FsError.NotFound) { return null; }
+        catch (Exception e) when (IsFsError(e))
         {
-            return null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: cannot read {bucket}/{Reserved}/{name}: {e.Message}");
+            throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: cannot read {bucket}/{Reserved}/{name}: {e.Message}", e);
         }
     }
 
     public async Task WriteReservedAsync(string bucket, string name, ReadOnlyMemory<byte> content, CancellationToken ct)
     {
-        var path = ReservedPath(bucket, name);
-        var tmpDir = Path.Combine(BucketDir(bucket), Reserved, "tmp");
-        var tmp = Path.Combine(tmpDir, "reserved-" + Guid.NewGuid().ToString("N"));
+        var parts = ReservedNames(name);
+        string? tmp = "reserved-" + Guid.NewGuid().ToString("N");
+        FolderDir? tmpDir = null;
         try
         {
-            Directory.CreateDirectory(tmpDir);
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+            using var bucketDir = OpenBucket(bucket, create: true)!;
+            tmpDir = TmpDir(bucketDir);
+            await using (var fs = new FileStream(tmpDir.CreateNew(tmp), FileAccess.Write, 4096))
             {
                 await fs.WriteAsync(content, ct).ConfigureAwait(false);
                 fs.Flush(flushToDisk: true);
             }
-            File.Move(tmp, path, overwrite: true);
-            FsyncDir(Path.GetDirectoryName(path)!);
+            using var dir = bucketDir.Walk([Reserved, .. parts.AsSpan(0, parts.Length - 1)], create: true)!;
+            tmpDir.MoveTo(tmp, dir, parts[^1]);
+            tmp = null;
+            dir.Fsync();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (IsFsError(e))
         {
-            throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: cannot write {bucket}/{Reserved}/{name}: {e.Message}");
+            throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: cannot write {bucket}/{Reserved}/{name}: {e.Message}", e);
         }
         finally
         {
-            if (File.Exists(tmp)) File.Delete(tmp);
+            if (tmp is not null && tmpDir is not null) DeleteQuietly(tmpDir, tmp);
+            tmpDir?.Dispose();
         }
     }
 }

@@ -68,3 +68,21 @@ public sealed class FileStoreConformanceTests : ObjectStoreConformance, IDisposa
         Assert.Empty(await ListAsync("", null));
     }
 }
+
+/// <summary>The same contract on the portable (path-based) implementation that systems other than 64-bit Linux use.</summary>
+public sealed class PortableFileStoreConformanceTests : ObjectStoreConformance, IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    protected override async Task<(IObjectStore, string)> CreateAsync()
+    {
+        var store = new FileStore("share", _dir.Path, null, null, native: false);
+        await store.CreateBucketAsync("bucket", CancellationToken.None);
+        return (store, "bucket");
+    }
+
+    protected override Task CheckMissingBucketAsync(string bucket) =>
+        new FileStore("gone", Path.Combine(_dir.Path, "does-not-exist"), null, null, native: false).CheckBucketAsync(bucket, CancellationToken.None);
+
+    public void Dispose() => _dir.Dispose();
+}

@@ -85,6 +85,35 @@ public sealed class S3ReplicationTests
     }
 
     [Fact]
+    public async Task S3ToFolder_KeysNoFolderCanHold_FailPerKeyNamed_EverythingElseReplicates_PassAfterPass()
+    {
+        // Keys S3 allows: a 250-byte segment and x beside x.json/y are stored (hashed sidecars); a 300-byte segment and
+        // a file and folder of one name cannot be files in a folder: each is one reported failure, never a crash.
+        var rgw = RgwServer.Instance;
+        using var dir = new TempDir();
+        await using var h = await Harness.WithAsync(rgw.CreateStore(), RgwServer.NewBucketName("tofolder"), new FileStore("share", dir.Path), "share");
+        var tooLong = "long/" + new string('b', 300);
+        // (ASCII keys: the harness puts each key into a user-metadata header; multi-byte names are in FileStoreKeyFuzzTests.)
+        string[] storable = ["ok/1.txt", "dir/" + new string('a', 250), "x", "x.json/y", "y.json/" + new string('z', 255)];
+        foreach (var k in storable.Append(tooLong).Append("c").Append("c/d")) await h.PutSourceAsync(k);
+        var rep = h.Replicator();
+        for (var pass = 0; pass < 2; pass++)
+        {
+            var r = await rep.ReconcileAsync(null, None);
+            Assert.True(r.Completed);
+            Assert.Equal(2, r.Failed); // the 300-byte segment, and whichever of c and c/d came second
+            var failed = h.State.Failed(h.Resource.Name);
+            Assert.Contains(failed, f => f.Key == tooLong && f.Error.Contains("255 bytes"));
+            Assert.Contains(failed, f => f.Key is "c" or "c/d" && f.Error.Contains("share a name"));
+            h.State.ReopenFailed(h.Resource.Name);
+        }
+        foreach (var k in storable) Assert.Equal(Harness.Content(k), await h.ReadAsync(h.Target, "share", k));
+        var v = await h.Verifier().RunAsync(None);
+        Assert.Equal(2, v.Differences.Count);
+        Assert.Equal(storable.Length + 1, v.Equal);
+    }
+
+    [Fact]
     public async Task MissingTargetBucket_FailsPrepareWithTheBucketNamed()
     {
         var rgw = RgwServer.Instance;
