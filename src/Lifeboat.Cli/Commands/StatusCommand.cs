@@ -40,7 +40,8 @@ public static class StatusCommand
     /// of the journal (seen_at: see <see cref="TableReplicator.SeenAtMs"/>). Measured RPO = the longest of: the age of
     /// the oldest change seen and not yet durable; the time since the stream was last read to its end (changes made
     /// since may not be on the target: while no replicator runs, this grows, as the exposure does); the age of the
-    /// oldest canary written and not yet arrived. Unknown (not met) until the stream was read to its end once.
+    /// oldest canary written and not yet arrived. Unknown (not met, and no evidence for an alarm, which holds its state)
+    /// until the stream was read to its end once.
     /// </summary>
     public static ResourceStatus ComputeTable(StateStore state, TableResource res, string stateName, DateTimeOffset now)
     {
@@ -121,7 +122,7 @@ public static class StatusCommand
             Console.WriteLine($"  lag (last hour)   p50 {F(r.LagP50Seconds)}, p99 {F(r.LagP99Seconds)} over {r.ChangesLastHour} changes");
             Console.WriteLine(r.RpoKnown
                 ? $"  RPO (measured)    {F(r.RpoSeconds)} against a target of {F(r.RpoTargetSeconds)}: {(r.RpoMet ? "met" : "MISSED")}"
-                : $"  RPO (measured)    unknown (not replicated yet) against a target of {F(r.RpoTargetSeconds)}: MISSED");
+                : $"  RPO (measured)    not measured yet (the stream was never read to its end) against a target of {F(r.RpoTargetSeconds)}");
             if (r.Canary is { } c)
                 Console.WriteLine($"  canary            {(c.LastArrivedAt is { } a ? $"last arrived {Durations.Format(now - a)} ago after {F(c.LastLagSeconds)}" : "none arrived yet")}; " +
                                   $"p50 {F(c.LagP50Seconds)}, p99 {F(c.LagP99Seconds)} over {c.ArrivedLastHour} in the last hour; " +
