@@ -102,11 +102,13 @@ public static class StatusCommand
                 Type: "rds", Source: $"{r.SourceRegion}/{r.Instance}", Target: r.TargetRegion, RpoKnown: st.LastCreatedAt is not null, Rds: st));
         }
         var pgRows = PgCommand.StatusAsync(cfg, now, CancellationToken.None).GetAwaiter().GetResult();
+        // 1 = something needs attention: failed changes, or an archive that cannot be read (one not created yet is not).
+        var exit = rows.All(r => r.Failed == 0) && pgRows.All(p => p.Archive != Providers.Postgres.PgStatus.ArchiveUnreadable) ? Cli.Ok : Cli.Failed;
         if (json)
         {
             Console.WriteLine(pgRows.Count == 0 ? JsonSerializer.Serialize(rows, CliJson.Default.ListResourceStatus)
                 : JsonSerializer.Serialize(rows.Cast<object>().Concat(pgRows.Select(p => (object)p)).ToList(), CliJson.Default.ListObject));
-            return Cli.Ok;
+            return exit;
         }
         PgCommand.PrintStatus(pgRows, now);
         foreach (var r in rows.Where(r => r.Rds is not null)) PrintRds(r, now);
@@ -131,7 +133,7 @@ public static class StatusCommand
             Console.WriteLine($"  deletes held      {r.HeldDeletes}");
             Console.WriteLine($"  last full pass    {(r.LastFullPass is { } p ? $"{Durations.Format(now - p)} ago" : "never")}{(table && r.LastFullPass is not null ? " (initial sync)" : "")}");
         }
-        return rows.All(r => r.Failed == 0) ? Cli.Ok : Cli.Failed;
+        return exit;
     }
 
     private static void PrintRds(ResourceStatus row, DateTimeOffset now)

@@ -156,4 +156,7 @@ public sealed class StoreException(StoreErrorKind kind, string message, Exceptio
     : Exception(message, inner)
 {
     public StoreErrorKind Kind { get; } = kind;
+
+    /// <summary>The bucket (a folder store's bucket folder) does not exist: for a reader, nothing was written there yet.</summary>
+    public bool MissingBucket { get; init; }
 }

@@ -95,7 +95,7 @@ public sealed class FileStore : IObjectStore
     {
         var dir = BucketDir(bucket);
         if (!Directory.Exists(dir))
-            throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: bucket folder '{bucket}' does not exist");
+            throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: bucket folder '{bucket}' does not exist") { MissingBucket = true };
         // Start the walk at the deepest folder the prefix names.
         var slash = prefix.LastIndexOf('/');
         var walkRoot = slash < 0 ? dir : Path.Combine(dir, prefix[..slash]);

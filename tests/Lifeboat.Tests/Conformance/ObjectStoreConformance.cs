@@ -126,10 +126,10 @@ public abstract class ObjectStoreConformance : IAsyncLifetime
         Assert.Equal(["\r\n"], await ListAsync("\r", null));
     }
 
-    protected async Task<string[]> ListAsync(string prefix, string? startAfter)
+    protected async Task<string[]> ListAsync(string prefix, string? startAfter, string? bucket = null)
     {
         var list = new List<string>();
-        await foreach (var o in Store.ListAsync(Bucket, prefix, startAfter, CancellationToken.None)) list.Add(o.Key);
+        await foreach (var o in Store.ListAsync(bucket ?? Bucket, prefix, startAfter, CancellationToken.None)) list.Add(o.Key);
         return list.ToArray();
     }
 
@@ -203,6 +203,14 @@ public abstract class ObjectStoreConformance : IAsyncLifetime
         var ex = await Assert.ThrowsAsync<StoreException>(() => CheckMissingBucketAsync("no-such-bucket-" + Guid.NewGuid().ToString("N")[..8]));
         Assert.Equal(StoreErrorKind.Permanent, ex.Kind);
         Assert.Contains("no-such-bucket", ex.Message);
+    }
+
+    [Fact]
+    public async Task List_OfAMissingBucket_SaysTheBucketIsMissing()
+    {
+        // A reader (status of a postgres archive) tells "nothing written there yet" from "cannot read it".
+        var ex = await Assert.ThrowsAsync<StoreException>(() => ListAsync("", null, "no-such-bucket-" + Guid.NewGuid().ToString("N")[..8]));
+        Assert.True(ex.MissingBucket, ex.Message);
     }
 
     protected virtual Task CheckMissingBucketAsync(string bucket) => Store.CheckBucketAsync(bucket, CancellationToken.None);
