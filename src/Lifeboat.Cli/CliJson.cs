@@ -25,7 +25,10 @@ public sealed record ExecutionSummaryJson(long Id, string Runbook, string Kind, 
 /// <summary>`serve`: GET /api/status.</summary>
 public sealed record ServeStatusJson(IReadOnlyList<CheckStatusJson> Checks, IReadOnlyList<ModeJson> Replication, IReadOnlyList<ExecutionRow> ActiveExecutions);
 
-public sealed record CheckStatusJson(string Name, string Probe, bool Failing, bool? LastOk, string? Last, DateTimeOffset? LastAt, string Threshold);
+/// <summary>A check in GET /api/status: <see cref="LastResult"/> is pass, fail or unknown (no evidence either way; then
+/// <see cref="LastOk"/> is null too), null before the first probe.</summary>
+public sealed record CheckStatusJson(string Name, string Probe, bool Failing, bool? LastOk, string? Last, DateTimeOffset? LastAt, string Threshold,
+    string? LastResult = null);
 
 public sealed record ModeJson(string Resource, string Mode);
 

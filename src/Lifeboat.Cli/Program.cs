@@ -61,7 +61,7 @@ public static class Program
 
         var costConfig = new Option<string?>("--config", "-c") { Description = "Lifeboat YAML config: estimate each resource from its workload: block or the state store's measurements" };
         var scenario = new Option<string?>("--scenario") { Description = "A scenario file to sweep, or a built-in scenario (seed)" };
-        var costOut = new Option<string?>("--out") { Description = "Folder for the scenario's table (.md) and chart (.svg, .png) (default: the current folder)" };
+        var costOut = new Option<string?>("--out") { Description = "Write the scenario's table (.md) and chart (.svg, .png) into this folder (without it, no file is written)" };
         var cost = new Command("cost", "Monthly DR cost, native options versus Lifeboat, for a config's workloads (-c) or a sweep (--scenario)") { costConfig, scenario, json, costOut };
         cost.SetAction((p, ct) => Cli.Run(() => Task.FromResult(CostCommand.Run(p.GetValue(costConfig), p.GetValue(scenario), p.GetValue(json), p.GetValue(costOut),
             Console.Out, Console.Error, TimeProvider.System))));

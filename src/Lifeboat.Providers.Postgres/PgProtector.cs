@@ -104,7 +104,16 @@ public sealed class PgProtector(PostgresResource res, IObjectStore store, TimePr
 public sealed record PgStatus(
     string Resource, string Mode, string? ServerLsn, string? ArchivedLsn, long? LagBytes, double? LagSeconds,
     DateTimeOffset? CompleteUntil, string? LastBackupId, DateTimeOffset? LastBackupAt, int Backups,
-    DateTimeOffset? WindowFrom, DateTimeOffset? WindowTo, double? RpoSeconds, double RpoTargetSeconds, bool RpoMet, string? Problem);
+    DateTimeOffset? WindowFrom, DateTimeOffset? WindowTo, double? RpoSeconds, double RpoTargetSeconds, bool RpoMet, string? Problem,
+    string Archive = PgStatus.ArchiveOk)
+{
+    /// <summary><see cref="Archive"/>: the archive was read.</summary>
+    public const string ArchiveOk = "ok";
+    /// <summary><see cref="Archive"/>: its bucket (folder) does not exist yet: nothing was archived.</summary>
+    public const string ArchiveNone = "none";
+    /// <summary><see cref="Archive"/>: the archive could not be read (<see cref="Problem"/> says why).</summary>
+    public const string ArchiveUnreadable = "unreadable";
+}
 
 public static class PgStatusReader
 {
@@ -124,7 +133,15 @@ public static class PgStatusReader
         }
         catch (Exception e) when (e is UserErrorException or PgUnreachableException) { problem = e.Message; }
 
-        var index = await ArchiveIndex.LoadAsync(archive, ct).ConfigureAwait(false);
+        ArchiveIndex index;
+        try { index = await ArchiveIndex.LoadAsync(archive, ct).ConfigureAwait(false); }
+        catch (StoreException e)
+        {
+            // One archive that is not there yet (or cannot be read) is this resource's state, not every resource's error.
+            return new PgStatus(res.Name, res.Wal.ToString().ToLowerInvariant(), serverLsn is { } l ? Wal.FormatLsn(l) : null, null, null, null, null,
+                null, null, 0, null, null, null, res.Rpo.TotalSeconds, false, e.MissingBucket ? problem : $"archive not readable: {e.Message}",
+                e.MissingBucket ? PgStatus.ArchiveNone : PgStatus.ArchiveUnreadable);
+        }
         ulong? archived = null;
         DateTimeOffset? until = null;
         if (index.Tip is { } tip) { archived = Wal.ParseLsn(tip.Lsn); until = tip.ServerTime; }

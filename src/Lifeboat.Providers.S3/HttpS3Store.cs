@@ -100,6 +100,8 @@ internal sealed class HttpS3Store : IObjectStore, IPartSizeProbe
     {
         var req = new S3Request(HttpMethod.Get, bucket, null);
         req.Query.Add(("list-type", "2"));
+        // Keys come back URL-encoded: a key may hold characters XML 1.0 cannot carry (S3Http.DecodeListedKey).
+        req.Query.Add(("encoding-type", "url"));
         req.Query.Add(("max-keys", maxKeys.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         if (prefix.Length > 0) req.Query.Add(("prefix", prefix));
         if (token is not null) req.Query.Add(("continuation-token", token));
@@ -137,11 +139,12 @@ internal sealed class HttpS3Store : IObjectStore, IPartSizeProbe
     private sealed record ListPage(List<ObjectInfo> Objects, bool Truncated, string? NextToken);
 
     /// <summary>A ListObjectsV2 answer: &lt;ListBucketResult&gt; with &lt;Contents&gt; (Key, LastModified, ETag,
-    /// Size), IsTruncated and NextContinuationToken.</summary>
+    /// Size), IsTruncated, NextContinuationToken (opaque, sent back as it came) and EncodingType: keys are decoded when
+    /// it says url (anywhere in the answer), and taken as they are from a server that ignored the request for it.</summary>
     private static ListPage ParseList(HttpResponseMessage resp)
     {
         var objects = new List<ObjectInfo>();
-        bool truncated = false;
+        bool truncated = false, urlEncoded = false;
         string? next = null;
         using var x = XmlReader.Create(resp.Content.ReadAsStream(), S3Http.XmlSettings);
         x.MoveToContent();
@@ -162,11 +165,17 @@ internal sealed class HttpS3Store : IObjectStore, IPartSizeProbe
                 case "NextContinuationToken":
                     next = x.ReadElementContentAsString();
                     break;
+                case "EncodingType":
+                    urlEncoded = x.ReadElementContentAsString() == "url";
+                    break;
                 default:
                     x.Skip();
                     break;
             }
         }
+        if (urlEncoded)
+            for (var i = 0; i < objects.Count; i++)
+                objects[i] = objects[i] with { Key = S3Http.DecodeListedKey(objects[i].Key) };
         return new ListPage(objects, truncated, next);
     }
 

@@ -20,6 +20,6 @@ internal static class S3Errors
         if (code is "NoSuchKey" || (status == 404 && code is not "NoSuchBucket"))
             return new StoreException(StoreErrorKind.NotFound, msg, inner);
         var transient = status >= 500 || status == 429 || code is "SlowDown" or "RequestTimeout" or "InternalError" or "ServiceUnavailable" or "XAmzContentSHA256Mismatch" or "BadDigest" or "IncompleteBody";
-        return new StoreException(transient ? StoreErrorKind.Transient : StoreErrorKind.Permanent, msg, inner);
+        return new StoreException(transient ? StoreErrorKind.Transient : StoreErrorKind.Permanent, msg, inner) { MissingBucket = code == "NoSuchBucket" };
     }
 }

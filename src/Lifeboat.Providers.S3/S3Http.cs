@@ -281,6 +281,45 @@ internal sealed class S3Http : IDisposable
         return sb.ToString();
     }
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// A key (or prefix, start-after, delimiter) of a listing answered with <c>encoding-type=url</c>: %XX is a byte of
+    /// the key's UTF-8, '+' a space (AWS S3 writes spaces so; Ceph RGW and AWS write a literal '+' as %2B), any other
+    /// character itself. Listings ask for this encoding because a key may hold characters XML 1.0 cannot carry (0x01,
+    /// a bare CR, white space an XML reader folds or drops). A malformed escape or bytes that are not UTF-8 are a
+    /// <see cref="FormatException"/> (an unreadable answer), never a silently different key.
+    /// </summary>
+    public static string DecodeListedKey(string encoded)
+    {
+        if (encoded.AsSpan().IndexOfAny('%', '+') < 0) return encoded;
+        var bytes = new byte[StrictUtf8.GetMaxByteCount(encoded.Length)];
+        var n = 0;
+        for (var i = 0; i < encoded.Length; i++)
+        {
+            var c = encoded[i];
+            if (c == '%')
+            {
+                if (i + 2 >= encoded.Length || !byte.TryParse(encoded.AsSpan(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var b))
+                    throw new FormatException($"a listed key with a malformed %-escape at {i}: '{encoded}'");
+                bytes[n++] = b;
+                i += 2;
+            }
+            else if (c == '+') bytes[n++] = (byte)' ';
+            else if (c < 0x80) bytes[n++] = (byte)c;
+            else
+            {
+                // A character the server left unencoded (with its surrogate pair, if any).
+                var len = char.IsHighSurrogate(c) && i + 1 < encoded.Length ? 2 : 1;
+                try { n += StrictUtf8.GetBytes(encoded.AsSpan(i, len), bytes.AsSpan(n)); }
+                catch (EncoderFallbackException) { throw new FormatException($"a listed key with a lone surrogate at {i}: '{encoded}'"); }
+                i += len - 1;
+            }
+        }
+        try { return StrictUtf8.GetString(bytes, 0, n); }
+        catch (DecoderFallbackException) { throw new FormatException($"a listed key that is not UTF-8 once decoded: '{encoded}'"); }
+    }
+
     /// <summary>The first value of a response header (general or content), or null.</summary>
     public static string? Header(HttpResponseMessage resp, string name)
     {

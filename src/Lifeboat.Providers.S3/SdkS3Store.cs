@@ -96,7 +96,8 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
     {
         try
         {
-            await _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, MaxKeys = 1 }, ct).ConfigureAwait(false);
+            // URL-encoded keys: the first key may hold a character the SDK's XML reader refuses (ListAsync).
+            await _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, MaxKeys = 1, Encoding = EncodingType.Url }, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
         catch (Exception e)
@@ -118,13 +119,24 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
         string? token = null;
         do
         {
-            var req = new ListObjectsV2Request { BucketName = bucket, Prefix = prefix, MaxKeys = 1000, ContinuationToken = token };
+            // Keys come back URL-encoded (a key may hold characters XML 1.0 cannot carry). AWSSDK.S3 4.0 does not decode
+            // them when the caller asks for the encoding (checked: Key stays "a%01b"), so they are decoded here, and only
+            // when the answer says it is encoded (a server may ignore the request).
+            var req = new ListObjectsV2Request { BucketName = bucket, Prefix = prefix, MaxKeys = 1000, ContinuationToken = token, Encoding = EncodingType.Url };
             if (token is null && startAfter is not null) req.StartAfter = startAfter;
             var resp = await Call($"list {bucket}/{prefix}", () => _s3.ListObjectsV2Async(req, ct), ct).ConfigureAwait(false);
-            foreach (var o in resp.S3Objects ?? [])
+            var encoded = resp.Encoding == EncodingType.Url;
+            var page = new List<ObjectInfo>(resp.S3Objects?.Count ?? 0);
+            try
             {
-                if (o.Key.EndsWith('/') && (o.Size ?? 0) == 0) continue; // folder markers carry no data
-                yield return new ObjectInfo(o.Key, o.Size ?? 0, ETags.Normalize(o.ETag), new DateTimeOffset(o.LastModified ?? default, TimeSpan.Zero));
+                foreach (var o in resp.S3Objects ?? [])
+                    page.Add(new ObjectInfo(encoded ? S3Http.DecodeListedKey(o.Key) : o.Key, o.Size ?? 0, ETags.Normalize(o.ETag), new DateTimeOffset(o.LastModified ?? default, TimeSpan.Zero)));
+            }
+            catch (FormatException e) { throw new StoreException(StoreErrorKind.Transient, $"{Describe}: list {bucket}/{prefix}: unreadable answer from {_endpoint}: {e.Message}", e); }
+            foreach (var o in page)
+            {
+                if (o.Key.EndsWith('/') && o.Size == 0) continue; // folder markers carry no data
+                yield return o;
             }
             token = resp.IsTruncated == true ? resp.NextContinuationToken : null;
         } while (token is not null);

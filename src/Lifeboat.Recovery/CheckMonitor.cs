@@ -1,4 +1,5 @@
 using Lifeboat.Core.Config;
+using Microsoft.Extensions.Logging;
 
 namespace Lifeboat.Recovery;
 
@@ -10,9 +11,11 @@ public sealed record CheckTransition(string Check, bool Failing, DateTimeOffset 
 /// Runs one check every <c>interval</c> (start to start) with its <c>timeout</c>, keeps the last M results, and
 /// reports a transition to failing when N of the last M failed (N consecutive = N of N), and back to healthy after
 /// <c>recovery_threshold</c> consecutive passes. A flapping target (failures that never reach the threshold) never
-/// reports a fault. Everything runs on the injected clock.
+/// reports a fault. An observation without evidence (<see cref="ProbeResult.Unknown"/>: an alarm whose figure is not
+/// measured yet) holds the state: it is not counted in the window, does not break or extend a run of passes, and never
+/// causes a transition. Everything runs on the injected clock.
 /// </summary>
-public sealed class CheckMonitor(CheckConfig config, IProbe probe, TimeProvider time)
+public sealed class CheckMonitor(CheckConfig config, IProbe probe, TimeProvider time, ILogger? log = null)
 {
     private readonly Queue<(bool Ok, DateTimeOffset At)> _window = new();
     private readonly Lock _gate = new();
@@ -37,9 +40,17 @@ public sealed class CheckMonitor(CheckConfig config, IProbe probe, TimeProvider 
     {
         lock (_gate)
         {
+            var wasUnknown = Last?.Unknown == true;
             Last = r;
             LastAt = at;
             Observations++;
+            if (r.Unknown)
+            {
+                // No evidence: neither a pass nor a failure; the check keeps its state (logged when it starts).
+                if (!wasUnknown)
+                    log?.LogInformation("check {Check}: no evidence ({Detail}); holds its state ({State})", config.Name, r.Detail, Failing ? "failing" : "healthy");
+                return null;
+            }
             _window.Enqueue((r.Ok, at));
             while (_window.Count > config.Threshold.Window) _window.Dequeue();
             _consecutiveOk = r.Ok ? _consecutiveOk + 1 : 0;

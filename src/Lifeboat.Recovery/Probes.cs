@@ -7,9 +7,21 @@ using Lifeboat.Core.Traffic;
 
 namespace Lifeboat.Recovery;
 
-public sealed record ProbeResult(bool Ok, string Detail);
+/// <summary>One observation: passed (<see cref="Ok"/>), failed, or no evidence either way (<see cref="Unknown"/>: an
+/// alarm whose figure is not measured yet). An unknown result is not a pass (a probe step or a gate waits for one) and not
+/// a failure (a check holds its state: see <see cref="CheckMonitor"/>).</summary>
+public sealed record ProbeResult(bool Ok, string Detail)
+{
+    public bool Unknown { get; private init; }
 
-/// <summary>One observation of a target: passes or fails (never throws for a target that is down).</summary>
+    /// <summary>No evidence: neither a pass nor a failure.</summary>
+    public static ProbeResult NoEvidence(string detail) => new(false, detail) { Unknown = true };
+
+    /// <summary>"pass", "fail" or "unknown" (status, API, logs).</summary>
+    public string Outcome => Unknown ? "unknown" : Ok ? "pass" : "fail";
+}
+
+/// <summary>One observation of a target: passes, fails or has no evidence (never throws for a target that is down).</summary>
 public interface IProbe
 {
     string Describe { get; }
@@ -17,7 +29,7 @@ public interface IProbe
 }
 
 /// <summary>Reads Lifeboat's own measurements of a resource for alarms: measured RPO and p99 lag in seconds, backlog
-/// and failed counts. Null when not known yet.</summary>
+/// and failed counts. Null when not measured (yet): the alarm then has no evidence either way.</summary>
 public delegate double? MetricReader(string resource, string metric);
 
 /// <summary>Builds probes from their config; the traffic stores and metric reader come from the composition root.</summary>
@@ -115,7 +127,8 @@ public sealed class DnsProbe(DnsProbeSpec spec, IDnsRecordStore? store) : IProbe
     }
 }
 
-/// <summary>Fails while a resource's measurement is above its limit (default: the resource's rpo).</summary>
+/// <summary>Fails while a resource's measurement is above its limit (default: the resource's rpo); passes while it is
+/// at or below it; a figure not measured yet is no evidence either way (<see cref="ProbeResult.NoEvidence"/>).</summary>
 public sealed class AlarmProbe(AlarmSpec spec, TimeSpan rpo, MetricReader metrics) : IProbe
 {
     public string Describe => $"alarm {spec.Resource} {spec.Metric}";
@@ -123,7 +136,7 @@ public sealed class AlarmProbe(AlarmSpec spec, TimeSpan rpo, MetricReader metric
     public Task<ProbeResult> RunAsync(CancellationToken ct)
     {
         var v = metrics(spec.Resource, spec.Metric);
-        if (v is null) return Task.FromResult(new ProbeResult(spec.Metric is "backlog" or "failed", $"{spec.Resource} {spec.Metric}: not measured yet"));
+        if (v is null) return Task.FromResult(ProbeResult.NoEvidence($"{spec.Resource} {spec.Metric}: not measured yet"));
         var limit = spec.AboveCount ?? (spec.Above ?? rpo).TotalSeconds;
         var unit = spec.Metric is "rpo" or "lag" ? "s" : "";
         return Task.FromResult(v.Value > limit

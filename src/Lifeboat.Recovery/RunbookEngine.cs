@@ -387,7 +387,7 @@ public sealed class RunbookEngine(RecoveryContext ctx)
         foreach (var (name, spec) in d.Gate)
         {
             var r = await ProbeRunner.RunAsync(ctx.Probes.Create(spec), TimeSpan.FromSeconds(5), ctx.Time, ct).ConfigureAwait(false);
-            if (!r.Ok) throw new StepFailedException($"switch refused by the gate: {name} fails now: {r.Detail}");
+            if (!r.Ok) throw new StepFailedException($"switch refused by the gate: {name} {(r.Unknown ? "has no evidence now" : "fails now")}: {r.Detail}");
             passed.Add($"{name}: {r.Detail}");
         }
         var before = current is null ? "(none)" : string.Join(",", current.Values);

@@ -10,8 +10,9 @@ namespace Lifeboat.Cli.Commands;
 /// <summary>
 /// <c>lifeboat cost -c FILE</c>: the monthly DR-related cost of each resource, native option versus Lifeboat, every
 /// line item shown, from the resource's <c>workload:</c> block or from what the state store measured.
-/// <c>lifeboat cost --scenario FILE|seed</c>: a sweep across writes a month, as a table (Markdown), a chart (SVG, and
-/// PNG when rsvg-convert is installed) and the break-even points.
+/// <c>lifeboat cost --scenario FILE|seed</c>: a sweep across writes a month, as a table (Markdown) and the break-even
+/// points on standard output; with <c>--out DIR</c> also written as files there, with a chart (SVG, and PNG when
+/// rsvg-convert is installed). A read verb: without --out it writes no file.
 /// </summary>
 public static class CostCommand
 {
@@ -22,7 +23,7 @@ public static class CostCommand
             throw new UserErrorException("cost: give exactly one of -c/--config FILE or --scenario FILE (or a built-in scenario: " + string.Join(", ", Scenario.BuiltIns) + ")");
         if (config is not null && outDir is not null)
             throw new UserErrorException("cost: --out is for --scenario (where the chart and table files go)");
-        return config is not null ? RunConfig(config, json, stdout, time) : RunScenario(scenario!, json, outDir ?? ".", stdout, stderr);
+        return config is not null ? RunConfig(config, json, stdout, time) : RunScenario(scenario!, json, outDir, stdout, stderr);
     }
 
     public static IReadOnlyList<ResourceEstimate> Estimate(CostConfig cfg, DateTimeOffset now)
@@ -58,11 +59,18 @@ public static class CostCommand
         return Cli.Ok;
     }
 
-    private static int RunScenario(string arg, bool json, string outDir, TextWriter stdout, TextWriter stderr)
+    private static int RunScenario(string arg, bool json, string? outDir, TextWriter stdout, TextWriter stderr)
     {
         var s = Scenario.Load(arg);
         var result = s.Run();
         var figures = s.At(s.From).Figures;
+        if (outDir is null)
+        {
+            // Nothing asked for files: the table (or the data) on standard output only, without a chart to link to.
+            stdout.Write(json ? JsonSerializer.Serialize(Reports.Json(s, result, figures, []), CliJson.Default.ScenarioJson) + Environment.NewLine
+                              : Reports.Markdown(s, result, figures, null));
+            return Cli.Ok;
+        }
         try { Directory.CreateDirectory(outDir); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -174,6 +174,8 @@ public static class PgCommand
         return ok;
     }
 
+    /// <summary>Each postgres resource's status; an archive not created yet, or not readable, is that row's state
+    /// (<see cref="PgStatus.Archive"/>), never an error for the others.</summary>
     public static async Task<List<PgStatus>> StatusAsync(LifeboatConfig cfg, DateTimeOffset now, CancellationToken ct)
     {
         var rows = new List<PgStatus>();
@@ -192,6 +194,8 @@ public static class PgCommand
         {
             string F(double? s) => s is null ? "-" : Durations.Format(TimeSpan.FromSeconds(Math.Round(s.Value, 1)));
             Console.WriteLine($"{r.Resource} (postgres, wal: {r.Mode}):");
+            if (r.Archive == PgStatus.ArchiveNone)
+                Console.WriteLine("  archive           none yet (replicate, pg backup or wal-push creates it)");
             Console.WriteLine($"  WAL lag           {(r.LagBytes is { } b ? $"{Sizes.Format(b)}, {F(r.LagSeconds)} behind the server ({r.ServerLsn}; archived to {r.ArchivedLsn})" : $"unknown (server {r.ServerLsn ?? "unreachable"}, archived to {r.ArchivedLsn ?? "nothing"})")}");
             Console.WriteLine($"  last base backup  {(r.LastBackupAt is { } t ? $"{r.LastBackupId} ({Durations.Format(now - t)} ago); {r.Backups} kept" : "none")}");
             Console.WriteLine($"  recoverable       {(r.WindowFrom is { } f && r.WindowTo is { } to ? $"{PgRestore.Iso(f)} to {PgRestore.Iso(to)}" : "nothing yet")}");

@@ -47,12 +47,13 @@ public static class ServeCommand
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var supervisor = new ReplicationSupervisor(rt, log);
 
-        var monitors = cfg.Recovery.Checks.Select(c => new CheckMonitor(c, rec.Context.Probes.Create(c.Probe), rt.Time)).ToList();
+        var monitors = cfg.Recovery.Checks.Select(c => new CheckMonitor(c, rec.Context.Probes.Create(c.Probe), rt.Time, rec.Context.Log)).ToList();
         foreach (var m in monitors)
         {
             var label = ("check", m.Config.Name);
             rt.Metrics.Gauge("lifeboat_check_failing", "1 while the check is past its failure threshold", () => m.Failing ? 1 : 0, label);
             rt.Metrics.Gauge("lifeboat_check_last_ok", "1 when the last probe of the check passed", () => m.Last?.Ok == true ? 1 : 0, label);
+            rt.Metrics.Gauge("lifeboat_check_last_unknown", "1 when the last probe of the check had no evidence either way (an alarm not measured yet)", () => m.Last?.Unknown == true ? 1 : 0, label);
         }
         rt.Metrics.Gauge("lifeboat_executions_active", "Runbook executions awaiting approval or running", () => rec.Executions.List(100, activeOnly: true).Count);
 
@@ -114,8 +115,8 @@ public static class ServeCommand
         }
         var cfg = rec.Runtime.Config;
         app.MapGet("/api/status", () => Results.Json(new ServeStatusJson(
-            monitors.Select(m => new CheckStatusJson(m.Config.Name, m.Config.Probe.Describe(), m.Failing, m.Last?.Ok, m.Last?.Detail,
-                m.LastAt, m.Config.Threshold.ToString())).ToList(),
+            monitors.Select(m => new CheckStatusJson(m.Config.Name, m.Config.Probe.Describe(), m.Failing, m.Last is { Unknown: false } l ? l.Ok : null,
+                m.Last?.Detail, m.LastAt, m.Config.Threshold.ToString(), m.Last?.Outcome)).ToList(),
             cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))
                 .Select(n => new ModeJson(n, ReplicationControl.Name(ReplicationControl.Get(rec.Runtime.State, n)))).ToList(),
             rec.Executions.List(100, activeOnly: true)), CliJson.Default.ServeStatusJson));

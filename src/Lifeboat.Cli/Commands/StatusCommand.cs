@@ -40,7 +40,8 @@ public static class StatusCommand
     /// of the journal (seen_at: see <see cref="TableReplicator.SeenAtMs"/>). Measured RPO = the longest of: the age of
     /// the oldest change seen and not yet durable; the time since the stream was last read to its end (changes made
     /// since may not be on the target: while no replicator runs, this grows, as the exposure does); the age of the
-    /// oldest canary written and not yet arrived. Unknown (not met) until the stream was read to its end once.
+    /// oldest canary written and not yet arrived. Unknown (not met, and no evidence for an alarm, which holds its state)
+    /// until the stream was read to its end once.
     /// </summary>
     public static ResourceStatus ComputeTable(StateStore state, TableResource res, string stateName, DateTimeOffset now)
     {
@@ -102,11 +103,13 @@ public static class StatusCommand
                 Type: "rds", Source: $"{r.SourceRegion}/{r.Instance}", Target: r.TargetRegion, RpoKnown: st.LastCreatedAt is not null, Rds: st));
         }
         var pgRows = PgCommand.StatusAsync(cfg, now, CancellationToken.None).GetAwaiter().GetResult();
+        // 1 = something needs attention: failed changes, or an archive that cannot be read (one not created yet is not).
+        var exit = rows.All(r => r.Failed == 0) && pgRows.All(p => p.Archive != Providers.Postgres.PgStatus.ArchiveUnreadable) ? Cli.Ok : Cli.Failed;
         if (json)
         {
             Console.WriteLine(pgRows.Count == 0 ? JsonSerializer.Serialize(rows, CliJson.Default.ListResourceStatus)
                 : JsonSerializer.Serialize(rows.Cast<object>().Concat(pgRows.Select(p => (object)p)).ToList(), CliJson.Default.ListObject));
-            return Cli.Ok;
+            return exit;
         }
         PgCommand.PrintStatus(pgRows, now);
         foreach (var r in rows.Where(r => r.Rds is not null)) PrintRds(r, now);
@@ -122,7 +125,7 @@ public static class StatusCommand
             Console.WriteLine($"  lag (last hour)   p50 {F(r.LagP50Seconds)}, p99 {F(r.LagP99Seconds)} over {r.ChangesLastHour} changes");
             Console.WriteLine(r.RpoKnown
                 ? $"  RPO (measured)    {F(r.RpoSeconds)} against a target of {F(r.RpoTargetSeconds)}: {(r.RpoMet ? "met" : "MISSED")}"
-                : $"  RPO (measured)    unknown (not replicated yet) against a target of {F(r.RpoTargetSeconds)}: MISSED");
+                : $"  RPO (measured)    not measured yet (the stream was never read to its end) against a target of {F(r.RpoTargetSeconds)}");
             if (r.Canary is { } c)
                 Console.WriteLine($"  canary            {(c.LastArrivedAt is { } a ? $"last arrived {Durations.Format(now - a)} ago after {F(c.LastLagSeconds)}" : "none arrived yet")}; " +
                                   $"p50 {F(c.LagP50Seconds)}, p99 {F(c.LagP99Seconds)} over {c.ArrivedLastHour} in the last hour; " +
@@ -131,7 +134,7 @@ public static class StatusCommand
             Console.WriteLine($"  deletes held      {r.HeldDeletes}");
             Console.WriteLine($"  last full pass    {(r.LastFullPass is { } p ? $"{Durations.Format(now - p)} ago" : "never")}{(table && r.LastFullPass is not null ? " (initial sync)" : "")}");
         }
-        return rows.All(r => r.Failed == 0) ? Cli.Ok : Cli.Failed;
+        return exit;
     }
 
     private static void PrintRds(ResourceStatus row, DateTimeOffset now)

@@ -76,7 +76,10 @@ public sealed class RecoveryRuntime : IDisposable
         }
     }
 
-    /// <summary>Alarm metrics: rpo (measured RPO, s), lag (p99 over the last hour, s), backlog, failed.</summary>
+    /// <summary>Alarm metrics: rpo (measured RPO, s), lag (p99 over the last hour, s), backlog, failed. Null = not
+    /// measured, no evidence either way (the alarm holds its state): a table's RPO until its stream was read to its end
+    /// once, and lag while no change finished in the last hour but some are still pending (how long those wait is what
+    /// the rpo alarm measures). Lag with no change in the last hour and none pending is 0: nothing is behind.</summary>
     public double? ReadMetric(string resource, string metric)
     {
         var now = Runtime.Time.GetUtcNow();
@@ -87,7 +90,7 @@ public sealed class RecoveryRuntime : IDisposable
         return metric switch
         {
             "rpo" => s.RpoKnown ? s.RpoSeconds : null,
-            "lag" => s.LagP99Seconds,
+            "lag" => s.LagP99Seconds ?? (s.Backlog == 0 ? 0 : null),
             "backlog" => s.Backlog,
             "failed" => s.Failed,
             _ => null,

@@ -178,4 +178,7 @@ public sealed class StoreException(StoreErrorKind kind, string message, Exceptio
 {
     public StoreErrorKind Kind { get; } = kind;
     public ErrorClass Class => Kind == StoreErrorKind.Transient ? ErrorClass.Transient : ErrorClass.Permanent;
+
+    /// <summary>The bucket (a folder store's bucket folder) does not exist: for a reader, nothing was written there yet.</summary>
+    public bool MissingBucket { get; init; }
 }

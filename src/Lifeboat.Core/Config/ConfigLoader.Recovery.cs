@@ -26,6 +26,15 @@ public static partial class ConfigLoader
     /// local routing files. Compared by name so the store types added by the DNS providers need no change here.</summary>
     public static bool IsTrafficStore(StoreConfig s) => s.Type.ToString() is "Dns" or "Route53" or "Routes";
 
+    /// <summary>The resource names, with each one's type (bucket, table, postgres, rds).</summary>
+    private sealed class ResourceNames() : HashSet<string>(StringComparer.Ordinal)
+    {
+        public Dictionary<string, string> Kinds { get; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>The resource types whose replication Lifeboat measures (journal, lag, RPO): the ones an alarm can read.</summary>
+    private static readonly string[] MeasuredKinds = ["bucket", "table"];
+
     private static RecoveryConfig ReadRecovery(YamlMap root, Dictionary<string, StoreConfig> stores, IReadOnlySet<string> resources)
     {
         var serve = RecoveryConfig.Empty.Serve;
@@ -180,6 +189,9 @@ public static partial class ConfigLoader
                 var res = a.String("resource");
                 if (!resources.Contains(res))
                     throw a.Error("resource", $"unknown resource '{res}' (resources: {string.Join(", ", resources)})");
+                if (resources is ResourceNames { Kinds: var kinds } && kinds.TryGetValue(res, out var kind) && !MeasuredKinds.Contains(kind))
+                    throw a.Error("resource", $"'{res}' is a {kind} resource: alarms read the measurements of bucket and table resources " +
+                                              "(watch it with an http or tcp probe, or `lifeboat status`)");
                 var metric = a.String("metric");
                 if (metric is not ("rpo" or "lag" or "backlog" or "failed"))
                     throw a.Error("metric", $"'{metric}' is not one of rpo (measured RPO), lag (last hour's p99 lag), backlog (changes not yet durable), failed (changes that failed)");

@@ -41,7 +41,7 @@ public static partial class ConfigLoader
         var tables = new List<TableResource>();
         var postgres = new List<PostgresResource>();
         var rds = new List<RdsResource>();
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        var names = new ResourceNames();
         foreach (var r in root.OptListOfMaps("resources"))
         {
             string name;
@@ -70,6 +70,7 @@ public static partial class ConfigLoader
                 name = b.Name;
             }
             if (!names.Add(name)) throw r.Error("name", $"duplicate resource name '{name}'");
+            names.Kinds[name] = ResourceType(r);
         }
 
         MetricsConfig? metrics = null;

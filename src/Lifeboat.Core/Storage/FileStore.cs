@@ -287,7 +287,8 @@ public sealed partial class FileStore : IObjectStore, ISkippedEntries, IKeyRules
         FolderDir? bucketDir;
         try { bucketDir = OpenBucket(bucket, create: false); }
         catch (Exception e) when (IsFsError(e)) { throw Fail(e, $"cannot list bucket folder '{bucket}'"); }
-        if (bucketDir is null) throw Permanent($"bucket folder '{bucket}' does not exist");
+        if (bucketDir is null)
+            throw new StoreException(StoreErrorKind.Permanent, $"{Describe}: bucket folder '{bucket}' does not exist") { MissingBucket = true };
         using var _ = bucketDir;
         var skipped = new List<SkippedEntry>();
         var keys = CollectKeys(bucketDir, bucket, prefix, startAfter, skipped);

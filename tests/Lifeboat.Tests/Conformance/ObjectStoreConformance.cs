@@ -88,10 +88,48 @@ public abstract class ObjectStoreConformance : IAsyncLifetime
         Assert.Empty(await ListAsync("zz", null));
     }
 
-    protected async Task<string[]> ListAsync(string prefix, string? startAfter)
+    /// <summary>Keys S3 allows that XML 1.0 cannot carry as text, or that a decoder could mangle: control characters,
+    /// CR LF (XML folds it to LF), a trailing space (whitespace handling), literal %XX and '+' (double decoding, '+' read
+    /// as a space), characters XML escapes, and a non-BMP character (a surrogate pair in .NET).</summary>
+    public static readonly string[] HostileKeys =
+    [
+        "ctl/a\u0001b", "ctl/c\u001fd", "ctl/e\r\nf", "ctl/tab\tx", "ctl/del\u007fx", "ctl/\u0002\u0003\u0004",
+        "ctl/trail ", "ctl/ lead", "ctl/sp ace", "ctl/pct%2F", "ctl/pct%25%2", "ctl/plus+x", "ctl/a+b c", "ctl/xml<&>\"'",
+        "ctl/emoji\U0001F600x", "ctl/cjk\u6f22\u5b57", "ctl/\u00e9", "ctl/e\u0301",
+    ];
+
+    [Fact]
+    public async Task HostileKeys_PutListHeadGet_RoundTrip_AndStartAfterPagesThroughThem()
+    {
+        foreach (var k in HostileKeys) await PutBytesAsync(k, System.Text.Encoding.UTF8.GetBytes(k));
+        var sorted = HostileKeys.OrderBy(k => k, KeyComparer.Instance).ToArray();
+        var listed = new List<ObjectInfo>();
+        await foreach (var o in Store.ListAsync(Bucket, "ctl/", null, CancellationToken.None)) listed.Add(o);
+        Assert.Equal(sorted, listed.Select(o => o.Key).ToArray());
+        foreach (var o in listed)
+        {
+            Assert.Equal(System.Text.Encoding.UTF8.GetByteCount(o.Key), o.Size);
+            Assert.Equal((await Store.HeadAsync(Bucket, o.Key, CancellationToken.None))!.Info.ETag, o.ETag);
+            Assert.Equal(System.Text.Encoding.UTF8.GetBytes(o.Key), await ReadAllAsync(o.Key));
+        }
+        // Resuming after each key (a pass checkpoint is such a key) lists exactly the keys after it.
+        for (var i = 0; i < sorted.Length; i++)
+            Assert.Equal(sorted.Skip(i + 1).ToArray(), await ListAsync("ctl/", sorted[i]));
+        // A prefix with those characters in it.
+        Assert.Equal(["ctl/e\r\nf"], await ListAsync("ctl/e\r", null));
+        Assert.Equal(["ctl/pct%25%2", "ctl/pct%2F"], await ListAsync("ctl/pct%", null));
+        Assert.Equal(["ctl/plus+x"], await ListAsync("ctl/plus+", null));
+        // Keys that are nothing but white space (an XML reader that skips white space loses them).
+        string[] blank = [" ", "  ", "\t", "\r\n", " \n "];
+        foreach (var k in blank) await PutBytesAsync(k, Bytes(1));
+        Assert.Equal(blank.OrderBy(k => k, KeyComparer.Instance).ToArray(), (await ListAsync("", null)).Where(k => !k.StartsWith("ctl/", StringComparison.Ordinal)).ToArray());
+        Assert.Equal(["\r\n"], await ListAsync("\r", null));
+    }
+
+    protected async Task<string[]> ListAsync(string prefix, string? startAfter, string? bucket = null)
     {
         var list = new List<string>();
-        await foreach (var o in Store.ListAsync(Bucket, prefix, startAfter, CancellationToken.None)) list.Add(o.Key);
+        await foreach (var o in Store.ListAsync(bucket ?? Bucket, prefix, startAfter, CancellationToken.None)) list.Add(o.Key);
         return list.ToArray();
     }
 
@@ -165,6 +203,14 @@ public abstract class ObjectStoreConformance : IAsyncLifetime
         var ex = await Assert.ThrowsAsync<StoreException>(() => CheckMissingBucketAsync("no-such-bucket-" + Guid.NewGuid().ToString("N")[..8]));
         Assert.Equal(StoreErrorKind.Permanent, ex.Kind);
         Assert.Contains("no-such-bucket", ex.Message);
+    }
+
+    [Fact]
+    public async Task List_OfAMissingBucket_SaysTheBucketIsMissing()
+    {
+        // A reader (status of a postgres archive) tells "nothing written there yet" from "cannot read it".
+        var ex = await Assert.ThrowsAsync<StoreException>(() => ListAsync("", null, "no-such-bucket-" + Guid.NewGuid().ToString("N")[..8]));
+        Assert.True(ex.MissingBucket, ex.Message);
     }
 
     protected virtual Task CheckMissingBucketAsync(string bucket) => Store.CheckBucketAsync(bucket, CancellationToken.None);

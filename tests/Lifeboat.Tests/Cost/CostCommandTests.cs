@@ -171,6 +171,32 @@ public sealed class CostCommandTests
     }
 
     [Fact]
+    public void Scenario_without_out_writes_no_file_json_or_not()
+    {
+        // A read verb: the table or the data on standard output, and no file anywhere unless --out asks for them.
+        using var dir = new TempDir();
+        var (code, output) = LifeboatCli.Run(dir.Path, null, "cost", "--scenario", "seed", "--json");
+        Assert.True(code == 0, output);
+        using (var doc = JsonDocument.Parse(output))
+        {
+            Assert.Equal(8, doc.RootElement.GetProperty("rows").GetArrayLength());
+            Assert.Equal(0, doc.RootElement.GetProperty("files").GetArrayLength());
+        }
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
+        (code, output) = LifeboatCli.Run(dir.Path, null, "cost", "--scenario", "seed");
+        Assert.True(code == 0, output);
+        Assert.Contains("## Break-even", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("cost-seed.svg", output, StringComparison.Ordinal); // no chart to link to
+        Assert.DoesNotContain("lifeboat: wrote", output, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
+        // With --out: the files, and the JSON lists them.
+        (code, output) = LifeboatCli.Run(dir.Path, null, "cost", "--scenario", "seed", "--json", "--out", "charts");
+        Assert.True(code == 0, output);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "charts", "cost-seed.md")), output);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "charts", "cost-seed.svg")), output);
+    }
+
+    [Fact]
     public void Checked_in_seed_table_is_current()
     {
         using var dir = new TempDir();

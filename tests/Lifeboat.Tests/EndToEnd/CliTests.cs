@@ -177,6 +177,48 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void Status_APostgresArchiveNotCreatedYet_IsThatResourcesState_NotEveryResourcesError()
+    {
+        // No PostgreSQL server is needed: an unreachable server is a problem shown in the resource's status, as before.
+        using var dir = new TempDir();
+        Directory.CreateDirectory(Path.Combine(dir.Path, "share", "b"));
+        Directory.CreateDirectory(Path.Combine(dir.Path, "archives"));
+        var cfg = dir.File("lifeboat.yaml", """
+            state: state.db
+            stores:
+              share: { type: file, path: share }
+              archives: { type: file, path: archives }
+              gone: { type: s3, endpoint: http://127.0.0.1:9, access_key_env: LB_AK, secret_key_env: LB_SK }
+            resources:
+              - name: photos
+                source: { store: share, bucket: b }
+                target: { store: share, bucket: b-dr }
+              - name: main-db
+                type: postgres
+                connection: { host: 127.0.0.1, port: 9, user: lifeboat, database: postgres }
+                target: { store: archives, bucket: db-backups, prefix: main-db/ }
+            """);
+        var (code, output) = LifeboatCli.Run(dir.Path, null, "status", "-c", cfg);
+        Assert.True(code == 0, output); // nothing archived yet is not a failure
+        Assert.Contains("main-db (postgres, wal: stream):", output);
+        Assert.Contains("archive           none yet", output);
+        Assert.Contains("photos:", output);
+        AssertNoStackTrace(output);
+        (code, output) = LifeboatCli.Run(dir.Path, null, "status", "-c", cfg, "--json");
+        Assert.True(code == 0, output);
+        Assert.Contains("\"archive\": \"none\"", output);
+        Assert.Contains("\"resource\": \"photos\"", output);
+
+        // An archive that cannot be read is shown on its resource; the others still print; the exit code is 1.
+        File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("store: archives,", "store: gone,"));
+        (code, output) = LifeboatCli.Run(dir.Path, new Dictionary<string, string?> { ["LB_AK"] = "a", ["LB_SK"] = "b" }, "status", "-c", cfg);
+        Assert.True(code == 1, output);
+        Assert.Contains("archive not readable: store 'gone' (http://127.0.0.1:9)", output);
+        Assert.Contains("photos:", output);
+        AssertNoStackTrace(output);
+    }
+
+    [Fact]
     public async Task Restore_BringsBackWhatAMistypedDeleteRemoved()
     {
         using var dir = new TempDir();

@@ -157,6 +157,63 @@ public sealed class S3ReplicationTests
         Assert.Equal(0, h.State.Backlog("res"));
     }
 
+    [Theory]
+    [InlineData("lean")]
+    [InlineData("sdk")]
+    public async Task HostileKeys_ReplicateOnceThenVerify_ThroughTheCli(string client)
+    {
+        // Keys with control characters, CR LF, white space, '%' and '+' and non-BMP characters replicate and verify, on
+        // both S3 clients (the SDK one by LIFEBOAT_S3_CLIENT=sdk, as a user would switch).
+        var rgw = RgwServer.Instance;
+        using var dir = new TempDir();
+        var src = RgwServer.NewBucketName("hostile-src");
+        var dst = RgwServer.NewBucketName("hostile-dst");
+        string[] keys = [.. Conformance.ObjectStoreConformance.HostileKeys, " ", "\r\n", "\u0001"];
+        await using (var s3 = rgw.CreateStore())
+        {
+            await s3.CreateBucketAsync(src, None);
+            await s3.CreateBucketAsync(dst, None);
+            foreach (var k in keys)
+            {
+                var data = System.Text.Encoding.UTF8.GetBytes("value of " + k);
+                await s3.PutAsync(src, k, new MemoryStream(data), data.Length, Harness.Meta("hostile"), new PartLayout(long.MaxValue, 8 << 20), None);
+            }
+        }
+        // Two identities on one server: the copies are streamed (GET then PUT), not server-side.
+        var cfg = dir.File("lifeboat.yaml", $$"""
+            state: state.db
+            stores:
+              a: { type: s3, endpoint: {{rgw.Endpoint}}, force_path_style: true, access_key_env: LIFEBOAT_TEST_AK, secret_key_env: LIFEBOAT_TEST_SK }
+              b: { type: s3, endpoint: {{rgw.Endpoint}}, force_path_style: true, access_key_env: LIFEBOAT_TEST_AK2, secret_key_env: LIFEBOAT_TEST_SK2 }
+            resources:
+              - name: hostile
+                source: { store: a, bucket: {{src}} }
+                target: { store: b, bucket: {{dst}} }
+            """);
+        var env = new Dictionary<string, string?>
+        {
+            ["LIFEBOAT_TEST_AK"] = rgw.AccessKey, ["LIFEBOAT_TEST_SK"] = rgw.SecretKey,
+            ["LIFEBOAT_TEST_AK2"] = rgw.AccessKey, ["LIFEBOAT_TEST_SK2"] = rgw.SecretKey,
+            ["LIFEBOAT_S3_CLIENT"] = client == "sdk" ? "sdk" : null,
+        };
+        var (code, output) = LifeboatCli.Run(dir.Path, env, "replicate", "-c", cfg, "--once");
+        Assert.True(code == 0, output);
+        (code, output) = LifeboatCli.Run(dir.Path, env, "verify", "-c", cfg);
+        Assert.True(code == 0, output);
+        Assert.Contains($"{keys.Length} equal, 0 differences", output);
+        await using var check = rgw.CreateStore();
+        var copied = new List<string>();
+        await foreach (var o in check.ListAsync(dst, "", null, None)) copied.Add(o.Key);
+        Assert.Equal(keys.OrderBy(k => k, KeyComparer.Instance), copied);
+        foreach (var k in keys)
+        {
+            await using var r = await check.GetAsync(dst, k, None);
+            using var ms = new MemoryStream();
+            await r!.Content.CopyToAsync(ms);
+            Assert.Equal("value of " + k, System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+        }
+    }
+
     public static int FreePort()
     {
         using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

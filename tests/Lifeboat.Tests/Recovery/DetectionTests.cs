@@ -1,5 +1,8 @@
+using Lifeboat.Cli.Hosting;
 using Lifeboat.Core.Config;
+using Lifeboat.Core.State;
 using Lifeboat.Recovery;
+using Microsoft.Extensions.Logging.Abstractions;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;
 
@@ -220,5 +223,199 @@ public sealed class DetectionTests
         RunbookEngine.Approve(h.Executions, id, h.Context.NowMs, "t");
         await Eventually.TrueAsync(() => h.Executions.Get(id)!.Status == ExecutionStore.Succeeded, TimeSpan.FromSeconds(20), "approved execution runs");
         await d.DrainAsync();
+    }
+
+    // ---- Alarms decide on evidence (issue 14, finding 1) ----
+
+    /// <summary>Feeds '+' pass, '-' fail, '?' no evidence, 2 s apart; returns the index of each transition.</summary>
+    private static List<(int Index, CheckTransition T)> FeedWithUnknown(CheckMonitor m, ManualTimeProvider clock, string pattern)
+    {
+        var list = new List<(int, CheckTransition)>();
+        for (var i = 0; i < pattern.Length; i++)
+        {
+            var r = pattern[i] switch { '+' => new ProbeResult(true, "up"), '-' => new ProbeResult(false, "down"), _ => ProbeResult.NoEvidence("not measured yet") };
+            if (m.Record(r, clock.GetUtcNow()) is { } t) list.Add((i, t));
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+        return list;
+    }
+
+    [Fact]
+    public void NoEvidence_NeitherCompletesNorResetsAThreshold_AndHoldsTheState()
+    {
+        var clock = new ManualTimeProvider(T0);
+        // Never a fault on no evidence alone, even with a threshold of 1.
+        var m1 = new CheckMonitor(Check(new Threshold(1, 1)), new ScriptedProbe(true), clock);
+        Assert.Empty(FeedWithUnknown(m1, clock, "??????????"));
+        Assert.False(m1.Failing);
+        Assert.True(m1.Last!.Unknown);
+        Assert.Equal("unknown", m1.Last.Outcome);
+
+        // 3 consecutive failures: an unknown between them does not reset the run (nor count as a failure).
+        var m = new CheckMonitor(Check(new Threshold(3, 3), recovery: 2), new ScriptedProbe(true), clock);
+        var start = clock.GetUtcNow();
+        Assert.Empty(FeedWithUnknown(m, clock, "--??"));
+        var t = FeedWithUnknown(m, clock, "-");
+        var (_, tr) = Assert.Single(t);
+        Assert.True(tr.Failing);
+        Assert.Equal(start, tr.FirstFailureAt);
+        // Failing holds through unknowns; a pass, an unknown, a pass = 2 passes in a row: recovered on the second.
+        Assert.Empty(FeedWithUnknown(m, clock, "????+?"));
+        Assert.True(m.Failing);
+        var r = FeedWithUnknown(m, clock, "+");
+        Assert.False(Assert.Single(r).T.Failing);
+
+        // "N of M": unknowns take no place in the window (2 of 3 with failures 4 observations apart still fires).
+        var nm = new CheckMonitor(Check(new Threshold(2, 3)), new ScriptedProbe(true), clock);
+        Assert.Single(FeedWithUnknown(nm, clock, "-???-"));
+    }
+
+    private const string AlarmConfig = """
+        state: state.db
+        stores:
+          src: { type: file, path: src }
+          dst: { type: file, path: dst }
+          ddb-a: { type: dynamodb, endpoint: http://127.0.0.1:9 }
+          ddb-b: { type: dynamodb, endpoint: http://127.0.0.1:9 }
+        resources:
+          - name: photos
+            source: { store: src, bucket: photos }
+            target: { store: dst, bucket: photos }
+            rpo: 5m
+          - name: orders
+            type: table
+            source: { store: ddb-a, table: orders }
+            target: { store: ddb-b, table: orders }
+            rpo: 5m
+        runbooks:
+          failover:
+            steps:
+              - name: stop
+                exec: echo ran >> ran.txt
+        checks:
+        """;
+
+    private static string AlarmCheck(string name, string resource, string metric) => $"""
+
+          - name: {name}
+            alarm: {'{'} resource: {resource}, metric: {metric} {'}'}
+            interval: 10s
+            timeout: 1s
+            failure_threshold: 1
+            on_failure: {'{'} runbook: failover, approval: manual {'}'}
+        """;
+
+    /// <summary>The checks of <see cref="AlarmConfig"/> read through the real metric reader (RecoveryRuntime.ReadMetric
+    /// over the state store, as `serve` wires it), with the real dispatcher, on a manual clock.</summary>
+    private sealed class AlarmRig : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+
+        public AlarmRig(string checks)
+        {
+            Dir.Sub("src/photos");
+            Dir.Sub("dst/photos");
+            Config = ConfigLoader.Load(Dir.File("lifeboat.yaml", AlarmConfig + checks));
+            Runtime = new Runtime(Config, Clock, NullLoggerFactory.Instance);
+            Recovery = new RecoveryRuntime(Runtime);
+            Recovery.Dispatcher.Started += id => { lock (Started) Started.Add(id); };
+            Monitors = Config.Recovery.Checks.Select(c => new CheckMonitor(c, Recovery.Context.Probes.Create(c.Probe), Clock)).ToList();
+        }
+
+        public TempDir Dir { get; } = new();
+        public ManualTimeProvider Clock { get; } = new(T0);
+        public LifeboatConfig Config { get; }
+        public Runtime Runtime { get; }
+        public RecoveryRuntime Recovery { get; }
+        public List<CheckMonitor> Monitors { get; }
+        public List<long> Started { get; } = [];
+
+        public CheckMonitor Monitor(string name) => Monitors.Single(m => m.Config.Name == name);
+
+        /// <summary>Probes every check once (as serve does each interval) and dispatches its transitions; then moves the
+        /// clock on by the interval.</summary>
+        public async Task TickAsync(int times = 1)
+        {
+            for (var i = 0; i < times; i++)
+            {
+                foreach (var m in Monitors)
+                    if (await m.TickAsync(CancellationToken.None) is { } t)
+                        await Recovery.Dispatcher.OnCheckAsync(m.Config, t, _stop.Token);
+                Clock.Advance(TimeSpan.FromSeconds(10));
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await Recovery.Dispatcher.DrainAsync();
+            Recovery.Dispose();
+            await Runtime.DisposeAsync();
+            _stop.Dispose();
+            Dir.Dispose();
+        }
+    }
+
+    private static readonly string FourAlarms =
+        AlarmCheck("photos-lag", "photos", "lag") + AlarmCheck("photos-rpo", "photos", "rpo") +
+        AlarmCheck("orders-lag", "orders", "lag") + AlarmCheck("orders-rpo", "orders", "rpo");
+
+    [Fact]
+    public async Task FreshServe_ThresholdOne_NothingMeasuredYet_NeverStartsTheRunbook()
+    {
+        await using var rig = new AlarmRig(FourAlarms);
+        await rig.TickAsync(times: 5);
+        Assert.Empty(rig.Started);
+        Assert.False(File.Exists(Path.Combine(rig.Dir.Path, "ran.txt")));
+        Assert.All(rig.Monitors, m => Assert.False(m.Failing));
+        // No change at all: nothing is behind (lag 0) and nothing is pending (rpo 0).
+        Assert.Equal("pass", rig.Monitor("photos-lag").Last!.Outcome);
+        Assert.Equal("pass", rig.Monitor("photos-rpo").Last!.Outcome);
+        Assert.Equal("pass", rig.Monitor("orders-lag").Last!.Outcome);
+        // A table's RPO is not measured until its stream was read to its end once: no evidence, the check holds.
+        Assert.Equal("unknown", rig.Monitor("orders-rpo").Last!.Outcome);
+        Assert.Contains("not measured yet", rig.Monitor("orders-rpo").Last!.Detail);
+    }
+
+    [Fact]
+    public async Task IdleBucket_NoWriteInTheLastHour_NeverStartsTheRunbook()
+    {
+        await using var rig = new AlarmRig(FourAlarms);
+        await File.WriteAllTextAsync(Path.Combine(rig.Dir.Path, "src/photos/a.jpg"), "a");
+        var rep = rig.Runtime.Replicator(rig.Config.Resources[0]);
+        await rep.PrepareAsync(CancellationToken.None);
+        Assert.Equal(1, (await rep.ReconcileAsync(null, CancellationToken.None)).Copied);
+        // The table read its stream to its end just now; a tail pass does that every few seconds.
+        rig.Runtime.State.SetCheckpoint("orders", Providers.DynamoDb.TableReplicator.CaughtUpCheckpoint,
+            rig.Clock.GetUtcNow().ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture), rig.Clock.GetUtcNow().ToUnixTimeMilliseconds());
+        await rig.TickAsync();
+        rig.Clock.Advance(TimeSpan.FromMinutes(61)); // the copy's lag leaves the one-hour window: no change since
+        rig.Runtime.State.SetCheckpoint("orders", Providers.DynamoDb.TableReplicator.CaughtUpCheckpoint,
+            rig.Clock.GetUtcNow().ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture), rig.Clock.GetUtcNow().ToUnixTimeMilliseconds());
+        await rig.TickAsync(times: 3);
+        Assert.Empty(rig.Started);
+        Assert.False(File.Exists(Path.Combine(rig.Dir.Path, "ran.txt")));
+        Assert.All(rig.Monitors, m => Assert.Equal("pass", m.Last!.Outcome));
+        Assert.Contains("photos lag 0s", rig.Monitor("photos-lag").Last!.Detail);
+    }
+
+    [Fact]
+    public async Task RealBacklogOlderThanTheRpo_StillStartsTheRunbook()
+    {
+        await using var rig = new AlarmRig(AlarmCheck("photos-rpo", "photos", "rpo") + AlarmCheck("photos-lag", "photos", "lag"));
+        await rig.TickAsync();
+        Assert.Empty(rig.Started);
+        // A change seen 4 minutes ago and still not on the target: under the 5m rpo for one more minute.
+        rig.Runtime.State.RecordSeen("photos", "a.jpg", ChangeOp.Put, (rig.Clock.GetUtcNow() - TimeSpan.FromMinutes(4)).ToUnixTimeMilliseconds());
+        await rig.TickAsync();
+        Assert.Empty(rig.Started);
+        // Pending changes and none finished this hour: the lag is not measured (the rpo alarm is the one that sees the wait).
+        Assert.Equal("unknown", rig.Monitor("photos-lag").Last!.Outcome);
+        rig.Clock.Advance(TimeSpan.FromMinutes(1));
+        await rig.TickAsync();
+        var id = Assert.Single(rig.Started);
+        Assert.True(rig.Monitor("photos-rpo").Failing);
+        Assert.Equal("check:photos-rpo", rig.Recovery.Executions.Get(id)!.Trigger);
+        Assert.False(rig.Monitor("photos-lag").Failing);
     }
 }

@@ -165,4 +165,44 @@ public sealed class RecoveryConfigTests
         Assert.Equal(["recovery-healthy", "switch"], rb.Order);
         Assert.Contains("rollback", rb.Handlers);
     }
+
+    [Theory]
+    [InlineData("rpo")]
+    [InlineData("lag")]
+    [InlineData("backlog")]
+    public void Alarm_OnAResourceKindWithoutMeasurements_IsALocatedError(string metric)
+    {
+        // Alarms read the journal's measurements, which bucket and table resources have; a postgres or rds resource has
+        // none, so its alarm could never see a figure (it never fires, or never passes): rejected where it is written.
+        var extra = """
+              - name: db
+                type: postgres
+                connection: { host: 127.0.0.1, port: 5432, user: lifeboat, database: postgres }
+                target: { store: recovery, bucket: db-backups, prefix: db/ }
+              - name: billing-rds
+                type: rds
+                instance: billing-prod
+                source_region: us-east-1
+                target_region: us-west-2
+                schedule: "0 */6 * * *"
+                keep: 3
+            """;
+        var above = metric is "backlog" ? ", above: 10" : "";
+        foreach (var (res, kind) in new[] { ("db", "postgres"), ("billing-rds", "rds") })
+        {
+            var text = Example.Replace("checks:", extra + "\nchecks:").Replace("http: { url: http://127.0.0.1:8081/health, expect_status: 200 }",
+                $"alarm: {{ resource: {res}, metric: {metric}{above} }}");
+            var e = Bad(text);
+            Assert.Contains($"'{res}' is a {kind} resource", e.Message);
+            Assert.EndsWith("checks[0].alarm.resource", e.Key);
+            Assert.Equal(22, e.Line); // the alarm line of the check
+            // In a runbook's inline probe too.
+            e = Bad(Example.Replace("checks:", extra + "\nchecks:") + $"\n      - name: db-ok\n        probe: {{ alarm: {{ resource: {res}, metric: {metric}{above} }} }}\n");
+            Assert.Contains($"'{res}' is a {kind} resource", e.Message);
+            Assert.EndsWith("probe.alarm.resource", e.Key);
+        }
+        // Buckets (and tables) are measured: accepted.
+        Assert.NotNull(ConfigLoader.Parse("c.yaml", Example.Replace("http: { url: http://127.0.0.1:8081/health, expect_status: 200 }",
+            $"alarm: {{ resource: photos, metric: {metric}{above} }}")));
+    }
 }
