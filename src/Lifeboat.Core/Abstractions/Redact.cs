@@ -32,7 +32,10 @@ public static partial class Redact
         sb.Append(u.Scheme).Append("://");
         if (u.UserInfo.Length > 0) sb.Append(Mask).Append('@');
         sb.Append(u.IsDefaultPort ? u.Host : $"{u.Host}:{u.Port}");
-        sb.Append(Path(u.Host, u.AbsolutePath));
+        // A URL written without a path is shown without one (the parser adds "/").
+        var written = url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..];
+        if (u.AbsolutePath != "/" || written.IndexOfAny(['/', '?', '#']) is var cut && cut >= 0 && written[cut] == '/')
+            sb.Append(Path(u.Host, u.AbsolutePath));
         if (u.Query.Length > 1)
         {
             sb.Append('?');

@@ -12,7 +12,9 @@ public sealed class RedactTests
     [InlineData("https://example.org/hook?token=abc&x=1", "https://example.org/hook?token=***&x=1")]
     [InlineData("https://b.s3.amazonaws.com/k?X-Amz-Signature=ff&X-Amz-Credential=AKIA", "https://b.s3.amazonaws.com/k?X-Amz-Signature=***&X-Amz-Credential=***")]
     [InlineData("https://example.org/cb#access_token=abc", "https://example.org/cb#***")]
-    [InlineData("http://127.0.0.1:7480", "http://127.0.0.1:7480/")]
+    [InlineData("http://127.0.0.1:7480", "http://127.0.0.1:7480")]
+    [InlineData("http://127.0.0.1:7480/", "http://127.0.0.1:7480/")]
+    [InlineData("http://u:p@127.0.0.1:7480?token=x", "http://***@127.0.0.1:7480?token=***")]
     [InlineData("not a url", "not a url")]
     [InlineData("user:pass@host", "(redacted URL)")]
     public void Url_HidesSecrets(string url, string shown) => Assert.Equal(shown, Redact.Url(url));
