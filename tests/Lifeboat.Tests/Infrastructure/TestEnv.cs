@@ -176,6 +176,17 @@ public static class Eventually
     }
 
     public static Task TrueAsync(Func<bool> condition, TimeSpan timeout, string what) => TrueAsync(() => Task.FromResult(condition()), timeout, what);
+
+    /// <summary>As above, with the description made when the deadline passes (to show a process's output as it is then).</summary>
+    public static async Task TrueAsync(Func<bool> condition, TimeSpan timeout, Func<string> what)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (sw.Elapsed > timeout) throw new Xunit.Sdk.XunitException($"timed out after {timeout.TotalSeconds:0}s waiting for: {what()}");
+            await Task.Delay(25);
+        }
+    }
 }
 
 /// <summary>A clock tests move by hand (Microsoft.Extensions.TimeProvider.Testing is not in the reachable NuGet copy).</summary>
