@@ -174,14 +174,9 @@ public sealed class RdsSnapshotTests : IAsyncLifetime
         _rds.UnavailableNext["CopyDBSnapshot"] = 8; // every attempt of the first request fails (503)
         using var state = State();
         var runner = Runner(state);
-        var run = runner.RunCycleAsync(CancellationToken.None); // polls and backoffs sleep on the manual clock
-        while (!run.IsCompleted)
-        {
-            Assert.True(_time.GetUtcNow() < new DateTimeOffset(2026, 11, 22, 8, 0, 0, TimeSpan.Zero), "the cycle should be done by 08:00");
-            _time.Advance(TimeSpan.FromSeconds(10));
-            await Task.Delay(2);
-        }
-        var last = await run;
+        // Polls and backoffs sleep on the manual clock; it moves (by at most 10 s) only while the runner sleeps.
+        var last = await _time.RunAsync(runner.RunCycleAsync(CancellationToken.None), TimeSpan.FromSeconds(10));
+        Assert.True(_time.GetUtcNow() < new DateTimeOffset(2026, 11, 22, 8, 0, 0, TimeSpan.Zero), "the cycle should be done by 08:00");
         Assert.True(_rds.Calls.Count(c => c.Action == "CopyDBSnapshot") >= 9); // 8 refused, then asked again
         Assert.Single(_rds.Snapshots[Dst]);
         Assert.Equal(last.SnapshotId, _rds.Snapshots[Dst].Keys.Single());
@@ -270,13 +265,8 @@ public sealed class RdsSnapshotTests : IAsyncLifetime
     {
         _rds.ThrottleNext["DescribeDBSnapshots"] = 3;
         using var client = Client(Src);
-        var call = client.DescribeSnapshotsAsync(Instance, "manual", CancellationToken.None);
-        while (!call.IsCompleted)
-        {
-            _time.Advance(TimeSpan.FromSeconds(5)); // backoff sleeps on the manual clock
-            await Task.Delay(5);
-        }
-        Assert.Empty(await call);
+        // Backoffs sleep on the manual clock; it moves only while the client sleeps.
+        Assert.Empty(await _time.RunAsync(client.DescribeSnapshotsAsync(Instance, "manual", CancellationToken.None), TimeSpan.FromSeconds(5)));
         Assert.Equal(3, client.Retries);
         Assert.Equal(4, _rds.Calls.Count(c => c.Action == "DescribeDBSnapshots"));
     }
@@ -298,19 +288,17 @@ public sealed class RdsSnapshotTests : IAsyncLifetime
         var runner = Runner(state, Resource(keep: 1));
         using var stop = new CancellationTokenSource();
         var loop = runner.RunAsync(stop.Token);
-        // Move the clock a minute at a time (the loop sleeps on it) until two scheduled cycles (06:00, 12:00) are done.
-        while (RdsSnapshotRunner.LoadLast(state, Name)?.SnapshotId != "lifeboat-billing-rds-20261122-1200")
-        {
-            Assert.True(_time.GetUtcNow() < new DateTimeOffset(2026, 11, 22, 14, 0, 0, TimeSpan.Zero), "the 12:00 cycle should be done by 14:00");
-            _time.Advance(TimeSpan.FromMinutes(1));
-            await Task.Delay(3);
-        }
+        // Move the clock (a minute at most at a time, and only while the loop sleeps on it) until two scheduled cycles
+        // (06:00, 12:00) are done.
+        var by14 = new DateTimeOffset(2026, 11, 22, 14, 0, 0, TimeSpan.Zero);
+        await _time.RunUntilAsync(() => RdsSnapshotRunner.LoadLast(state, Name)?.SnapshotId == "lifeboat-billing-rds-20261122-1200" || _time.GetUtcNow() >= by14 || loop.IsCompleted,
+            TimeSpan.FromMinutes(1));
+        Assert.True(_time.GetUtcNow() < by14, "the 12:00 cycle should be done by 14:00");
         stop.Cancel();
         await loop;
-        // Two cycles, one snapshot each. (Calls may repeat: the clock jumps a minute at a time, so a request can pass
-        // its 60 s timeout on the manual clock and be sent again; DBSnapshotAlreadyExists makes that harmless.)
+        // Two cycles, one snapshot each (the clock never moves while a request is in flight, so none is sent twice).
         Assert.Equal(["lifeboat-billing-rds-20261122-0600", "lifeboat-billing-rds-20261122-1200"],
-            _rds.Calls.Where(c => c.Action == "CreateDBSnapshot").Select(c => c.Form["DBSnapshotIdentifier"]).Distinct().Order(StringComparer.Ordinal).ToArray());
+            _rds.Calls.Where(c => c.Action == "CreateDBSnapshot").Select(c => c.Form["DBSnapshotIdentifier"]).Order(StringComparer.Ordinal).ToArray());
         Assert.Equal(["lifeboat-billing-rds-20261122-1200"], _rds.Snapshots[Dst].Keys.ToArray()); // keep 1
         Assert.Empty(_rds.Problems);
     }

@@ -170,18 +170,9 @@ public sealed class Route53Tests : IAsyncLifetime
         Time = _time,
     }), TimeSpan.FromMinutes(2));
 
-    /// <summary>Runs <paramref name="work"/> while moving the manual clock, so GetChange polls (on that clock) proceed.</summary>
-    private async Task<T> PumpAsync<T>(Task<T> work)
-    {
-        while (!work.IsCompleted)
-        {
-            _time.Advance(TimeSpan.FromSeconds(1));
-            await Task.Delay(2);
-        }
-        return await work;
-    }
-
-    private Task PumpAsync(Task work) => PumpAsync(work.ContinueWith(t => { t.GetAwaiter().GetResult(); return 0; }, TaskScheduler.Default));
+    /// <summary>Runs <paramref name="work"/>, moving the manual clock (by at most 1 s) while it sleeps on it, so GetChange
+    /// polls proceed; never while a request is in flight.</summary>
+    private Task PumpAsync(Task work) => _time.RunAsync(work, TimeSpan.FromSeconds(1));
 
     [Fact]
     public async Task Upsert_WaitsUntilInSync_ThenReadsBack()

@@ -1,16 +1,22 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Lifeboat.Providers.DynamoDb;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace Lifeboat.Tests.DynamoDb;
 
 /// <summary>
-/// A scripted FAKE DynamoDB Streams endpoint (HttpListener on 127.0.0.1 serving canned JSON). It is a fake on
-/// purpose and only for these paths: DynamoDB Local never splits shards, never trims records and never expires
-/// iterators, and never throttles, so a real server cannot produce TrimmedDataAccessException,
+/// A scripted FAKE DynamoDB Streams endpoint (Kestrel on 127.0.0.1, port 0 read back after the bind, serving canned
+/// JSON). It is a fake on purpose and only for these paths: DynamoDB Local never splits shards, never trims records and
+/// never expires iterators, and never throttles, so a real server cannot produce TrimmedDataAccessException,
 /// ExpiredIteratorException or ProvisionedThroughputExceededException/ThrottlingException. The answers reproduce the
 /// documented wire format of those errors (JSON 1.0: 400 with {"__type": "...#Code", "message": "..."}).
 /// Everything else about the client is tested against the real DynamoDB Local in <see cref="StreamsClientTests"/>.
@@ -20,68 +26,50 @@ public sealed class FakeStreamsEndpoint : IDisposable
     public sealed record Call(string Op, JsonElement Body, IReadOnlyDictionary<string, string> Headers);
     public sealed record Answer(int Status, string Json);
 
-    private readonly HttpListener _listener = new();
+    private readonly WebApplication _app;
     private readonly Func<Call, Answer> _script;
     private readonly List<Call> _calls = [];
-    private readonly Task _loop;
 
     public FakeStreamsEndpoint(Func<Call, Answer> script)
     {
         _script = script;
-        for (var attempt = 0; ; attempt++)
-        {
-            var port = FreePort();
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try { _listener.Start(); Endpoint = new Uri($"http://127.0.0.1:{port}/"); break; }
-            catch (HttpListenerException) when (attempt < 5) { }
-        }
-        _loop = Task.Run(ServeAsync);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => { k.Listen(IPAddress.Loopback, 0); k.AddServerHeader = false; });
+        _app = builder.Build();
+        _app.Run(ServeAsync);
+        Task.Run(() => _app.StartAsync()).GetAwaiter().GetResult();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        Endpoint = new Uri(address + "/");
     }
 
-    public Uri Endpoint { get; private set; } = null!;
+    public Uri Endpoint { get; }
 
     public IReadOnlyList<Call> Calls { get { lock (_calls) return _calls.ToList(); } }
 
-    private static int FreePort()
+    private async Task ServeAsync(HttpContext http)
     {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
-    private async Task ServeAsync()
-    {
-        while (_listener.IsListening)
+        Answer answer;
+        try
         {
-            HttpListenerContext ctx;
-            try { ctx = await _listener.GetContextAsync(); }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
-            Answer answer;
-            try
-            {
-                using var reader = new StreamReader(ctx.Request.InputStream, Encoding.UTF8);
-                var text = await reader.ReadToEndAsync();
-                var target = ctx.Request.Headers["X-Amz-Target"] ?? "";
-                var op = target.StartsWith("DynamoDBStreams_20120810.", StringComparison.Ordinal) ? target["DynamoDBStreams_20120810.".Length..] : "?" + target;
-                var headers = ctx.Request.Headers.AllKeys.Where(k => k is not null).ToDictionary(k => k!, k => ctx.Request.Headers[k]!, StringComparer.OrdinalIgnoreCase);
-                var call = new Call(op, JsonDocument.Parse(text).RootElement.Clone(), headers);
-                lock (_calls) _calls.Add(call);
-                answer = _script(call);
-            }
-            catch (Exception e)
-            {
-                answer = new Answer(599, JsonSerializer.Serialize(new { __type = "FakeScriptError", message = e.ToString() }));
-            }
-            var bytes = Encoding.UTF8.GetBytes(answer.Json);
-            ctx.Response.StatusCode = answer.Status;
-            ctx.Response.ContentType = "application/x-amz-json-1.0";
-            ctx.Response.ContentLength64 = bytes.Length;
-            await ctx.Response.OutputStream.WriteAsync(bytes);
-            ctx.Response.Close();
+            using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
+            var text = await reader.ReadToEndAsync();
+            var target = http.Request.Headers["X-Amz-Target"].ToString();
+            var op = target.StartsWith("DynamoDBStreams_20120810.", StringComparison.Ordinal) ? target["DynamoDBStreams_20120810.".Length..] : "?" + target;
+            var headers = http.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
+            var call = new Call(op, JsonDocument.Parse(text).RootElement.Clone(), headers);
+            lock (_calls) _calls.Add(call);
+            answer = _script(call);
         }
+        catch (Exception e)
+        {
+            answer = new Answer(599, JsonSerializer.Serialize(new { __type = "FakeScriptError", message = e.ToString() }));
+        }
+        var bytes = Encoding.UTF8.GetBytes(answer.Json);
+        http.Response.StatusCode = answer.Status;
+        http.Response.ContentType = "application/x-amz-json-1.0";
+        http.Response.ContentLength = bytes.Length;
+        await http.Response.Body.WriteAsync(bytes);
     }
 
     public static Answer Ok(object body) => new(200, JsonSerializer.Serialize(body));
@@ -108,13 +96,7 @@ public sealed class FakeStreamsEndpoint : IDisposable
         },
     };
 
-    public void Dispose()
-    {
-        // Close alone (it stops too). After Stop, the managed HttpListener's Close binds the port again to remove its
-        // prefix, and fails with "Address already in use" when another socket has taken the port since (seen in CI).
-        _listener.Close();
-        try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
-    }
+    public void Dispose() => Task.Run(async () => { await _app.StopAsync(); await _app.DisposeAsync(); }).GetAwaiter().GetResult();
 }
 
 public sealed class StreamsClientFaultTests

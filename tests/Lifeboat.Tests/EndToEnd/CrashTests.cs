@@ -10,8 +10,11 @@ using Xunit;
 namespace Lifeboat.Tests.EndToEnd;
 
 /// <summary>
-/// kill -9 at random moments of a backfill and of continuous replication, then a restart: every object ends up
-/// replicated, none corrupted, and objects already copied are not copied again.
+/// kill -9 in the middle of a backfill and of continuous replication, then a restart: every object ends up
+/// replicated, none corrupted, and objects already copied are not copied again. Each kill lands at a random moment
+/// after an observed point of progress that the run cannot outrun (<see cref="KillPoint"/>): a gate holds one source
+/// file (folder to folder), a proxy holds the traffic to the S3 server once a budget of bytes went through, and
+/// continuous replication never ends by itself.
 /// </summary>
 public sealed class CrashTests
 {
@@ -31,26 +34,16 @@ public sealed class CrashTests
         }
     }
 
-    /// <summary>Starts the CLI, waits until it has made progress (the target gained files, so the kill lands in the
-    /// middle of the work whatever the machine's speed), waits a random extra moment and kills it with SIGKILL.</summary>
-    private static async Task KillAtRandomAsync(string cwd, IDictionary<string, string?>? env, int kills, Func<int> progress, int maxExtraMs, params string[] args)
-    {
-        var rng = new Random(11);
-        for (var k = 0; k < kills; k++)
-        {
-            var output = new StringBuilder();
-            var start = progress();
-            using var p = LifeboatCli.Start(cwd, env, output, args);
-            var deadline = System.Diagnostics.Stopwatch.StartNew();
-            while (progress() <= start && !p.HasExited && deadline.Elapsed < TimeSpan.FromSeconds(60)) await Task.Delay(10);
-            if (p.WaitForExit(rng.Next(0, maxExtraMs))) continue; // finished before the kill: nothing left to crash
-            p.Kill(entireProcessTree: false); // SIGKILL
-            await p.WaitForExitAsync();
-        }
-    }
-
     private static Func<int> FilesUnder(string dir) => () =>
         Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Count(f => !f.Contains("/.lifeboat/")) : 0;
+
+    /// <summary>Changes made durable on the target so far (read from the state file, once the CLI has created it).</summary>
+    private static Func<long> Durable(string statePath, string resource) => () =>
+    {
+        if (!File.Exists(statePath)) return 0;
+        using var st = new StateStore(statePath);
+        return st.Stats(resource, TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds()).LagsLastHourMs.Length;
+    };
 
     private static async Task<Dictionary<string, DateTime>> CompleteCopiesAsync(FileStore source, string sb, FileStore target, string tb, string root)
     {
@@ -83,12 +76,24 @@ public sealed class CrashTests
                 target: { store: recovery, bucket: data-dr }
                 concurrency: 8
             """);
-        await KillAtRandomAsync(dir.Path, null, kills: 4, FilesUnder(Path.Combine(dir.Path, "recovery", "data-dr")), 400, "replicate", "-c", cfg, "--once");
+        // Each run is gated on the last key in listing order (the open() of its source file blocks while the test holds
+        // a lease on it): the run copies up to there and cannot finish. It is killed at a random moment after the target
+        // gained files or the copy reached the gate.
+        var copied = FilesUnder(Path.Combine(dir.Path, "recovery", "data-dr"));
+        var last = Path.Combine(dir.Path, "primary", "data", "d9", "f-02499");
+        var rng = new Random(11);
+        for (var k = 0; k < 4; k++)
+        {
+            using var gate = new FileGate(last);
+            var start = copied();
+            await KillPoint.RunAndKillAsync(dir.Path, null, () => copied() > start || gate.Reached, $"run {k}: the target to gain files (it has {start})", rng, 400,
+                ["replicate", "-c", cfg, "--once"]);
+        }
         var before = await CompleteCopiesAsync(src, "data", dst, "data-dr", Path.Combine(dir.Path, "recovery"));
         Assert.NotEmpty(before); // the kills interrupted work in progress, not before it started
+        Assert.DoesNotContain("d9/f-02499", before.Keys); // the gated key: no run could finish
         var (code, output) = LifeboatCli.Run(dir.Path, null, "replicate", "-c", cfg, "--once");
         Assert.True(code == 0, output);
-        Assert.True(before.Count < 2500, "the backfill finished before any kill; make the data set larger");
 
         var config = ConfigLoader.Load(cfg);
         using var state = new StateStore(config.StatePath);
@@ -135,13 +140,20 @@ public sealed class CrashTests
                 await Task.Delay(5);
             }
         });
-        await KillAtRandomAsync(dir.Path, null, kills: 4, FilesUnder(Path.Combine(dir.Path, "recovery", "data-dr")), 1500, "replicate", "-c", cfg);
+        // Continuous mode never ends by itself: each run is killed at a random moment after it made more changes durable.
+        var config = ConfigLoader.Load(cfg);
+        var durable = Durable(config.StatePath, "files");
+        var rng = new Random(11);
+        for (var k = 0; k < 4; k++)
+        {
+            var start = durable();
+            await KillPoint.RunAndKillAsync(dir.Path, null, () => durable() > start, $"run {k}: more changes durable than {start}", rng, 1500, ["replicate", "-c", cfg]);
+        }
         await writes.CancelAsync();
         await writer;
 
         var output = new StringBuilder();
         using var p = LifeboatCli.Start(dir.Path, null, output, "replicate", "-c", cfg);
-        var config = ConfigLoader.Load(cfg);
         try
         {
             await Eventually.TrueAsync(async () =>
@@ -175,12 +187,14 @@ public sealed class CrashTests
         var bucket = RgwServer.NewBucketName("crash");
         await using var s3 = RgwServer.Instance.CreateStore();
         await s3.CreateBucketAsync(bucket, CancellationToken.None);
+        // The CLI reaches RGW through a proxy that holds all traffic once a run's budget of request bytes went through.
+        await using var proxy = new GatedProxy(RgwServer.Instance.Endpoint);
         var env = new Dictionary<string, string?> { ["AWS_SHARED_CREDENTIALS_FILE"] = RgwServer.Instance.CredentialsFile(dir), ["AWS_CA_BUNDLE"] = null };
         var cfg = dir.File("lifeboat.yaml", $$"""
             state: state.db
             stores:
               primary:  { type: file, path: primary }
-              recovery: { type: s3, endpoint: {{RgwServer.Instance.Endpoint}}, region: us-east-1, force_path_style: true, profile: lifeboat-test }
+              recovery: { type: s3, endpoint: {{proxy.Endpoint}}, region: us-east-1, force_path_style: true, profile: lifeboat-test }
             resources:
               - name: files
                 source: { store: primary, bucket: data }
@@ -188,16 +202,19 @@ public sealed class CrashTests
                 part_size: 5MiB
                 multipart_threshold: 5MiB
             """);
-        var uploaded = 0;
-        int S3Count()
+        // The data: 40 MiB in one object and 400 files of 8-16 KiB (at most 6.6 MB with their requests' headers). The
+        // first run's 12 MiB cannot all be small files, so the multipart upload is under way when it is held; the three
+        // budgets together (28 MiB) are less than the big object alone, so no run can finish, however fast.
+        var rng = new Random(11);
+        foreach (var budget in new long[] { 12 << 20, 8 << 20, 8 << 20 })
         {
-            // Polled from the test thread: count what the target bucket holds now.
-            var n = 0;
-            foreach (var _ in s3.ListAsync(bucket, "", null, CancellationToken.None).ToBlockingEnumerable()) n++;
-            return uploaded = n;
+            proxy.Allow(budget);
+            await KillPoint.RunAndKillAsync(dir.Path, env, () => proxy.Exhausted, $"the proxy to pass its budget of {budget} request bytes", rng, 300,
+                ["replicate", "-c", cfg, "--once"]);
+            proxy.DropConnections();
         }
-        await KillAtRandomAsync(dir.Path, env, kills: 3, S3Count, 1200, "replicate", "-c", cfg, "--once");
-        Assert.True(uploaded < 401, "the copy finished before any kill");
+        Assert.Null(await s3.HeadAsync(bucket, "big/blob.bin", CancellationToken.None)); // every kill came before the upload was complete
+        proxy.Open();
         var (code, output) = LifeboatCli.Run(dir.Path, env, "replicate", "-c", cfg, "--once");
         Assert.True(code == 0, output);
         var config = ConfigLoader.Load(cfg);

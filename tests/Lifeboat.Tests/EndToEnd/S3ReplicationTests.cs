@@ -214,12 +214,8 @@ public sealed class S3ReplicationTests
         }
     }
 
-    public static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
+    /// <summary>A port for a listener the test cannot bind itself (see <see cref="TestPorts"/>).</summary>
+    public static int FreePort() => TestPorts.Reserve();
 }
 
 /// <summary>Sets up RGW bucket notifications: the topic with a signed CreateTopic over HTTP, the bucket's notification

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Amazon.DynamoDBv2;
@@ -16,7 +15,9 @@ namespace Lifeboat.Tests.EndToEnd;
 /// with writes going on at the source: every item carries a per-key version counter that only increases at the source
 /// (UpdateItem ADD), and some keys are deleted and re-created. After restarts the target must equal the source
 /// (verify exit 0): every key holds exactly the source's final version, so no key's changes were lost or applied out
-/// of order in the end.
+/// of order in the end. Each kill lands at a random moment after an observed point of progress the run cannot outrun
+/// (<see cref="KillPoint"/>): during the initial sync a proxy in front of the target holds all traffic once a budget of
+/// bytes went through; the stream tail runs in continuous mode, which never ends by itself.
 /// </summary>
 public sealed class TableCrashTests : IDisposable
 {
@@ -50,7 +51,8 @@ public sealed class TableCrashTests : IDisposable
                 Key = DdbSdk.ToSdk(DdbTables.Key("k" + i % 50, i)),
                 UpdateExpression = "ADD ver :one SET #p = :pad",
                 ExpressionAttributeNames = new() { ["#p"] = "pad" },
-                ExpressionAttributeValues = new() { [":one"] = new AttributeValue { N = "1" }, [":pad"] = new AttributeValue { S = "w" + n } },
+                // The pad keeps its ~2 KB: the initial sync's proxy budget is counted against at least 2 KB per item.
+                ExpressionAttributeValues = new() { [":one"] = new AttributeValue { N = "1" }, [":pad"] = new AttributeValue { S = ("w" + n).PadRight(2000, '.') } },
             });
             if (++n % 25 == 0)
             {
@@ -61,27 +63,6 @@ public sealed class TableCrashTests : IDisposable
             await Task.Delay(2, CancellationToken.None);
         }
     }, CancellationToken.None);
-
-    /// <summary>Starts the CLI, waits until <paramref name="progress"/> moved (so the kill lands in the middle of the work
-    /// whatever the machine's speed), a random extra moment, then SIGKILL. Returns the progress seen at each kill.</summary>
-    private async Task<List<long>> KillAtRandomAsync(int kills, Func<long> progress, int maxExtraMs, params string[] args)
-    {
-        var rng = new Random(23);
-        var atKill = new List<long>();
-        for (var k = 0; k < kills; k++)
-        {
-            var output = new StringBuilder();
-            var start = progress();
-            using var p = LifeboatCli.Start(_dir.Path, _ddb.Env, output, args);
-            var sw = Stopwatch.StartNew();
-            while (progress() <= start && !p.HasExited && sw.Elapsed < TimeSpan.FromSeconds(90)) await Task.Delay(20);
-            if (p.WaitForExit(rng.Next(0, maxExtraMs))) continue; // finished first: nothing to crash
-            p.Kill(entireProcessTree: false); // SIGKILL
-            await p.WaitForExitAsync();
-            atKill.Add(progress());
-        }
-        return atKill;
-    }
 
     private async Task AssertConvergedAsync(string cfg, string src, string dst)
     {
@@ -107,15 +88,26 @@ public sealed class TableCrashTests : IDisposable
         // The target exists without a stream (DynamoDB Local slows every stream-enabled table by the stream records
         // all tables hold: fewer records keep the shared test server fast).
         await _ddb.CreateAsync(dst, stream: null);
-        var cfg = _ddb.Config(_dir, src, dst, "    deletes: propagate\n    concurrency: 2", createTarget: false);
+        // The CLI reaches the target through a proxy that holds all traffic once a run's budget of request bytes went
+        // through. Every item is ~2 KB (the writer keeps that size), so copying the 4000 items needs 8 MB of requests at
+        // least; the four budgets together (2.5 MB) are far less: no run can finish, however fast.
+        await using var proxy = new GatedProxy(Ddb.Endpoint);
+        var cfg = _ddb.Config(_dir, src, dst, "    deletes: propagate\n    concurrency: 2", createTarget: false, recoveryEndpoint: proxy.Endpoint);
 
         using var writes = new CancellationTokenSource();
         var writer = WriterAsync(src, items, writes.Token);
-        // At most 100 ms after the first items arrive: the ahead-of-time compiled CLI copies the 4000 items in a few
-        // hundred milliseconds (a 400 ms window let the first kill come after the sync had finished).
-        var atKill = await KillAtRandomAsync(4, () => _ddb.CountAsync(dst).GetAwaiter().GetResult(), 100, "replicate", "-c", cfg, "--once");
-        Assert.NotEmpty(atKill);
-        Assert.True(atKill[0] < items, $"the first kill came after the sync had copied everything ({string.Join(", ", atKill)}); make the table larger");
+        var rng = new Random(23);
+        var atKill = new List<long>();
+        foreach (var budget in new long[] { 256 << 10, 512 << 10, 768 << 10, 1 << 20 })
+        {
+            proxy.Allow(budget);
+            await KillPoint.RunAndKillAsync(_dir.Path, _ddb.Env, () => proxy.Exhausted, $"the proxy to pass its budget of {budget} request bytes", rng, 100,
+                ["replicate", "-c", cfg, "--once"]);
+            proxy.DropConnections();
+            atKill.Add(await _ddb.CountAsync(dst));
+        }
+        Assert.True(atKill[^1] > 0 && atKill[^1] < items, $"the kills came during the sync (items in the target at each: {string.Join(", ", atKill)})");
+        proxy.Open();
         await writes.CancelAsync();
         await writer;
 
@@ -144,8 +136,13 @@ public sealed class TableCrashTests : IDisposable
 
         using var writes = new CancellationTokenSource();
         var writer = WriterAsync(src, items, writes.Token);
-        var atKill = await KillAtRandomAsync(4, Applied, 1500, "replicate", "-c", cfg);
-        Assert.Equal(4, atKill.Count); // continuous mode never finishes on its own: every run was killed
+        // Continuous mode never ends by itself: each run is killed at a random moment after it applied more changes.
+        var rng = new Random(23);
+        for (var k = 0; k < 4; k++)
+        {
+            var start = Applied();
+            await KillPoint.RunAndKillAsync(_dir.Path, _ddb.Env, () => Applied() > start, $"run {k}: more changes applied than {start}", rng, 1500, ["replicate", "-c", cfg]);
+        }
         await writes.CancelAsync();
         await writer;
 

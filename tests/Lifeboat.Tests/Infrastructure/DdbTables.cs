@@ -31,17 +31,23 @@ public sealed class DdbTables : IDisposable
         ["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent",
     };
 
-    public string Stores => $"""
+    public string Stores => StoresWith(null);
+
+    /// <summary>The two stores; the recovery one at <paramref name="recoveryEndpoint"/> when given (a proxy in front of
+    /// the same server).</summary>
+    public string StoresWith(string? recoveryEndpoint) => $"""
           primary:  {"{"} type: dynamodb, endpoint: {Server.Endpoint}, region: us-east-1, access_key_env: LIFEBOAT_TEST_DDB_AK, secret_key_env: LIFEBOAT_TEST_DDB_SK {"}"}
-          recovery: {"{"} type: dynamodb, endpoint: {Server.Endpoint}, region: us-west-2, access_key_env: LIFEBOAT_TEST_DDB_AK, secret_key_env: LIFEBOAT_TEST_DDB_SK {"}"}
+          recovery: {"{"} type: dynamodb, endpoint: {recoveryEndpoint ?? Server.Endpoint}, region: us-west-2, access_key_env: LIFEBOAT_TEST_DDB_AK, secret_key_env: LIFEBOAT_TEST_DDB_SK {"}"}
         """;
 
     /// <summary>A config with one table resource <c>orders</c> from primary/<paramref name="source"/> to
-    /// recovery/<paramref name="target"/>; <paramref name="extra"/> is appended to the resource.</summary>
-    public string Config(TempDir dir, string source, string target, string extra = "", string moreStores = "", string moreResources = "", bool createTarget = true) => dir.File("lifeboat.yaml", $"""
+    /// recovery/<paramref name="target"/>; <paramref name="extra"/> is appended to the resource. The recovery store is
+    /// reached through <paramref name="recoveryEndpoint"/> when given.</summary>
+    public string Config(TempDir dir, string source, string target, string extra = "", string moreStores = "", string moreResources = "", bool createTarget = true,
+        string? recoveryEndpoint = null) => dir.File("lifeboat.yaml", $"""
         state: state/lifeboat.db
         stores:
-        {Stores}
+        {StoresWith(recoveryEndpoint)}
         {moreStores}
         resources:
           - name: orders

@@ -8,7 +8,7 @@ namespace Lifeboat.Tests.Infrastructure;
 /// <summary>
 /// The real PostgreSQL 15 the postgres tests run against (tests/servers/postgres.sh; LIFEBOAT_PG_* when run.sh started
 /// it). Never skipped. Helpers run psql, pgbench and pg_dump as the superuser over TCP, and start extra small clusters
-/// (other settings: wal_level=minimal, archive_mode=on) and restored servers on ports 15433-15460.
+/// (other settings: wal_level=minimal, archive_mode=on) and restored servers on ports from <see cref="NextPort"/>.
 /// </summary>
 public sealed class PostgresServer
 {
@@ -19,7 +19,6 @@ public sealed class PostgresServer
     public string Bin { get; private init; } = "";
     public const string Password = "lifeboat";      // role lifeboat (REPLICATION)
     public const string SuperPassword = "postgres";  // role postgres
-    private static int _nextPort = 15433;
 
     private static PostgresServer Start()
     {
@@ -42,22 +41,9 @@ public sealed class PostgresServer
         return new PostgresServer { Port = int.Parse(env["LIFEBOAT_PG_PORT"], CultureInfo.InvariantCulture), Bin = env["LIFEBOAT_PG_BIN"] };
     }
 
-    /// <summary>A free port for a server a test starts (15433-15460).</summary>
-    public static int NextPort()
-    {
-        while (true)
-        {
-            var p = Interlocked.Increment(ref _nextPort) - 1;
-            if (p > 15460) throw new InvalidOperationException("out of test ports 15433-15460");
-            try
-            {
-                using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, p);
-                l.Start();
-                return p;
-            }
-            catch (System.Net.Sockets.SocketException) { }
-        }
-    }
+    /// <summary>A port for a server a test starts (reserved for the test run, see <see cref="TestPorts"/>; PostgreSQL
+    /// binds it with SO_REUSEADDR). Nothing listens on it until that server starts: connections are refused.</summary>
+    public static int NextPort() => TestPorts.Reserve();
 
     public static Dictionary<string, string?> SuperEnv => new() { ["PGPASSWORD"] = SuperPassword, ["PGCONNECT_TIMEOUT"] = "10" };
 

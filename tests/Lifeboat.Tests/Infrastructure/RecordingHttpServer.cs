@@ -1,28 +1,48 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 
 namespace Lifeboat.Tests.Infrastructure;
 
 /// <summary>
-/// A small real HTTP service on 127.0.0.1 (HttpListener): stands for an application in one region (GET /health answers
-/// 200 "ok" while <see cref="Healthy"/>, else 503), or for a webhook receiver (records POST bodies).
-/// <see cref="Stop"/> closes the listener: connections are refused, as when a service dies.
+/// A small real HTTP service on 127.0.0.1 (Kestrel): stands for an application in one region (GET /health answers
+/// 200 "ok NAME" while <see cref="Healthy"/>, else 503), or for a webhook receiver (records POST bodies).
+/// <see cref="Stop"/> closes the listener: connections are refused, as when a service dies. Its port is reserved for
+/// the whole test run (<see cref="TestPorts"/>), so a new server started with <c>port: old.Port</c> comes back on it.
 /// </summary>
 public sealed class RecordingHttpServer : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly WebApplication _app;
     private readonly List<string> _bodies = [];
-    private readonly Task _loop;
+    private int _stopped;
 
     public RecordingHttpServer(string host = "127.0.0.1", int? port = null, string name = "service")
     {
         Name = name;
-        Port = port ?? FreePort();
+        Port = port ?? TestPorts.Reserve();
         Url = $"http://{host}:{Port}/";
-        _listener.Prefixes.Add(Url);
-        _listener.Start();
-        _loop = Task.Run(LoopAsync);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => { k.Listen(IPAddress.Parse(host), Port); k.AddServerHeader = false; });
+        _app = builder.Build();
+        _app.Run(async http =>
+        {
+            if (HttpMethods.IsPost(http.Request.Method))
+            {
+                using var r = new StreamReader(http.Request.Body, Encoding.UTF8);
+                var body = await r.ReadToEndAsync();
+                lock (_bodies) _bodies.Add(body);
+                http.Response.StatusCode = 200;
+                return;
+            }
+            var healthy = Healthy;
+            http.Response.StatusCode = healthy ? 200 : 503;
+            await http.Response.WriteAsync(healthy ? $"ok {Name}\n" : "unavailable\n");
+        });
+        Task.Run(() => _app.StartAsync()).GetAwaiter().GetResult();
     }
 
     public string Name { get; }
@@ -32,52 +52,17 @@ public sealed class RecordingHttpServer : IDisposable
 
     public IReadOnlyList<string> Bodies { get { lock (_bodies) return [.. _bodies]; } }
 
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
-    private async Task LoopAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext ctx;
-            try { ctx = await _listener.GetContextAsync(); }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
-            try
-            {
-                if (ctx.Request.HttpMethod == "POST")
-                {
-                    using var r = new StreamReader(ctx.Request.InputStream, Encoding.UTF8);
-                    var body = await r.ReadToEndAsync();
-                    lock (_bodies) _bodies.Add(body);
-                    ctx.Response.StatusCode = 200;
-                }
-                else
-                {
-                    ctx.Response.StatusCode = Healthy ? 200 : 503;
-                    var bytes = Encoding.UTF8.GetBytes(Healthy ? $"ok {Name}\n" : "unavailable\n");
-                    await ctx.Response.OutputStream.WriteAsync(bytes);
-                }
-                ctx.Response.Close();
-            }
-            catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException) { }
-        }
-    }
+    /// <summary>A port for a listener the test cannot bind itself (see <see cref="TestPorts"/>).</summary>
+    public static int FreePort() => TestPorts.Reserve();
 
     public void Stop()
     {
-        if (_listener.IsListening) _listener.Stop();
+        if (Interlocked.Exchange(ref _stopped, 1) == 0) Task.Run(() => _app.StopAsync()).GetAwaiter().GetResult();
     }
 
     public void Dispose()
     {
-        // Close alone (it stops too). After Stop (an outage a test made), the managed HttpListener's Close binds the port
-        // again to remove its prefix, which fails with "Address already in use" when another socket has taken the port.
-        try { _listener.Close(); }
-        catch (HttpListenerException) { }
-        try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+        Stop();
+        Task.Run(() => _app.DisposeAsync().AsTask()).GetAwaiter().GetResult();
     }
 }

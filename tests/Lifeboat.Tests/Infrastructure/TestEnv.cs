@@ -183,6 +183,17 @@ public static class Eventually
     }
 
     public static Task TrueAsync(Func<bool> condition, TimeSpan timeout, string what) => TrueAsync(() => Task.FromResult(condition()), timeout, what);
+
+    /// <summary>As above, with the description made when the deadline passes (to show a process's output as it is then).</summary>
+    public static async Task TrueAsync(Func<bool> condition, TimeSpan timeout, Func<string> what)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (sw.Elapsed > timeout) throw new Xunit.Sdk.XunitException($"timed out after {timeout.TotalSeconds:0}s waiting for: {what()}");
+            await Task.Delay(25);
+        }
+    }
 }
 
 /// <summary>A clock tests move by hand (Microsoft.Extensions.TimeProvider.Testing is not in the reachable NuGet copy).</summary>
@@ -221,9 +232,74 @@ public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
         return t;
     }
 
+    /// <summary>
+    /// The earliest wake-up of a sleep on this clock, or null when the code under test sleeps on none. A sleep is a
+    /// Task.Delay on this clock (its timer's state is the delay's task); the other timers are timeouts (the state of
+    /// a CancellationTokenSource's timer is the source): armed while the code waits on real work, such as a request or
+    /// a process, they say nothing about whether it waits on the clock.
+    /// </summary>
+    public DateTimeOffset? NextSleep
+    {
+        get
+        {
+            lock (_gate)
+            {
+                DateTimeOffset? next = null;
+                foreach (var t in _timers)
+                    if (t.IsSleep && (next is null || t.DueAt < next)) next = t.DueAt;
+                return next;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> to its end, moving this clock only while the work sleeps on it (<see cref="NextSleep"/>):
+    /// each move goes to the earliest wake-up, by at most <paramref name="maxStep"/>. The clock never moves while the
+    /// work does real work, so no timeout on the clock expires because the machine is slow. Fails when the work neither
+    /// ends nor sleeps on the clock for <paramref name="idle"/> of real time (1 minute by default).
+    /// </summary>
+    public async Task<T> RunAsync<T>(Task<T> work, TimeSpan? maxStep = null, TimeSpan? idle = null)
+    {
+        await RunUntilAsync(() => work.IsCompleted, maxStep, idle, work);
+        return await work;
+    }
+
+    public async Task RunAsync(Task work, TimeSpan? maxStep = null, TimeSpan? idle = null)
+    {
+        await RunUntilAsync(() => work.IsCompleted, maxStep, idle, work);
+        await work;
+    }
+
+    /// <summary>As <see cref="RunAsync{T}"/>, for work that runs on (a loop): until <paramref name="done"/> holds.</summary>
+    public async Task RunUntilAsync(Func<bool> done, TimeSpan? maxStep = null, TimeSpan? idle = null, Task? work = null)
+    {
+        var limit = idle ?? TimeSpan.FromMinutes(1);
+        var quiet = Stopwatch.StartNew();
+        while (!done())
+        {
+            if (NextSleep is { } due)
+            {
+                var by = due - GetUtcNow();
+                if (by < TimeSpan.Zero) by = TimeSpan.Zero;
+                if (maxStep is { } max && by > max) by = max;
+                if (by > TimeSpan.Zero || due <= GetUtcNow())
+                {
+                    Advance(by);
+                    quiet.Restart();
+                    await Task.Yield();
+                    continue;
+                }
+            }
+            if (quiet.Elapsed > limit)
+                throw new Xunit.Sdk.XunitException($"the work neither ended nor slept on the manual clock for {limit.TotalSeconds:0}s (clock at {GetUtcNow():O})");
+            await (work is null ? Task.Delay(2) : Task.WhenAny(work, Task.Delay(2)));
+        }
+    }
+
     private sealed class ManualTimer(ManualTimeProvider owner, TimerCallback callback, object? state) : ITimer
     {
         public DateTimeOffset DueAt = DateTimeOffset.MaxValue;
+        public bool IsSleep => state is Task;
         private TimeSpan _period;
 
         public bool Change(TimeSpan dueTime, TimeSpan period)

@@ -174,12 +174,8 @@ public sealed class DetectionTests
         var id = Assert.Single(started);
         Assert.Contains(h.Executions.Events(id), e => e.Kind == "note");
         RunbookEngine.Approve(h.Executions, id, h.Context.NowMs, "t");
-        // The engine polls for the approval on the manual clock (every 20 ms of it): move the clock along while waiting.
-        await Eventually.TrueAsync(() =>
-        {
-            h.Clock.Advance(TimeSpan.FromMilliseconds(20));
-            return h.Executions.Get(id)!.Status == ExecutionStore.Succeeded;
-        }, TimeSpan.FromSeconds(20), "execution ends");
+        // The engine polls for the approval on the manual clock (every 20 ms of it): move the clock while it sleeps on it.
+        await h.Clock.RunUntilAsync(() => h.Executions.Get(id)!.Status == ExecutionStore.Succeeded, TimeSpan.FromMilliseconds(20));
         h.Clock.Advance(TimeSpan.FromMinutes(5));
         await d.OnCheckAsync(check, t, cts.Token); // within the 10 min hold-down: not started again
         Assert.Single(started);

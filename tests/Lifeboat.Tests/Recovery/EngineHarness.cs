@@ -52,18 +52,16 @@ public sealed class EngineHarness : IDisposable
     public StepRow Step(long id, string name) => Executions.Steps(id).Single(s => s.Step == name);
 
     /// <summary>Runs the execution while moving the manual clock forward in <paramref name="tick"/> steps (so waits,
-    /// backoffs and timeouts on the clock elapse), until it ends.</summary>
-    public async Task<ExecutionRow> RunAsync(long id, TimeSpan? tick = null, Func<bool>? beforeTick = null, int maxTicks = 2000)
+    /// backoffs and timeouts on the clock elapse), until it ends. The clock moves only while the engine sleeps on it (a
+    /// wait step, a backoff, a probe's interval): a step doing real work (a process, an HTTP request) never sees its
+    /// timeout come closer while it runs, however slow the machine.</summary>
+    public async Task<ExecutionRow> RunAsync(long id, TimeSpan? tick = null, int maxTicks = 2000)
     {
+        var step = tick ?? TimeSpan.FromSeconds(1);
+        var until = Clock.GetUtcNow() + step * maxTicks;
         var run = Engine.RunAsync(id, CancellationToken.None);
-        for (var i = 0; i < maxTicks && !run.IsCompleted; i++)
-        {
-            await Task.WhenAny(run, Task.Delay(15));
-            if (run.IsCompleted) break;
-            if (beforeTick?.Invoke() == false) continue;
-            Clock.Advance(tick ?? TimeSpan.FromSeconds(1));
-        }
-        if (!run.IsCompleted) throw new Xunit.Sdk.XunitException("the execution did not finish");
+        await Clock.RunUntilAsync(() => run.IsCompleted || (step > TimeSpan.Zero && Clock.GetUtcNow() >= until), step, work: run);
+        if (!run.IsCompleted) throw new Xunit.Sdk.XunitException($"the execution did not finish within {maxTicks} ticks of {step}");
         return await run;
     }
 

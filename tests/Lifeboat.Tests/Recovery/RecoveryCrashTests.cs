@@ -37,7 +37,9 @@ public sealed class RecoveryCrashTests
     public async Task Kill9DuringAWaitStep_RestartResumesThere_CompletedStepsRunOnce()
     {
         using var dir = new TempDir();
-        var cfg = dir.File("lifeboat.yaml", Config);
+        // The killed run waits 10 minutes in the settle step, so the kill cannot come after the wait ended however slow
+        // the test is; the restart runs the same runbook with the wait at 6 s, which counts from the step's first start.
+        var cfg = dir.File("lifeboat.yaml", Config.Replace("wait: 6s", "wait: 10m"));
         var side = Path.Combine(dir.Path, "side-effects.txt");
         var output = new StringBuilder();
         using (var p = LifeboatCli.Start(dir.Path, null, output, "failover", "-c", cfg, "--yes"))
@@ -47,11 +49,12 @@ public sealed class RecoveryCrashTests
             {
                 using var s = new ExecutionStore(Path.Combine(dir.Path, "state.db"));
                 return s.List(1).FirstOrDefault() is { } e && s.Steps(e.Id).Any(x => x.Step == "settle" && x.Status == "running");
-            }, TimeSpan.FromSeconds(60), "the settle step runs\n" + output);
+            }, TimeSpan.FromSeconds(60), () => "the settle step runs\n" + output);
             Assert.False(p.HasExited, output.ToString());
             p.Kill(entireProcessTree: false); // SIGKILL
             await p.WaitForExitAsync();
         }
+        File.WriteAllText(cfg, Config);
         Assert.Equal(["prepare"], File.ReadAllLines(side));
         long id;
         using (var s = new ExecutionStore(Path.Combine(dir.Path, "state.db")))
@@ -89,12 +92,12 @@ public sealed class RecoveryCrashTests
     public async Task SecondProcess_CannotDriveTheSameExecution()
     {
         using var dir = new TempDir();
-        var cfg = dir.File("lifeboat.yaml", Config.Replace("wait: 6s", "wait: 60s"));
+        var cfg = dir.File("lifeboat.yaml", Config.Replace("wait: 6s", "wait: 10m"));
         var output = new StringBuilder();
         using var p = LifeboatCli.Start(dir.Path, null, output, "failover", "-c", cfg, "--yes");
         try
         {
-            await Eventually.TrueAsync(() => File.Exists(Path.Combine(dir.Path, "side-effects.txt")), TimeSpan.FromSeconds(60), "prepare ran\n" + output);
+            await Eventually.TrueAsync(() => File.Exists(Path.Combine(dir.Path, "side-effects.txt")), TimeSpan.FromSeconds(60), () => "prepare ran\n" + output);
             var (code, text) = LifeboatCli.Run(dir.Path, null, "failover", "-c", cfg, "--yes");
             Assert.Equal(2, code);
             Assert.Contains("being run by another lifeboat process", text);
