@@ -30,7 +30,11 @@ public sealed record ServeStatusJson(IReadOnlyList<CheckStatusJson> Checks, IRea
 public sealed record CheckStatusJson(string Name, string Probe, bool Failing, bool? LastOk, string? Last, DateTimeOffset? LastAt, string Threshold,
     string? LastResult = null);
 
-public sealed record ModeJson(string Resource, string Mode);
+/// <summary>A resource's replication mode in the serve API, with its kind (bucket, table, postgres, rds).</summary>
+public sealed record ModeJson(string Resource, string Mode)
+{
+    public string? Type { get; init; }
+}
 
 /// <summary>`serve`: answers of the state-changing API calls.</summary>
 public sealed record ApprovedJson(long Execution, IReadOnlyList<string> Approved);

@@ -166,7 +166,7 @@ public static class RecoveryCommands
             }
             foreach (var b in buckets)
             {
-                var rev = ReplicationSupervisor.Reverse(b);
+                var rev = Hosting.Kinds.BucketProtection.Reverse(b);
                 var from = rt.Store(rev.Source.Store);
                 var to = rt.Store(rev.Target.Store);
                 var before = await new Verifier(rev, from, to, rt.State).RunAsync(shutdown.Stop).ConfigureAwait(false);
@@ -227,7 +227,8 @@ public static class RecoveryCommands
         }
         if (result.Status == ExecutionStore.Succeeded)
         {
-            foreach (var res in cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name)))
+            // Every kind (ADR 0010): postgres and rds protection a failover paused or stopped resumes too.
+            foreach (var res in cfg.All.Select(r => r.Name))
             {
                 if (ReplicationControl.Get(rt.State, res) == ReplicationMode.Forward) continue;
                 ReplicationControl.Set(rt.State, res, ReplicationMode.Forward, NowMs());

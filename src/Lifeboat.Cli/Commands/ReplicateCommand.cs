@@ -1,4 +1,5 @@
 using Lifeboat.Cli.Hosting;
+using Lifeboat.Cli.Hosting.Kinds;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.DynamoDb;
@@ -17,7 +18,7 @@ public static class ReplicateCommand
         await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         // rds resources (scheduled snapshots, copied cross-region) and postgres resources are selected apart from buckets and tables.
         var rds = cfg.Rds.Where(r => resourceName is null || r.Name == resourceName).ToList();
-        var pgs = PgCommand.Select(cfg, resourceName);
+        var pgs = PgCommand.Select(cfg, resourceName).ToList();
         var (buckets, tables) = resourceName is not null && rds.Count + pgs.Count > 0 ? ([], []) : cfg.SelectAny(resourceName);
         if (reverse && rds.Count + pgs.Count > 0 && resourceName is not null)
             throw new UserErrorException($"--reverse: '{resourceName}' is an {(rds.Count > 0 ? "rds" : "postgres")} resource; --reverse is for table resources");
@@ -36,12 +37,14 @@ public static class ReplicateCommand
         var checks = reps.ToDictionary(r => r, r => r.CheckBucketsAsync(shutdown.Abort));
         // --once obeys the mode a failover runbook set, as the continuous loop does (ReplicationSupervisor): a cron job
         // running `replicate --once` during a failover must not copy from a failed primary into the recovery copy.
-        var held = once ? HeldByMode(rt, file, buckets.Select(b => b.Name).Concat(tables.Select(t => t.Name)), reverse) : [];
+        var held = once ? HeldByMode(rt, file, buckets.Select(b => b.Name).Concat(tables.Select(t => t.Name)).Concat(pgs.Select(p => p.Name)).Concat(rds.Select(r => r.Name)), reverse) : [];
         foreach (var (rep, check) in checks)
             if (held.Contains(rep.Resource.Name)) // not replicated by this run: whether its buckets answer does not matter
                 _ = check.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         reps = reps.Where(r => !held.Contains(r.Resource.Name)).ToList();
         tables = tables.Where(t => !held.Contains(t.Name)).ToList();
+        pgs = pgs.Where(p => !held.Contains(p.Name)).ToList();
+        rds = rds.Where(r => !held.Contains(r.Name)).ToList();
         var rdsRunners = rds.Select(rt.RdsRunner).ToList();
         // The first backfill's listing pages go out while the bucket checks are answered (read-only; used only if they
         // pass). Only the pass that starts next: a listing read long before its pass (after another bucket's pass or an
@@ -170,15 +173,17 @@ public static class ReplicateCommand
                 servers.Add(await WebhookServer.StartAsync(m.Listen, [], rt.Metrics, rt.Logs, rt.Time, shutdown.Stop).ConfigureAwait(false));
                 log.LogInformation("metrics at http://{Listen}/metrics", m.Listen);
             }
-            log.LogInformation("replicating {Resources} continuously; SIGINT or SIGTERM stops after in-flight copies",
-                string.Join(", ", reps.Select(r => r.Resource.Name).Concat(tables.Select(Label)).Concat(rds.Select(r => $"{r.Resource.Name} (rds snapshots: {r.Resource.Schedule})"))
-                    .Concat(pgs.Select(p => p.Resource.Name))));
-            await Task.WhenAll(reps.Select(r => supervisor.RunBucketAsync(r, shutdown.Stop, shutdown.Abort))
-                .Concat(tables.Select(t => t.Resource.Name.EndsWith(TableReplicator.ReverseSuffix, StringComparison.Ordinal)
-                    ? Task.WhenAll(t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250)), t.RunCanaryAsync(shutdown.Stop))
-                    : supervisor.RunTableAsync(t, shutdown.Stop, shutdown.Abort)))
-                .Concat(rds.Select(r => r.RunAsync(shutdown.Stop)))
-                .Concat(pgs.Select(p => p.RunAsync(shutdown.Stop)))).ConfigureAwait(false);
+            foreach (var t in tables.Where(IsReverse)) log.LogInformation("protecting {Resource}", Label(t));
+            // Every kind through the supervisor (ADR 0010), in the mode runbooks set; --reverse runs its tables as asked.
+            var resources = reps.Select(r => (IProtectedResource)new BucketProtection(rt, r, supervisor))
+                .Concat(tables.Where(t => !IsReverse(t)).Select(t => new TableProtection(rt, t)))
+                .Concat(pgs.Select(p => new PostgresProtection(rt, p)))
+                .Concat(rds.Select(r => new RdsProtection(rt, r))).ToList();
+            foreach (var r in resources) log.LogInformation("protecting {Resource}", ResourceKinds.Describe(r.Config));
+            log.LogInformation("replicating {Count} resources continuously; SIGINT or SIGTERM stops after in-flight copies", resources.Count + tables.Count(IsReverse));
+            await Task.WhenAll(resources.Select(r => supervisor.RunAsync(r, shutdown.Stop, shutdown.Abort))
+                .Concat(tables.Where(IsReverse).Select(t => Task.WhenAll(t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250)), t.RunCanaryAsync(shutdown.Stop)))))
+                .ConfigureAwait(false);
         }
         finally
         {
@@ -195,6 +200,8 @@ public static class ReplicateCommand
             log.LogWarning("{Resource}: events listener {Listen} is reachable from other hosts without a token (insecure: true): anyone who can reach it can post S3 events",
                 r.Name, r.Events!.Listen);
     }
+
+    private static bool IsReverse(TableReplicator t) => t.Resource.Name.EndsWith(TableReplicator.ReverseSuffix, StringComparison.Ordinal);
 
     private static ObjectReplicator[] Routed(ReplicationSupervisor supervisor, IEnumerable<ObjectReplicator> reps)
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Lifeboat.Cli.Hosting;
+using Lifeboat.Cli.Hosting.Kinds;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.DynamoDb;
@@ -40,12 +41,12 @@ public static class ServeCommand
         using var rec = new RecoveryRuntime(rt);
         var stop = shutdown.Stop;
 
-        foreach (var name in cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))) rt.LockResource(name);
-        var reps = cfg.Resources.Select(r => rt.Replicator(r, claim: ClaimMode.Claim)).ToList();
-        foreach (var rep in reps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
-        var tableReps = cfg.Tables.Select(t => rt.TableReplicator(t, claim: ClaimMode.Claim)).ToList();
-        foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
+        // Every resource of every kind (ADR 0010), each through the supervisor that applies the runbooks' modes.
+        foreach (var r in cfg.All) rt.LockResource(r.Name);
         var supervisor = new ReplicationSupervisor(rt, log);
+        var resources = cfg.All.Select(r => ResourceKinds.Create(rt, r, supervisor)).ToList();
+        foreach (var r in resources) await r.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
+        var reps = resources.OfType<BucketProtection>().Select(b => b.First).ToList();
 
         var monitors = cfg.Recovery.Checks.Select(c => new CheckMonitor(c, rec.Context.Probes.Create(c.Probe), rt.Time, rec.Context.Log)).ToList();
         foreach (var m in monitors)
@@ -86,13 +87,16 @@ public static class ServeCommand
                 log.LogWarning("resuming execution {Id} of runbook {Runbook} ({Status})", active.Id, active.Runbook, active.Status);
                 rec.Dispatcher.Track(active.Id, stop);
             }
-            log.LogInformation("replicating {Resources}; {Checks} checks, {Rules} rules, {Runbooks} runbooks",
-                string.Join(", ", cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))) is { Length: > 0 } names ? names : "no resources",
+            foreach (var r in resources) log.LogInformation("protecting {Resource}", ResourceKinds.Describe(r.Config));
+            log.LogInformation("{Resources} resources ({Kinds}); {Checks} checks, {Rules} rules, {Runbooks} runbooks",
+                resources.Count, resources.Count == 0 ? "none" : string.Join(", ", resources.GroupBy(r => r.Config.Type).Select(g => $"{g.Count()} {g.Key}")),
                 monitors.Count, cfg.Recovery.Rules.Count, cfg.Recovery.Runbooks.Count);
 
-            var tasks = reps.Select(r => supervisor.RunBucketAsync(r, stop, shutdown.Abort))
-                .Concat(tableReps.Select(t => supervisor.RunTableAsync(t, stop, shutdown.Abort)))
+            var tasks = resources.Select(r => supervisor.RunAsync(r, stop, shutdown.Abort))
                 .Concat(monitors.Select(m => m.RunAsync(t => rec.Dispatcher.OnCheckAsync(m.Config, t, stop), stop)))
+                // The listeners (the API that starts runbooks, the event endpoint) serve until SIGTERM/SIGINT, even
+                // for a config with no resource and no check.
+                .Append(Task.Delay(Timeout.InfiniteTimeSpan, rt.Time, stop).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default))
                 .ToList();
             await Task.WhenAll(tasks).ConfigureAwait(false);
             await rec.Dispatcher.DrainAsync().ConfigureAwait(false);
@@ -117,8 +121,7 @@ public static class ServeCommand
         app.MapGet("/api/status", () => Results.Json(new ServeStatusJson(
             monitors.Select(m => new CheckStatusJson(m.Config.Name, m.Config.Probe.Describe(), m.Failing, m.Last is { Unknown: false } l ? l.Ok : null,
                 m.Last?.Detail, m.LastAt, m.Config.Threshold.ToString(), m.Last?.Outcome)).ToList(),
-            cfg.Resources.Select(r => r.Name).Concat(cfg.Tables.Select(t => t.Name))
-                .Select(n => new ModeJson(n, ReplicationControl.Name(ReplicationControl.Get(rec.Runtime.State, n)))).ToList(),
+            cfg.All.Select(r => new ModeJson(r.Name, ReplicationControl.Name(ReplicationControl.Get(rec.Runtime.State, r.Name))) { Type = r.Type }).ToList(),
             rec.Executions.List(100, activeOnly: true)), CliJson.Default.ServeStatusJson));
         app.MapGet("/api/executions", () => Results.Json(rec.Executions.List(100), CliJson.Default.IReadOnlyListExecutionRow));
         app.MapGet("/api/executions/{id:long}", (long id) =>

@@ -1,6 +1,5 @@
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
-using Lifeboat.Providers.DynamoDb;
 using Microsoft.Extensions.Logging;
 
 namespace Lifeboat.Cli.Hosting;
@@ -11,7 +10,8 @@ namespace Lifeboat.Cli.Hosting;
 /// tables as <c>replicate --reverse</c> does, buckets with source and target swapped, deletes retained). The mode is
 /// read every <see cref="ReplicationControl.PollInterval"/>; a change stops the running loop gracefully and starts the
 /// new one, then confirms the mode (<see cref="ReplicationControl.Acknowledge"/>) so the runbook step can go on.
-/// Used by <c>lifeboat replicate</c> (continuous) and <c>lifeboat serve</c>.
+/// Every kind runs through it (ADR 0010: <see cref="Kinds.IProtectedResource"/>). Used by <c>lifeboat replicate</c>
+/// (continuous) and <c>lifeboat serve</c>.
 /// </summary>
 public sealed class ReplicationSupervisor(Runtime rt, ILogger log)
 {
@@ -25,22 +25,14 @@ public sealed class ReplicationSupervisor(Runtime rt, ILogger log)
         lock (_gate) _routes.Add(route);
     }
 
-    private void Swap(ObjectReplicator old, ObjectReplicator now)
+    /// <summary>Points the event routes at <paramref name="now"/> where they held <paramref name="old"/>.</summary>
+    public void Swap(ObjectReplicator old, ObjectReplicator now)
     {
         lock (_gate)
             foreach (var r in _routes)
                 for (var i = 0; i < r.Length; i++)
                     if (ReferenceEquals(r[i], old)) r[i] = now;
     }
-
-    public static BucketResource Reverse(BucketResource res) => res with
-    {
-        Name = res.Name + TableReplicator.ReverseSuffix,
-        Source = res.Target,
-        Target = res.Source,
-        Deletes = DeletePolicy.Retain,
-        Events = null,
-    };
 
     private long NowMs => rt.Time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -65,49 +57,23 @@ public sealed class ReplicationSupervisor(Runtime rt, ILogger log)
         return mode;
     }
 
-    public Task RunBucketAsync(ObjectReplicator first, CancellationToken stop, CancellationToken abort)
+    /// <summary>Protects <paramref name="resource"/> (any kind) in the mode the state store names until
+    /// <paramref name="stop"/>. A mode the kind cannot run (reversed, for a kind that does not declare it: only an old
+    /// state file or a hand edit can ask for it, validate refuses such runbooks) is logged as an error and held like
+    /// paused, never a crash of the other resources.</summary>
+    public Task RunAsync(Kinds.IProtectedResource resource, CancellationToken stop, CancellationToken abort)
     {
-        var res = first.Resource;
-        ObjectReplicator? fresh = first; // prepared, not run yet
-        var inRoutes = first;
-        return SuperviseAsync(res.Name, stop, abort, async (mode, token) =>
+        var caps = resource.Config.Capabilities;
+        return SuperviseAsync(resource.Config.Name, stop, abort, async (mode, token) =>
         {
-            if (mode == ReplicationMode.Forward)
+            if (mode == ReplicationMode.Reversed && !caps.Actions.Contains(ReplicationAction.Reverse))
             {
-                var rep = fresh ?? rt.Replicator(res);
-                fresh = null;
-                if (!ReferenceEquals(rep, first) || !ReferenceEquals(inRoutes, rep))
-                {
-                    if (!ReferenceEquals(rep, first)) await rep.PrepareAsync(abort).ConfigureAwait(false);
-                    Swap(inRoutes, rep);
-                    inRoutes = rep;
-                }
-                await rep.RunAsync(null, token, abort).ConfigureAwait(false);
+                log.LogError("{Resource}: replication is set to reversed, which a {Type} resource cannot do: holding it (`lifeboat failback` returns it to forward)",
+                    resource.Config.Name, resource.Config.Type);
+                await Task.Delay(Timeout.InfiniteTimeSpan, rt.Time, token).ConfigureAwait(false);
                 return;
             }
-            var rev = rt.Replicator(Reverse(res));
-            await rev.PrepareAsync(abort).ConfigureAwait(false);
-            await rev.RunAsync(null, token, abort).ConfigureAwait(false);
-        });
-    }
-
-    public Task RunTableAsync(TableReplicator first, CancellationToken stop, CancellationToken abort)
-    {
-        var res = first.Resource;
-        TableReplicator? fresh = first;
-        return SuperviseAsync(res.Name, stop, abort, async (mode, token) =>
-        {
-            if (mode == ReplicationMode.Forward)
-            {
-                var rep = fresh ?? rt.TableReplicator(res);
-                if (fresh is null) await rep.PrepareAsync(abort).ConfigureAwait(false);
-                fresh = null;
-                await Task.WhenAll(rep.RunAsync(token, abort, TimeSpan.FromMilliseconds(250)), rep.RunCanaryAsync(token)).ConfigureAwait(false);
-                return;
-            }
-            var rev = rt.TableReplicator(res, reverse: true);
-            await rev.PrepareAsync(abort).ConfigureAwait(false);
-            await rev.RunAsync(token, abort, TimeSpan.FromMilliseconds(250)).ConfigureAwait(false);
+            await resource.RunAsync(mode, token, abort).ConfigureAwait(false);
         });
     }
 

@@ -26,14 +26,24 @@ public static partial class ConfigLoader
     /// local routing files. Compared by name so the store types added by the DNS providers need no change here.</summary>
     public static bool IsTrafficStore(StoreConfig s) => s.Type.ToString() is "Dns" or "Route53" or "Routes";
 
-    /// <summary>The resource names, with each one's type (bucket, table, postgres, rds).</summary>
+    /// <summary>The resource names, with each one's configuration (its kind and capabilities, ADR 0010).</summary>
     private sealed class ResourceNames() : HashSet<string>(StringComparer.Ordinal)
     {
-        public Dictionary<string, string> Kinds { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, ResourceConfig> Kinds { get; } = new(StringComparer.Ordinal);
     }
 
-    /// <summary>The resource types whose replication Lifeboat measures (journal, lag, RPO): the ones an alarm can read.</summary>
-    private static readonly string[] MeasuredKinds = ["bucket", "table"];
+    private static string Past(ReplicationAction a) => a switch
+    {
+        ReplicationAction.Pause => "paused", ReplicationAction.Resume => "resumed", ReplicationAction.Stop => "stopped", _ => "reversed",
+    };
+
+    private static ResourceConfig? KindOf(IReadOnlySet<string> resources, string name) =>
+        resources is ResourceNames { Kinds: var kinds } && kinds.TryGetValue(name, out var r) ? r : null;
+
+    /// <summary>The resources that declare <paramref name="has"/>, for error messages.</summary>
+    private static string Having(IReadOnlySet<string> resources, Func<ResourceCapabilities, bool> has) =>
+        resources is ResourceNames { Kinds: var kinds } && kinds.Values.Where(r => has(r.Capabilities)).Select(r => $"{r.Name} ({r.Type})").ToList() is { Count: > 0 } l
+            ? string.Join(", ", l) : "none";
 
     private static RecoveryConfig ReadRecovery(YamlMap root, Dictionary<string, StoreConfig> stores, IReadOnlySet<string> resources)
     {
@@ -189,12 +199,15 @@ public static partial class ConfigLoader
                 var res = a.String("resource");
                 if (!resources.Contains(res))
                     throw a.Error("resource", $"unknown resource '{res}' (resources: {string.Join(", ", resources)})");
-                if (resources is ResourceNames { Kinds: var kinds } && kinds.TryGetValue(res, out var kind) && !MeasuredKinds.Contains(kind))
-                    throw a.Error("resource", $"'{res}' is a {kind} resource: alarms read the measurements of bucket and table resources " +
-                                              "(watch it with an http or tcp probe, or `lifeboat status`)");
+                var kind = KindOf(resources, res);
+                if (kind is not null && kind.Capabilities.Figures.Count == 0)
+                    throw a.Error("resource", $"'{res}' is a {kind.Type} resource, which measures no figure an alarm can read (alarms can watch: " +
+                                              $"{Having(resources, c => c.Figures.Count > 0)}); watch it with an http or tcp probe, or `lifeboat status`");
                 var metric = a.String("metric");
                 if (metric is not ("rpo" or "lag" or "backlog" or "failed"))
                     throw a.Error("metric", $"'{metric}' is not one of rpo (measured RPO), lag (last hour's p99 lag), backlog (changes not yet durable), failed (changes that failed)");
+                if (kind is not null && !kind.Capabilities.Figures.Any(f => ResourceCapabilities.Name(f) == metric))
+                    throw a.Error("metric", $"a {kind.Type} resource does not measure {metric} (it measures: {string.Join(", ", kind.Capabilities.Figures.Select(ResourceCapabilities.Name))})");
                 TimeSpan? above = null; double? count = null;
                 var av = a.OptString("above");
                 if (metric is "rpo" or "lag")
@@ -600,6 +613,9 @@ public static partial class ConfigLoader
         {
             ["pause"] = ReplicationAction.Pause, ["resume"] = ReplicationAction.Resume, ["stop"] = ReplicationAction.Stop, ["reverse"] = ReplicationAction.Reverse,
         }, required: true);
+        if (KindOf(resources, res) is { } kind && !kind.Capabilities.Actions.Contains(action))
+            throw r.Error("action", $"'{res}' is a {kind.Type} resource: its protection can be {string.Join(", ", kind.Capabilities.Actions.Select(Past))}, " +
+                                    $"not {Past(action)}");
         r.EnsureNoUnknownKeys();
         return new ReplicationStepSpec(res, action);
     }
@@ -622,6 +638,19 @@ public static partial class ConfigLoader
             throw r.Error("point_in_time", $"expected 'latest' or a time like 2026-11-22T03:00:00Z, got '{pit}'");
         if ((spec.PointInTime is null) != (spec.TargetDir is null))
             throw r.Error(spec.PointInTime is null ? "target_dir" : "point_in_time", "a point-in-time restore (postgres resources) needs both point_in_time and target_dir");
+        if (KindOf(resources, res) is { } kind)
+        {
+            // What the kind can restore is checked here, so a failover never finds out half-way (ADR 0010).
+            if (!kind.Capabilities.Restore)
+                throw r.Error("resource", $"'{res}' is a {kind.Type} resource, which a restore step cannot restore (restorable: {Having(resources, c => c.Restore)})");
+            if (kind.Capabilities.PointInTime && spec.PointInTime is null)
+                throw r.Error("resource", $"'{res}' is a {kind.Type} resource: its restore is point in time; give point_in_time (a time or 'latest') and target_dir");
+            if (!kind.Capabilities.PointInTime && spec.PointInTime is not null)
+                throw r.Error("point_in_time", $"'{res}' is a {kind.Type} resource: point_in_time is for kinds restored to a point in time ({Having(resources, c => c.PointInTime)})");
+            if (spec.ToTable is not null && kind is not TableResource) throw r.Error("to_table", $"'{res}' is a {kind.Type} resource: to_table is for table resources");
+            if (spec.ToBucket is not null && kind is not BucketResource) throw r.Error("to_bucket", $"'{res}' is a {kind.Type} resource: to_bucket is for bucket resources");
+            if (spec.Prefix is not null && kind is not BucketResource) throw r.Error("prefix", $"'{res}' is a {kind.Type} resource: prefix is for bucket resources");
+        }
         r.EnsureNoUnknownKeys();
         return spec;
     }

@@ -42,6 +42,7 @@ public static partial class ConfigLoader
         var postgres = new List<PostgresResource>();
         var rds = new List<RdsResource>();
         var names = new ResourceNames();
+        var all = new List<ResourceConfig>();
         foreach (var r in root.OptListOfMaps("resources"))
         {
             string name;
@@ -70,7 +71,9 @@ public static partial class ConfigLoader
                 name = b.Name;
             }
             if (!names.Add(name)) throw r.Error("name", $"duplicate resource name '{name}'");
-            names.Kinds[name] = ResourceType(r);
+            all.Add(postgres.LastOrDefault(x => x.Name == name) ?? rds.LastOrDefault(x => x.Name == name) ?? tables.LastOrDefault(x => x.Name == name)
+                ?? (ResourceConfig)resources.Last(x => x.Name == name));
+            names.Kinds[name] = all[^1];
         }
 
         MetricsConfig? metrics = null;
@@ -86,7 +89,7 @@ public static partial class ConfigLoader
         var recovery = ReadRecovery(root, stores, names);
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        var cfg = new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres, Rds = rds, Recovery = recovery };
+        var cfg = new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres, Rds = rds, Recovery = recovery, All = all };
         // serve's listener counts when the config is meant for serve (`serve` checks again at its start in any case).
         CheckListeners(cfg, withServe: root.Has("serve") || recovery.Checks.Count + recovery.Rules.Count + recovery.Runbooks.Count > 0);
         return cfg;

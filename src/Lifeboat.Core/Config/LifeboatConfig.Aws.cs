@@ -33,7 +33,19 @@ public sealed record RdsResource(
     string? SourceEndpoint,
     string? TargetEndpoint,
     TimeSpan PollEvery,
-    ConfigLocation Where);
+    ConfigLocation Where) : ResourceConfig(Name, Where)
+{
+    public override string Type => "rds";
+
+    /// <summary>The snapshot schedule can be paused or stopped, not reversed; snapshots are restored with AWS's own
+    /// tools (no restore step).</summary>
+    public override ResourceCapabilities Capabilities => Caps;
+
+    private static readonly ResourceCapabilities Caps = new(true, Set(ReplicationAction.Pause, ReplicationAction.Resume, ReplicationAction.Stop),
+        Set<StatusFigure>(), Restore: false, PointInTime: false);
+
+    public override string Describe() => $"rds {Instance}: snapshots {SourceRegion} -> {TargetRegion}, schedule \"{Schedule.Expression}\", keep {Keep}";
+}
 
 public sealed partial record LifeboatConfig
 {

@@ -71,7 +71,13 @@ public sealed record BucketResource(
     long? MultipartThreshold,
     long? PartSize,
     ConfigLocation Where,
-    YamlMap? Workload = null);
+    YamlMap? Workload = null) : ResourceConfig(Name, Where)
+{
+    public override string Type => "bucket";
+    public override ResourceCapabilities Capabilities => Replicated;
+    public override string Describe() =>
+        $"bucket {Source.Store}/{Source.Bucket}/{Source.Prefix} -> {Target.Store}/{Target.Bucket}/{Target.Prefix}{(Events is null ? "" : $", events on {Events.Listen}{Events.Path}")}";
+}
 
 /// <summary>A DynamoDB table in a <c>type: dynamodb</c> store.</summary>
 public sealed record TableLocation(string Store, string Table, ConfigLocation Where);
@@ -93,7 +99,12 @@ public sealed record TableResource(
     TimeSpan Rpo,
     int Concurrency,
     ConfigLocation Where,
-    TableCanary? Canary = null);
+    TableCanary? Canary = null) : ResourceConfig(Name, Where)
+{
+    public override string Type => "table";
+    public override ResourceCapabilities Capabilities => Replicated;
+    public override string Describe() => $"table {Source.Store}/{Source.Table} -> {Target.Store}/{Target.Table} (stream)";
+}
 
 /// <summary>
 /// <c>canary: 10s</c> or <c>canary: { every: 10s, key: { pk: lifeboat-canary } }</c>: while replicating
@@ -126,6 +137,22 @@ public sealed partial record LifeboatConfig(
     public PostgresResource PostgresResource(string name) =>
         Postgres.FirstOrDefault(r => r.Name == name)
         ?? throw new UserErrorException($"{File}: no postgres resource named '{name}' (postgres resources: {string.Join(", ", Postgres.Select(r => r.Name))})");
+
+    /// <summary>Every resource of every kind, in the order of the config file (ADR 0010): what commands iterate. The
+    /// per-kind lists (<see cref="Resources"/>, <see cref="Tables"/>, <see cref="Postgres"/>, <see cref="Rds"/>) are
+    /// views of it for code that works on one kind.</summary>
+    public IReadOnlyList<ResourceConfig> All
+    {
+        get => _all ?? [.. Resources, .. Tables, .. Postgres, .. Rds];
+        init => _all = value;
+    }
+
+    private readonly IReadOnlyList<ResourceConfig>? _all;
+
+    /// <summary>The resource named, of any kind; a user error listing every resource when there is none.</summary>
+    public ResourceConfig Find(string name) =>
+        All.FirstOrDefault(r => r.Name == name)
+        ?? throw new UserErrorException($"{File}: no resource named '{name}' (resources: {(All.Count == 0 ? "none" : string.Join(", ", All.Select(r => $"{r.Name} ({r.Type})")))})");
 
     /// <summary>checks:, rules:, runbooks: and serve: (detection and failover).</summary>
     public RecoveryConfig Recovery { get; init; } = RecoveryConfig.Empty;

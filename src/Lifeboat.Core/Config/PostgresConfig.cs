@@ -31,4 +31,18 @@ public sealed record PostgresResource(
     string Slot,
     TimeSpan PartialEvery,
     string? BinDir,
-    ConfigLocation Where);
+    ConfigLocation Where) : ResourceConfig(Name, Where)
+{
+    public override string Type => "postgres";
+
+    /// <summary>WAL shipping and scheduled base backups can be paused or stopped (a failed primary), not reversed;
+    /// restores are point in time. Its figures (WAL lag, RPO) are read from the server and archive by <c>status</c>, not
+    /// by alarms.</summary>
+    public override ResourceCapabilities Capabilities => Caps;
+
+    private static readonly ResourceCapabilities Caps = new(true, Set(ReplicationAction.Pause, ReplicationAction.Resume, ReplicationAction.Stop),
+        Set<StatusFigure>(), Restore: true, PointInTime: true);
+
+    public override string Describe() =>
+        $"postgres {Connection.Host}:{Connection.Port} -> {Target.Store}/{Target.Bucket}/{Target.Prefix} (wal: {Wal.ToString().ToLowerInvariant()}, base backups: {(BaseBackup.Schedule is null ? "on demand" : BaseBackup.Schedule.Expression)})";
+}

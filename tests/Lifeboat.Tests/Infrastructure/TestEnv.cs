@@ -182,6 +182,17 @@ public static class Eventually
         }
     }
 
+    /// <summary>An asynchronous condition, with the description made when the deadline passes.</summary>
+    public static async Task TrueAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (sw.Elapsed > timeout) throw new Xunit.Sdk.XunitException($"timed out after {timeout.TotalSeconds:0}s waiting for: {what()}");
+            await Task.Delay(25);
+        }
+    }
+
     public static Task TrueAsync(Func<bool> condition, TimeSpan timeout, string what) => TrueAsync(() => Task.FromResult(condition()), timeout, what);
 
     /// <summary>As above, with the description made when the deadline passes (to show a process's output as it is then).</summary>

@@ -102,14 +102,15 @@ public sealed class RecoveryConfigTests
     [Fact]
     public void PointInTimeRestoreStep_NeedsATimeAndATargetDir_RelativeToTheConfig()
     {
-        var step = "\n      - name: db\n        restore: { resource: photos, point_in_time: latest, target_dir: restored/db, port: 15499 }\n";
-        var ok = ConfigLoader.Parse("/etc/lb/c.yaml", Example + step);
+        var step = "\n      - name: db\n        restore: { resource: db, point_in_time: latest, target_dir: restored/db, port: 15499 }\n";
+        var example = Example.Replace("checks:", OtherKinds + "\nchecks:");
+        var ok = ConfigLoader.Parse("/etc/lb/c.yaml", example + step);
         var spec = Assert.IsType<RestoreStepSpec>(ok.Recovery.Runbooks["failover-app"].Step("db").Spec);
         Assert.Equal("/etc/lb/restored/db", spec.TargetDir);
         Assert.Equal(15499, spec.Port);
-        var e = Bad(Example + step.Replace(", target_dir: restored/db", ""));
+        var e = Bad(example + step.Replace(", target_dir: restored/db", ""));
         Assert.Contains("needs both point_in_time and target_dir", e.Message);
-        e = Bad(Example + step.Replace("latest", "yesterday"));
+        e = Bad(example + step.Replace("latest", "yesterday"));
         Assert.EndsWith("restore.point_in_time", e.Key);
     }
 
@@ -204,5 +205,56 @@ public sealed class RecoveryConfigTests
         // Buckets (and tables) are measured: accepted.
         Assert.NotNull(ConfigLoader.Parse("c.yaml", Example.Replace("http: { url: http://127.0.0.1:8081/health, expect_status: 200 }",
             $"alarm: {{ resource: photos, metric: {metric}{above} }}")));
+    }
+
+    private const string OtherKinds = """
+          - name: db
+            type: postgres
+            connection: { host: 127.0.0.1, port: 5432, user: lifeboat, database: postgres }
+            target: { store: recovery, bucket: db-backups, prefix: db/ }
+          - name: billing-rds
+            type: rds
+            instance: billing-prod
+            source_region: us-east-1
+            target_region: us-west-2
+            schedule: "0 */6 * * *"
+            keep: 3
+        """;
+
+    /// <summary>A runbook step asks a kind only for what it declares (ADR 0010): what it cannot do is refused by
+    /// validate at the step's file:line:key. A <c>replication: reverse</c> on a postgres resource used to be accepted and
+    /// then waited 30 minutes for an acknowledgement nobody gives; a restore of an rds resource failed only during the
+    /// failover.</summary>
+    [Theory]
+    [InlineData("replication: { resource: db, action: reverse }", "steps[2].replication.action", "'db' is a postgres resource: its protection can be paused, resumed, stopped, not reversed")]
+    [InlineData("replication: { resource: billing-rds, action: reverse }", "steps[2].replication.action", "'billing-rds' is a rds resource: its protection can be paused, resumed, stopped, not reversed")]
+    [InlineData("restore: { resource: billing-rds }", "steps[2].restore.resource", "'billing-rds' is a rds resource, which a restore step cannot restore (restorable: photos (bucket), db (postgres))")]
+    [InlineData("restore: { resource: db }", "steps[2].restore.resource", "its restore is point in time; give point_in_time")]
+    [InlineData("restore: { resource: photos, point_in_time: latest, target_dir: x }", "steps[2].restore.point_in_time", "point_in_time is for kinds restored to a point in time (db (postgres))")]
+    [InlineData("restore: { resource: db, point_in_time: latest, target_dir: x, to_bucket: b }", "steps[2].restore.to_bucket", "to_bucket is for bucket resources")]
+    [InlineData("restore: { resource: photos, to_table: t }", "steps[2].restore.to_table", "to_table is for table resources")]
+    public void RunbookStep_AskingAKindForWhatItCannotDo_IsALocatedError(string step, string key, string message)
+    {
+        var text = Example.Replace("checks:", OtherKinds + "\nchecks:") + $"\n      - name: extra\n        {step}\n";
+        var e = Bad(text);
+        Assert.Contains(message, e.Message);
+        Assert.EndsWith(key, e.Key);
+        Assert.Equal(text.Split('\n').Length - 1, e.Line); // the step's line
+    }
+
+    [Theory]
+    [InlineData("replication: { resource: db, action: stop }")]
+    [InlineData("replication: { resource: db, action: pause }")]
+    [InlineData("replication: { resource: billing-rds, action: stop }")]
+    [InlineData("replication: { resource: billing-rds, action: resume }")]
+    [InlineData("replication: { resource: photos, action: reverse }")]
+    [InlineData("restore: { resource: db, point_in_time: latest, target_dir: restored }")]
+    [InlineData("restore: { resource: photos, prefix: a/ }")]
+    public void RunbookStep_TheKindCanDo_IsAccepted(string step)
+    {
+        var cfg = ConfigLoader.Parse("c.yaml", Example.Replace("checks:", OtherKinds + "\nchecks:") + $"\n      - name: extra\n        {step}\n");
+        Assert.Equal(3, cfg.Recovery.Runbooks["failover-app"].Order.Count);
+        Assert.Equal(["photos", "db", "billing-rds"], cfg.All.Select(r => r.Name));
+        Assert.Equal(["bucket", "postgres", "rds"], cfg.All.Select(r => r.Type));
     }
 }

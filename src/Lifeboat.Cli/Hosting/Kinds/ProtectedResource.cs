@@ -1,0 +1,45 @@
+using Lifeboat.Core.Config;
+using Lifeboat.Core.Replication;
+
+namespace Lifeboat.Cli.Hosting.Kinds;
+
+/// <summary>
+/// One configured resource, running (ADR 0010): what <c>replicate</c> and <c>serve</c> protect continuously, through
+/// one <see cref="ReplicationSupervisor"/> that applies the replication mode runbooks set, for every kind alike.
+/// </summary>
+public interface IProtectedResource
+{
+    ResourceConfig Config { get; }
+
+    /// <summary>Checks what the resource needs before anything runs (endpoints, buckets, the target's claim); a
+    /// problem here is a user error that stops the command, naming the resource.</summary>
+    Task PrepareAsync(CancellationToken abort);
+
+    /// <summary>Protects the resource in <paramref name="mode"/> (<see cref="ReplicationMode.Forward"/>, or
+    /// <see cref="ReplicationMode.Reversed"/> for kinds whose capabilities include reverse) until
+    /// <paramref name="stop"/>: work in flight finishes first; <paramref name="abort"/> cancels it.</summary>
+    Task RunAsync(ReplicationMode mode, CancellationToken stop, CancellationToken abort);
+}
+
+/// <summary>
+/// The registry of resource kinds: the one place that maps a kind's configuration to its running implementation.
+/// Adding a kind is its own folder (its config record in Lifeboat.Core.Config declaring its capabilities, its
+/// provider) plus one line here.
+/// </summary>
+public static class ResourceKinds
+{
+    /// <param name="claim">What forward replication does with the target's claim marker (ADR 0009).</param>
+    public static IProtectedResource Create(Runtime rt, ResourceConfig config, ReplicationSupervisor? routes = null, ClaimMode claim = ClaimMode.Claim) => config switch
+    {
+        BucketResource b => new BucketProtection(rt, b, routes, claim),
+        TableResource t => new TableProtection(rt, t, claim),
+        PostgresResource p => new PostgresProtection(rt, p),
+        RdsResource r => new RdsProtection(rt, r),
+        _ => throw new UserErrorException($"{config.Where}: resources of type {config.Type} are not supported by this build"),
+    };
+
+    /// <summary>How a resource is listed at start-up: its name, kind and what it protects from and to.</summary>
+    public static string Describe(ResourceConfig r) => $"{r.Name} ({Redact(r.Describe())})";
+
+    private static string Redact(string text) => Core.Abstractions.Redact.Text(text);
+}
