@@ -1,3 +1,4 @@
+using Lifeboat.Core.Status;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Lifeboat.Cli.Commands;

@@ -85,7 +85,7 @@ public static class DemoCommand
             await Task.Delay(25, ct).ConfigureAwait(false);
         }
         await WaitUntilAsync(() => rt.State.Backlog(res.Name) == 0, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
-        var live = StatusCommand.Compute(rt.State, res, TimeProvider.System.GetUtcNow());
+        var live = Core.Status.BucketStatus.Compute(rt.State, res, TimeProvider.System.GetUtcNow());
         Console.WriteLine($"3. 20 new objects written while replicating: backlog {live.Backlog}, measured RPO {live.RpoSeconds:0.000}s.");
 
         // 4. The mistake.
@@ -112,7 +112,7 @@ public static class DemoCommand
                           $"{after.Equal} objects equal on both sides, {after.Held.Count} held.");
 
         // 7. The numbers.
-        var st = StatusCommand.Compute(rt.State, res, TimeProvider.System.GetUtcNow());
+        var st = Core.Status.BucketStatus.Compute(rt.State, res, TimeProvider.System.GetUtcNow());
         Console.WriteLine($"7. Measured over the last hour: {st.ChangesLastHour} changes, lag p50 {st.LagP50Seconds * 1000:0}ms, p99 {st.LagP99Seconds * 1000:0}ms; " +
                           $"RPO now {st.RpoSeconds:0.000}s against a target of {Durations.Format(res.Rpo)} ({(st.RpoMet ? "met" : "MISSED")}).");
         Console.WriteLine($"\nTry: ./lifeboat status -c {configPath}   and   ./lifeboat verify -c {configPath}");

@@ -6,13 +6,6 @@ using Lifeboat.Providers.Aws.Rds;
 
 namespace Lifeboat.Cli.Commands;
 
-/// <summary>What status shows of an rds resource.</summary>
-public sealed record RdsStatus(
-    string Instance, string SourceRegion, string TargetRegion, string Schedule, int Keep,
-    string? InFlight, string? InFlightPhase, string? Waiting,
-    string? LastSnapshot, DateTimeOffset? LastCreatedAt, DateTimeOffset? LastCopiedAt, DateTimeOffset? LastFinishedAt,
-    DateTimeOffset? NextRun, string? LastError, DateTimeOffset? LastErrorAt);
-
 /// <summary><c>lifeboat rds snapshot -c FILE --resource NAME</c>: one snapshot now, created, copied, tagged, and
 /// retention applied (or the cycle in flight finished).</summary>
 public static class RdsCommand
@@ -52,16 +45,4 @@ public static class RdsCommand
     }
 
     private static string D(long? ms) => ms is { } v ? Durations.Format(TimeSpan.FromMilliseconds(Math.Max(0, v))) : "-";
-
-    public static RdsStatus Status(StateStore state, RdsResource r, DateTimeOffset now)
-    {
-        var cycle = RdsSnapshotRunner.LoadCycle(state, r.Name);
-        var last = RdsSnapshotRunner.LoadLast(state, r.Name);
-        var err = RdsSnapshotRunner.LoadError(state, r.Name);
-        static DateTimeOffset? T(long? ms) => ms is { } v ? DateTimeOffset.FromUnixTimeMilliseconds(v) : null;
-        return new RdsStatus(r.Instance, r.SourceRegion, r.TargetRegion, r.Schedule.Expression, r.Keep,
-            cycle?.SnapshotId, cycle?.Phase, cycle?.Waiting,
-            last?.SnapshotId, T(last?.CreatedAtMs), T(last?.CopiedAtMs), T(last?.FinishedAtMs),
-            r.Schedule.Next(RdsSnapshotRunner.LoadLastTick(state, r.Name) ?? now), err?.Message, T(err?.AtMs));
-    }
 }

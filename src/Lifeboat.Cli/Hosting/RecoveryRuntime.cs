@@ -83,10 +83,9 @@ public sealed class RecoveryRuntime : IDisposable
     public double? ReadMetric(string resource, string metric)
     {
         var now = Runtime.Time.GetUtcNow();
-        ResourceStatus s;
-        if (Runtime.Config.Resources.FirstOrDefault(r => r.Name == resource) is { } b) s = StatusCommand.Compute(Runtime.State, b, now);
-        else if (Runtime.Config.Tables.FirstOrDefault(r => r.Name == resource) is { } t) s = StatusCommand.ComputeTable(Runtime.State, t, t.Name, now);
-        else return null;
+        // Only kinds that measure figures (validate refuses alarms on the others: ResourceCapabilities.Figures).
+        if (Runtime.Config.All.FirstOrDefault(r => r.Name == resource) is not { Capabilities.Figures.Count: > 0 } res
+            || Kinds.ResourceKinds.Measured(Runtime.State, res, now) is not [var s, ..]) return null;
         return metric switch
         {
             "rpo" => s.RpoKnown ? s.RpoSeconds : null,

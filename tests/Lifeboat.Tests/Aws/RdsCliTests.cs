@@ -96,7 +96,7 @@ public sealed class RdsCliTests : IAsyncLifetime
         p.WaitForExit();
         Assert.True(p.ExitCode == 0, output.ToString());
         Assert.Contains("stopped cleanly", output.ToString(), StringComparison.Ordinal);
-        Assert.Contains("billing-rds (rds snapshots: * * * * *)", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("protecting billing-rds (rds billing-prod: snapshots us-east-1 -> us-west-2, schedule \"* * * * *\"", output.ToString(), StringComparison.Ordinal);
         Assert.Single(_rds.Calls, c => c.Action == "CopyDBSnapshot");
         Assert.Empty(_rds.Problems);
 

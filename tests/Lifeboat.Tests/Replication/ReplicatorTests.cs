@@ -242,11 +242,11 @@ public sealed class ReplicatorTests
         var rep = h.Replicator();
         rep.Enqueue(new ChangeHint("a"));
         clock.Advance(TimeSpan.FromSeconds(42));
-        var st = Cli.Commands.StatusCommand.Compute(h.State, h.Resource, clock.GetUtcNow());
+        var st = Core.Status.BucketStatus.Compute(h.State, h.Resource, clock.GetUtcNow());
         Assert.Equal(1, st.Backlog);
         Assert.Equal(42, st.RpoSeconds);
         await rep.SyncKeyAsync("a", clock.GetUtcNow(), null, None);
-        st = Cli.Commands.StatusCommand.Compute(h.State, h.Resource, clock.GetUtcNow());
+        st = Core.Status.BucketStatus.Compute(h.State, h.Resource, clock.GetUtcNow());
         Assert.Equal(0, st.Backlog);
         Assert.Equal(0, st.RpoSeconds);
         Assert.Equal(42, st.LagP50Seconds);

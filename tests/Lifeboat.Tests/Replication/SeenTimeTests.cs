@@ -51,7 +51,7 @@ public sealed class SeenTimeTests
         var r = await h.Replicator().ReconcileAsync(null, None);
         Assert.Equal(2, r.Copied);
         Assert.Equal([0, 0], LagsSeconds(h, clock));
-        Assert.Equal(0, Cli.Commands.StatusCommand.Compute(h.State, h.Resource, clock.GetUtcNow()).LagP99Seconds);
+        Assert.Equal(0, Core.Status.BucketStatus.Compute(h.State, h.Resource, clock.GetUtcNow()).LagP99Seconds);
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public sealed class SeenTimeTests
         await PutAsync(h, "a", T0.AddSeconds(5));
         clock.Advance(TimeSpan.FromSeconds(20));
         Assert.True(rep.Enqueue(new ChangeHint("a")));
-        Assert.Equal(0, Cli.Commands.StatusCommand.Compute(h.State, h.Resource, clock.GetUtcNow()).RpoSeconds); // pending: from its arrival
+        Assert.Equal(0, Core.Status.BucketStatus.Compute(h.State, h.Resource, clock.GetUtcNow()).RpoSeconds); // pending: from its arrival
         await rep.RetryOpenChangesAsync(None);
         Assert.Equal([15], LagsSeconds(h, clock));
 

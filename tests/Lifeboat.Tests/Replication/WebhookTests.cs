@@ -141,11 +141,11 @@ public sealed class WebhookTests
         Assert.Equal(HttpStatusCode.OK, (await http.PostAsync($"http://127.0.0.1:{port}/events", new StringContent(AwsEvent("b", "old.txt", eventTime: "2000-01-01T00:00:00Z")))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await http.PostAsync($"http://127.0.0.1:{port}/events", new StringContent(AwsEvent("b", "future.txt", eventTime: "2999-01-01T00:00:00Z")))).StatusCode);
         clock.Advance(TimeSpan.FromSeconds(2));
-        var st = Cli.Commands.StatusCommand.Compute(h.State, h.Resource, clock.GetUtcNow());
+        var st = Core.Status.BucketStatus.Compute(h.State, h.Resource, clock.GetUtcNow());
         Assert.Equal(2, st.Backlog);
         Assert.Equal(2, st.RpoSeconds); // from when the events arrived
         await rep.RetryOpenChangesAsync(CancellationToken.None);
-        st = Cli.Commands.StatusCommand.Compute(h.State, h.Resource, clock.GetUtcNow());
+        st = Core.Status.BucketStatus.Compute(h.State, h.Resource, clock.GetUtcNow());
         Assert.Equal(0, st.Backlog);
         Assert.Equal(2, st.LagP99Seconds);
         Assert.Equal(2, st.LagP50Seconds);

@@ -1,5 +1,9 @@
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
+using Lifeboat.Core.State;
+using Lifeboat.Core.Status;
+using Lifeboat.Providers.Aws.Rds;
+using Lifeboat.Providers.DynamoDb;
 
 namespace Lifeboat.Cli.Hosting.Kinds;
 
@@ -36,6 +40,32 @@ public static class ResourceKinds
         PostgresResource p => new PostgresProtection(rt, p),
         RdsResource r => new RdsProtection(rt, r),
         _ => throw new UserErrorException($"{config.Where}: resources of type {config.Type} are not supported by this build"),
+    };
+
+    /// <summary>The status rows of a resource (<c>status</c>, the serve API): <see cref="ResourceStatus"/> for the kinds
+    /// measured from the state store, <see cref="Providers.Postgres.PgStatus"/> for postgres (read from its server and
+    /// archive; an archive not created yet, or unreadable, is its row's state, never an error for the others).</summary>
+    public static async Task<IReadOnlyList<object>> StatusAsync(LifeboatConfig cfg, StateStore state, ResourceConfig config, DateTimeOffset now, CancellationToken ct)
+    {
+        switch (config)
+        {
+            case PostgresResource p:
+                var archive = Commands.PgCommand.ArchiveOf(cfg, p, out var store);
+                await using (store)
+                    return [await Providers.Postgres.PgStatusReader.ReadAsync(p, archive, now, ct).ConfigureAwait(false)];
+            default:
+                return Measured(state, config, now) is { } rows ? [.. rows] : [];
+        }
+    }
+
+    /// <summary>The figures of the kinds measured from the state store (the ones alarms read: see
+    /// <see cref="ResourceCapabilities.Figures"/>); the first row is the resource's own, forward direction.</summary>
+    public static IReadOnlyList<ResourceStatus>? Measured(StateStore state, ResourceConfig config, DateTimeOffset now) => config switch
+    {
+        BucketResource b => [BucketStatus.Compute(state, b, now)],
+        TableResource t => [.. TableResourceStatus.Rows(state, t, now)],
+        RdsResource r => [RdsStatusReader.Row(state, r, now)],
+        _ => null,
     };
 
     /// <summary>How a resource is listed at start-up: its name, kind and what it protects from and to.</summary>
