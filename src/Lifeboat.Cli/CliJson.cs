@@ -31,6 +31,11 @@ public sealed record ServeStatusJson(IReadOnlyList<CheckStatusJson> Checks, IRea
 public sealed record CheckStatusJson(string Name, string Probe, bool Failing, bool? LastOk, string? Last, DateTimeOffset? LastAt, string Threshold,
     string? LastResult = null);
 
+/// <summary>`verify` of an rds resource: the newest copy Lifeboat made, the copies in the target region, problems.</summary>
+public sealed record RdsVerifyJson(string Resource, string Type, bool Ok, string? LastSnapshot, IReadOnlyList<RdsCopyJson> Copies, IReadOnlyList<string> Problems);
+
+public sealed record RdsCopyJson(string Id, string Status);
+
 /// <summary>A resource's replication mode in the serve API, with its kind (bucket, table, postgres, rds).</summary>
 public sealed record ModeJson(string Resource, string Mode)
 {
@@ -54,6 +59,8 @@ public sealed record EventAcceptedJson(IReadOnlyList<string> Matched, bool Recor
 [JsonSerializable(typeof(List<object>))] // status with postgres resources: ResourceStatus and PgStatus rows
 [JsonSerializable(typeof(ResourceStatus))]
 [JsonSerializable(typeof(PgStatus))]
+[JsonSerializable(typeof(PgVerifyJson))]
+[JsonSerializable(typeof(RdsVerifyJson))]
 [JsonSerializable(typeof(ConfigJson))]
 [JsonSerializable(typeof(ScenarioJson))]
 [JsonSerializable(typeof(ServeStatusJson))]

@@ -80,26 +80,29 @@ public static class PgCommand
             await using var _ = store;
             var rep = await PgVerifier.RunAsync(archive, ct).ConfigureAwait(false);
             ok &= rep.Ok;
-            if (json)
-            {
-                Console.WriteLine(JsonSerializer.Serialize(new PgVerifyJson(res.Name, rep.Ok, rep.Backups, rep.WalChecked, rep.WalErrors, rep.Gaps,
-                    rep.Windows.Where(w => w.Usable).Select(w => new PgRecoverableJson(w.Backup.Id, w.From, w.To, w.Problem)).ToList(),
-                    rep.Incomplete), PgJson.Default.PgVerifyJson));
-                continue;
-            }
-            Console.WriteLine($"{res.Name}: {(rep.Ok ? "OK" : "PROBLEMS")}: {rep.Backups.Count} backups, {rep.WalChecked} WAL objects checked");
-            foreach (var b in rep.Backups)
-                Console.WriteLine($"  backup {b.Id}: {(b.Error is null ? $"ok ({b.Files} files, {Sizes.Format(b.Bytes)})" : "CORRUPTED: " + b.Error)}");
-            foreach (var e in rep.WalErrors) Console.WriteLine($"  CORRUPTED {e}");
-            foreach (var g in rep.Gaps) Console.WriteLine($"  GAP: {g}");
-            foreach (var i in rep.Incomplete) Console.WriteLine($"  incomplete backup {i} (no manifest; never used)");
-            foreach (var w in rep.Windows)
-                Console.WriteLine(w.Usable
-                    ? $"  recoverable from {PgRestore.Iso(w.From)} to {PgRestore.Iso(w.To)} (backup {w.Backup.Id}{(w.Problem is null ? "" : "; ends early: " + w.Problem)})"
-                    : $"  backup {w.Backup.Id} NOT restorable: {w.Problem}");
-            if (!rep.Windows.Any(w => w.Usable)) Console.WriteLine("  no recoverable time range");
+            if (json) Console.WriteLine(JsonSerializer.Serialize(VerifyJson(res, rep), PgJson.Default.PgVerifyJson));
+            else PrintVerify(res, rep);
         }
         return ok ? Cli.Ok : Cli.Failed;
+    }
+
+    public static PgVerifyJson VerifyJson(PostgresResource res, Providers.Postgres.VerifyReport rep) =>
+        new(res.Name, rep.Ok, rep.Backups, rep.WalChecked, rep.WalErrors, rep.Gaps,
+            rep.Windows.Where(w => w.Usable).Select(w => new PgRecoverableJson(w.Backup.Id, w.From, w.To, w.Problem)).ToList(), rep.Incomplete);
+
+    public static void PrintVerify(PostgresResource res, Providers.Postgres.VerifyReport rep)
+    {
+        Console.WriteLine($"{res.Name} (postgres): {(rep.Ok ? "OK" : "PROBLEMS")}: {rep.Backups.Count} backups, {rep.WalChecked} WAL objects checked");
+        foreach (var b in rep.Backups)
+            Console.WriteLine($"  backup {b.Id}: {(b.Error is null ? $"ok ({b.Files} files, {Sizes.Format(b.Bytes)})" : "CORRUPTED: " + b.Error)}");
+        foreach (var e in rep.WalErrors) Console.WriteLine($"  CORRUPTED {e}");
+        foreach (var g in rep.Gaps) Console.WriteLine($"  GAP: {g}");
+        foreach (var i in rep.Incomplete) Console.WriteLine($"  incomplete backup {i} (no manifest; never used)");
+        foreach (var w in rep.Windows)
+            Console.WriteLine(w.Usable
+                ? $"  recoverable from {PgRestore.Iso(w.From)} to {PgRestore.Iso(w.To)} (backup {w.Backup.Id}{(w.Problem is null ? "" : "; ends early: " + w.Problem)})"
+                : $"  backup {w.Backup.Id} NOT restorable: {w.Problem}");
+        if (!rep.Windows.Any(w => w.Usable)) Console.WriteLine("  no recoverable time range");
     }
 
     public static async Task<int> WalPushAsync(string file, string resource, string path, CancellationToken ct)

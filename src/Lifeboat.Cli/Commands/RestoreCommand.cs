@@ -13,6 +13,15 @@ public static class RestoreCommand
         string? toTable = null, bool resetState = false)
     {
         var cfg = ConfigLoader.Load(file);
+        switch (cfg.Find(resourceName))
+        {
+            case PostgresResource:
+                throw new UserErrorException($"'{resourceName}' is a postgres resource: restore it to a point in time with " +
+                                             $"`lifeboat pg restore -c {file} --resource {resourceName} --target-dir DIR --time T` (or --latest)");
+            case RdsResource rdsRes:
+                throw new UserErrorException($"'{resourceName}' is an rds resource: its snapshots are copied to {rdsRes.TargetRegion} and restored there with " +
+                                             $"RDS's RestoreDBInstanceFromDBSnapshot (`lifeboat verify -c {file} --resource {resourceName}` lists the copies)");
+        }
         if (cfg.Tables.FirstOrDefault(t => t.Name == resourceName) is { } table)
         {
             if (prefix is not null || toBucket is not null)

@@ -2,6 +2,8 @@ using System.Text.Json;
 using Lifeboat.Cli.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
+using Lifeboat.Providers.Aws;
+using Lifeboat.Providers.Aws.Rds;
 using Lifeboat.Providers.DynamoDb;
 
 namespace Lifeboat.Cli.Commands;
@@ -18,7 +20,14 @@ public static class VerifyCommand
         var cfg = ConfigLoader.Load(file);
         using var logs = Cli.Logs(Microsoft.Extensions.Logging.LogLevel.Warning);
         await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
-        var (buckets, tables) = cfg.SelectAny(resourceName);
+        // Every kind (ADR 0010): the named resource of any kind, or all of them.
+        var selected = resourceName is null ? cfg.All : [cfg.Find(resourceName)];
+        var buckets = selected.OfType<BucketResource>().ToList();
+        var tables = selected.OfType<TableResource>().ToList();
+        var pgs = reverse ? [] : selected.OfType<PostgresResource>().ToList();
+        var rds = reverse ? [] : selected.OfType<RdsResource>().ToList();
+        if (reverse && resourceName is not null && tables.Count == 0 && buckets.Count == 0)
+            throw new UserErrorException($"--reverse: '{resourceName}' is a {selected[0].Type} resource; --reverse is for table resources");
         if (reverse && buckets.Count > 0)
             throw new UserErrorException(resourceName is null
                 ? $"{file}: --reverse compares table resources the failback way; name a table with --resource"
@@ -39,6 +48,34 @@ public static class VerifyCommand
             var res = reverse ? TableReplicator.Reverse(t) : t;
             var r = await new TableVerifier(res, rt.Dynamo(res.Source.Store), rt.Dynamo(res.Target.Store), rt.State, rt.Time).RunAsync(ct).ConfigureAwait(false);
             results.Add(new Checked(r, "table", $"{res.Source.Store}/{res.Source.Table}", $"{res.Target.Store}/{res.Target.Table}"));
+        }
+        var pgReports = new List<(PostgresResource Res, Providers.Postgres.VerifyReport Report)>();
+        foreach (var p in pgs)
+        {
+            var archive = PgCommand.ArchiveOf(cfg, p, out var store);
+            await using var _ = store;
+            pgReports.Add((p, await Providers.Postgres.PgVerifier.RunAsync(archive, ct).ConfigureAwait(false)));
+        }
+        var rdsReports = new List<RdsVerifyResult>();
+        foreach (var r in rds)
+        {
+            try { rdsReports.Add(await rt.RdsRunner(r).VerifyAsync(ct).ConfigureAwait(false)); }
+            catch (AwsServiceException e) { rdsReports.Add(new RdsVerifyResult(r.Name, false, null, [], [$"{r.TargetRegion}: {e.Message}"])); }
+        }
+        var ok = results.All(c => c.Result.Ok) && pgReports.All(p => p.Report.Ok) && rdsReports.All(r => r.Ok);
+        if (json && pgReports.Count + rdsReports.Count > 0)
+        {
+            // Mixed kinds: each row in its kind's shape, in the config's order.
+            var rows = new List<object>();
+            foreach (var r in selected)
+            {
+                if (results.FirstOrDefault(c => c.Result.Resource == r.Name || c.Result.Resource == r.Name + TableReplicator.ReverseSuffix) is { } c) rows.Add(Json(c));
+                else if (pgReports.FirstOrDefault(p => p.Res.Name == r.Name) is { Res: not null } p) rows.Add(PgCommand.VerifyJson(p.Res, p.Report));
+                else if (rdsReports.FirstOrDefault(x => x.Resource == r.Name) is { } x)
+                    rows.Add(new RdsVerifyJson(x.Resource, "rds", x.Ok, x.LastSnapshot, x.Copies.Select(y => new RdsCopyJson(y.Id, y.Status)).ToList(), x.Problems));
+            }
+            Console.WriteLine(JsonSerializer.Serialize(rows, CliJson.Default.ListObject));
+            return ok ? Cli.Ok : Cli.Failed;
         }
         if (json)
         {
@@ -65,8 +102,20 @@ public static class VerifyCommand
                 if (skipped.Count > 50) Console.WriteLine($"  ... and {skipped.Count - 50} more skipped (--json lists all)");
             }
         }
-        return results.All(c => c.Result.Ok) ? Cli.Ok : Cli.Failed;
+        foreach (var (res, rep) in pgReports) PgCommand.PrintVerify(res, rep);
+        foreach (var r in rdsReports)
+        {
+            Console.WriteLine($"{r.Resource} (rds): {(r.Ok ? "OK" : "PROBLEMS")}: last copy {r.LastSnapshot ?? "none"}; {r.Copies.Count} copies in the target region");
+            foreach (var (id, status) in r.Copies) Console.WriteLine($"  copy {id}: {status}");
+            foreach (var p in r.Problems) Console.WriteLine($"  PROBLEM: {p}");
+        }
+        return ok ? Cli.Ok : Cli.Failed;
     }
+
+    private static VerifyJson Json(Checked c) => new(c.Result.Resource, c.Type, c.Source, c.Target,
+        c.Result.Ok, c.Result.Checked, c.Result.Equal,
+        c.Result.Differences.Select(d => new DifferenceJson(d.Key, d.Kind.ToString().ToLowerInvariant(), d.Detail)).ToList(),
+        c.Result.Held, Skipped(c.Result).Select(s => new SkippedJson(s.Side, s.Entry.Path, s.Entry.What)).ToList());
 
     private static List<(string Side, Lifeboat.Core.Abstractions.SkippedEntry Entry)> Skipped(VerifyResult r) =>
         (r.SkippedAtSource ?? []).Select(e => ("source", e)).Concat((r.SkippedAtTarget ?? []).Select(e => ("target", e))).ToList();

@@ -14,13 +14,15 @@ public enum StatusFigure { Lag, Rpo, Backlog, Failed }
 /// <param name="Actions">The runbook <c>replication:</c> actions the kind acknowledges (the supervisor applies the mode).</param>
 /// <param name="Figures">The figures it measures (alarms may read only these).</param>
 /// <param name="Restore">A runbook <c>restore:</c> step can restore it.</param>
+/// <param name="Verify"><c>verify</c> checks it (every kind today; declared so a kind that cannot is listed, not skipped).</param>
 /// <param name="PointInTime">It restores to a point in time (<c>point_in_time</c> on a restore step).</param>
 public sealed record ResourceCapabilities(
     bool Continuous,
     IReadOnlySet<ReplicationAction> Actions,
     IReadOnlySet<StatusFigure> Figures,
     bool Restore,
-    bool PointInTime)
+    bool PointInTime,
+    bool Verify = true)
 {
     public static string Name(ReplicationAction a) => a.ToString().ToLowerInvariant();
     public static string Name(StatusFigure f) => f.ToString().ToLowerInvariant();

@@ -48,6 +48,9 @@ public sealed record RdsStep(RdsStepKind Kind, DateTimeOffset? WakeAt = null, Rd
 
 /// <summary>A cycle failed for a reason retrying cannot fix now (quota, a failed snapshot, a missing KMS key...);
 /// the message says which. The next scheduled run starts a new cycle.</summary>
+/// <summary>What <c>verify</c> found for an rds resource: the copies in the target region and any problem.</summary>
+public sealed record RdsVerifyResult(string Resource, bool Ok, string? LastSnapshot, IReadOnlyList<(string Id, string Status)> Copies, IReadOnlyList<string> Problems);
+
 public sealed class RdsCycleFailedException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
@@ -421,6 +424,27 @@ public sealed class RdsSnapshotRunner
                     throw new InvalidOperationException("no cycle started");
             }
         }
+    }
+
+    /// <summary>
+    /// <c>verify</c> of an rds resource: the newest snapshot Lifeboat copied must exist in the target region,
+    /// <c>available</c>, and be ours (tagged with this resource); its copies there are listed with their state. Not OK
+    /// when no cycle finished yet, when the copy is missing or not available, or when the last cycle failed.
+    /// </summary>
+    public async Task<RdsVerifyResult> VerifyAsync(CancellationToken ct)
+    {
+        var problems = new List<string>();
+        var last = LoadLast(_state, Resource.Name);
+        var copies = (await _target.DescribeSnapshotsAsync(null, "manual", ct).ConfigureAwait(false)).Where(Ours)
+            .OrderByDescending(x => x.CreateTime ?? DateTimeOffset.MinValue).ToList();
+        if (last is null) problems.Add("no snapshot was copied yet (`lifeboat rds snapshot` takes one now)");
+        else if (copies.FirstOrDefault(x => x.Id == last.SnapshotId) is not { } copy)
+            problems.Add($"the last copy {last.SnapshotId} is missing from {Resource.TargetRegion}");
+        else if (copy.Status != "available")
+            problems.Add($"the last copy {last.SnapshotId} in {Resource.TargetRegion} is {copy.Status}, not available");
+        if (LoadError(_state, Resource.Name) is { } err && (last is null || err.AtMs > last.StartedAtMs))
+            problems.Add($"the last cycle failed: {err.Message}");
+        return new RdsVerifyResult(Resource.Name, problems.Count == 0, last?.SnapshotId, copies.Select(x => (x.Id, x.Status)).ToList(), problems);
     }
 
     /// <summary>Continuous mode: runs the schedule until <paramref name="stop"/>. A failed cycle is logged and recorded

@@ -55,9 +55,28 @@ public sealed class RdsCliTests : IAsyncLifetime
         Assert.True(code == 0, output);
         Assert.Contains("billing-rds (rds): billing-prod snapshots in us-east-1", output, StringComparison.Ordinal);
 
+        // verify covers rds resources too (every kind, every command): nothing copied yet is a problem, named.
+        (code, output) = LifeboatCli.Run(_dir.Path, Env, "verify", "-c", cfg);
+        Assert.True(code == 1, output);
+        Assert.Contains("billing-rds (rds): PROBLEMS", output, StringComparison.Ordinal);
+        Assert.Contains("no snapshot was copied yet", output, StringComparison.Ordinal);
+        // restore names the way an rds snapshot is restored instead of "no resource".
+        (code, output) = LifeboatCli.Run(_dir.Path, Env, "restore", "-c", cfg, "--resource", "billing-rds");
+        Assert.True(code == 2, output);
+        Assert.Contains("'billing-rds' is an rds resource: its snapshots are copied to us-west-2", output, StringComparison.Ordinal);
+
         (code, output) = LifeboatCli.Run(_dir.Path, Env, "rds", "snapshot", "-c", cfg, "--resource", "billing-rds");
         Assert.True(code == 0, output);
         Assert.Contains("billing-rds: snapshot lifeboat-billing-rds-", output, StringComparison.Ordinal);
+        var snapshotOutput = output;
+        (code, output) = LifeboatCli.Run(_dir.Path, Env, "verify", "-c", cfg, "--resource", "billing-rds");
+        Assert.True(code == 0, output);
+        Assert.Contains("billing-rds (rds): OK: last copy lifeboat-billing-rds-", output, StringComparison.Ordinal);
+        Assert.Contains(": available", output, StringComparison.Ordinal);
+        (code, output) = LifeboatCli.Run(_dir.Path, Env, "verify", "-c", cfg, "--json");
+        Assert.True(code == 0, output);
+        Assert.Contains("\"type\": \"rds\"", output, StringComparison.Ordinal);
+        output = snapshotOutput;
         Assert.Contains("copied us-east-1 -> us-west-2", output, StringComparison.Ordinal);
         Assert.Single(_rds.Calls, c => c.Action == "CopyDBSnapshot");
         Assert.Empty(_rds.Problems);

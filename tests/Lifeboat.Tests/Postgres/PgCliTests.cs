@@ -103,6 +103,13 @@ public sealed class PgCliTests
             (code, text) = LifeboatCli.Run(dir.Path, env, "replicate", "-c", cfg, "--once");
             Assert.True(code == 0, text);
             Assert.Contains("cli: WAL archived to", text);
+            // verify covers postgres resources (every kind, every command), by name or with the others.
+            (code, text) = LifeboatCli.Run(dir.Path, env, "verify", "-c", cfg);
+            Assert.True(code == 0, text);
+            Assert.Contains("cli (postgres): OK: 1 backups", text);
+            (code, text) = LifeboatCli.Run(dir.Path, env, "restore", "-c", cfg, "--resource", "cli");
+            Assert.True(code == 2, text);
+            Assert.Contains("`lifeboat pg restore -c", text);
             (code, text) = LifeboatCli.Run(dir.Path, env, "status", "-c", cfg, "--json");
             Assert.True(code == 0, text);
             var row = JsonDocument.Parse(text[text.IndexOf('[')..]).RootElement.EnumerateArray().Single(r => r.GetProperty("resource").GetString() == "cli");
