@@ -24,6 +24,9 @@ internal sealed class HttpS3Store : IObjectStore, IPartSizeProbe
     private readonly S3Http _http;
     private readonly string _endpoint;
 
+    /// <summary>Bounds the bytes this store holds in upload buffers (shared with the other stores of the process).</summary>
+    public MemoryBudget Budget { get; init; } = new(MemoryBudget.DefaultBytes);
+
     public HttpS3Store(StoreConfig cfg, EndpointProfile profile, Func<AWSCredentials> credentials, TimeProvider time, string describe, string identity)
     {
         _endpoint = Redact.Url(cfg.Endpoint) ?? throw new ArgumentException("the lean S3 path needs an endpoint", nameof(cfg)); // for messages
@@ -363,7 +366,7 @@ internal sealed class HttpS3Store : IObjectStore, IPartSizeProbe
     {
         if (layout.IsMultipart(length))
             return await MultipartPutAsync(bucket, key, content, length, metadata, layout.PartSize, ct).ConfigureAwait(false);
-        using var lease = await MemoryBudget.Shared.AcquireAsync(length, ct).ConfigureAwait(false);
+        using var lease = await Budget.AcquireAsync(length, ct).ConfigureAwait(false);
         var buf = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
         try
         {
@@ -394,7 +397,7 @@ internal sealed class HttpS3Store : IObjectStore, IPartSizeProbe
             for (var i = 1; i <= partCount; i++)
             {
                 var size = (int)Math.Min(partSize, length - (i - 1) * partSize);
-                var lease = await MemoryBudget.Shared.AcquireAsync(size, ct).ConfigureAwait(false);
+                var lease = await Budget.AcquireAsync(size, ct).ConfigureAwait(false);
                 var buf = ArrayPool<byte>.Shared.Rent(size);
                 var n = await ReadFullAsync(content, buf, size, ct).ConfigureAwait(false);
                 if (n != size)

@@ -1,3 +1,4 @@
+using Lifeboat.Core.Replication;
 using Amazon.Runtime;
 using Lifeboat.Core.Abstractions;
 using Lifeboat.Core.Config;
@@ -22,8 +23,10 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
 
     public S3Store(StoreConfig cfg) : this(cfg, TimeProvider.System) { }
 
-    public S3Store(StoreConfig cfg, TimeProvider time)
+    /// <param name="budget">Bounds the bytes held in upload buffers; shared by the stores of one process (Runtime).</param>
+    public S3Store(StoreConfig cfg, TimeProvider time, MemoryBudget? budget = null)
     {
+        budget ??= new MemoryBudget(MemoryBudget.DefaultBytes);
         var profile = EndpointProfile.For(cfg.Endpoint);
         var endpoint = Redact.Url(cfg.Endpoint) ?? $"AWS S3 ({cfg.Region})"; // shown in messages only
         Describe = $"store '{cfg.Name}' ({endpoint})";
@@ -32,8 +35,8 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
         var lean = profile.LeanRequests && cfg.Endpoint is not null &&
                    !string.Equals(Environment.GetEnvironmentVariable("LIFEBOAT_S3_CLIENT"), "sdk", StringComparison.OrdinalIgnoreCase);
         _impl = lean
-            ? new HttpS3Store(cfg, profile, AwsCredentialResolver.Source(creds, cfg.Where.ToString()), time, Describe, EndpointIdentity)
-            : new SdkS3Store(cfg, profile, creds, Describe, endpoint, EndpointIdentity);
+            ? new HttpS3Store(cfg, profile, AwsCredentialResolver.Source(creds, cfg.Where.ToString()), time, Describe, EndpointIdentity) { Budget = budget }
+            : new SdkS3Store(cfg, profile, creds, Describe, endpoint, EndpointIdentity) { Budget = budget };
     }
 
     /// <summary>The credentials a store config names (key env vars, profile, role_arn), or null for the SDK's default chain.

@@ -29,6 +29,9 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
     private readonly EndpointProfile _profile;
     private readonly bool _https;
 
+    /// <summary>Bounds the bytes this store holds in upload buffers (shared with the other stores of the process).</summary>
+    public MemoryBudget Budget { get; init; } = new(MemoryBudget.DefaultBytes);
+
     public SdkS3Store(StoreConfig cfg, EndpointProfile profile, AWSCredentials? creds, string describe, string endpoint, string identity)
     {
         _profile = profile;
@@ -285,7 +288,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
     {
         if (!layout.IsMultipart(length))
         {
-            using var lease = await MemoryBudget.Shared.AcquireAsync(length, ct).ConfigureAwait(false);
+            using var lease = await Budget.AcquireAsync(length, ct).ConfigureAwait(false);
             var buf = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
             try
             {
@@ -327,7 +330,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
             for (var i = 1; i <= partCount; i++)
             {
                 var size = (int)Math.Min(partSize, length - (i - 1) * partSize);
-                var lease = await MemoryBudget.Shared.AcquireAsync(size, ct).ConfigureAwait(false);
+                var lease = await Budget.AcquireAsync(size, ct).ConfigureAwait(false);
                 var buf = ArrayPool<byte>.Shared.Rent(size);
                 var n = await ReadFullAsync(content, buf, size, ct).ConfigureAwait(false);
                 if (n != size)

@@ -10,17 +10,13 @@ namespace Lifeboat.Cli.Hosting;
 
 /// <summary>
 /// The recovery engine wired to this build's providers: traffic stores (routing files here; RFC 2136 zones and Route 53
-/// hosted zones through <see cref="TrafficStoreFactory"/>), the metrics alarms read (the same figures as
+/// hosted zones), the metrics alarms read (the same figures as
 /// <c>lifeboat status</c>), restores through the existing restore code, and the event-pattern matcher.
 /// </summary>
 public sealed class RecoveryRuntime : IDisposable
 {
     private readonly Dictionary<string, IDnsRecordStore> _traffic = new(StringComparer.Ordinal);
     private static readonly HttpClient SharedHttp = new() { Timeout = TimeSpan.FromSeconds(30) };
-
-    /// <summary>Creates the IDnsRecordStore of other traffic stores (<c>type: route53</c>) when their provider is part
-    /// of the build. Null = only <c>routes</c> and <c>dns</c> stores are available.</summary>
-    public static Func<StoreConfig, IDnsRecordStore>? TrafficStoreFactory { get; set; }
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Core.Events.EventPattern> Patterns = new(StringComparer.Ordinal);
 
@@ -69,7 +65,7 @@ public sealed class RecoveryRuntime : IDisposable
                 StoreType.Routes => new RoutingFileStore(name, cfg.Path!),
                 StoreType.Dns => Providers.Dns.DnsStores.Create(cfg, Runtime.Time),
                 StoreType.Route53 => Providers.Aws.Route53.Route53RecordStore.ForStore(cfg, Runtime.Time),
-                _ => TrafficStoreFactory?.Invoke(cfg) ?? throw new UserErrorException(
+                _ => throw new UserErrorException(
                     $"{cfg.Where}: store '{name}' of type {cfg.Type.ToString().ToLowerInvariant()} is not available in this build (traffic stores: routes, dns, route53)"),
             };
             return _traffic[name] = store;

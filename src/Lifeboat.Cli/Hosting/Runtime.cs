@@ -41,11 +41,17 @@ public sealed class Runtime : IAsyncDisposable
     public StateStore State { get; }
     public MetricsRegistry Metrics { get; } = new();
 
+    /// <summary>The upload-buffer budget of every S3 store this runtime creates (one per process, not a static).</summary>
+    public MemoryBudget Budget { get; } = new(MemoryBudget.DefaultBytes);
+
+    /// <summary>The rds copy gates of every runner this runtime creates.</summary>
+    private readonly Providers.Aws.Rds.RdsCopyGates _rdsGates = new();
+
     /// <param name="logs">Where a folder store reports the entries its listings skip (links, FIFOs, ...).</param>
-    public static IObjectStore CreateStore(StoreConfig cfg, ILoggerFactory? logs = null) => cfg.Type switch
+    public static IObjectStore CreateStore(StoreConfig cfg, ILoggerFactory? logs = null, MemoryBudget? budget = null) => cfg.Type switch
     {
         StoreType.File => new FileStore(cfg.Name, cfg.Path!, log: logs?.CreateLogger("lifeboat.store." + cfg.Name)),
-        StoreType.S3 => new S3Store(cfg),
+        StoreType.S3 => new S3Store(cfg, TimeProvider.System, budget),
         _ => throw new UserErrorException($"{cfg.Where}: unsupported store type {cfg.Type}"),
     };
 
@@ -54,7 +60,7 @@ public sealed class Runtime : IAsyncDisposable
         if (_stores.TryGetValue(name, out var s)) return s;
         if (!Config.Stores.TryGetValue(name, out var cfg))
             throw new UserErrorException($"{Config.File}: no store named '{name}' (stores: {string.Join(", ", Config.Stores.Keys)})");
-        return _stores[name] = CreateStore(cfg, Logs);
+        return _stores[name] = CreateStore(cfg, Logs, Budget);
     }
 
     /// <param name="claim">What the replicator does with its target's claim marker: forward replication claims it
@@ -78,7 +84,7 @@ public sealed class Runtime : IAsyncDisposable
     /// <summary>The snapshot runner of an rds resource (its RDS clients are disposed with the runtime).</summary>
     public Providers.Aws.Rds.RdsSnapshotRunner RdsRunner(RdsResource res)
     {
-        var (runner, source, target) = Providers.Aws.Rds.RdsFactory.Create(Config, res, State, Time, Logs.CreateLogger("lifeboat." + res.Name));
+        var (runner, source, target) = Providers.Aws.Rds.RdsFactory.Create(Config, res, State, Time, Logs.CreateLogger("lifeboat." + res.Name), _rdsGates);
         _owned.Add(source);
         _owned.Add(target);
         return runner;

@@ -12,7 +12,9 @@ public sealed class MemoryBudget(long bytes)
     private readonly SemaphoreSlim _units = new((int)Math.Max(1, bytes / Unit));
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    public static MemoryBudget Shared { get; } = new(192L << 20);
+    /// <summary>The budget a process gives its S3 stores' upload buffers (the composition root owns one instance and
+    /// passes it to every store it creates; a store made without one gets its own).</summary>
+    public const long DefaultBytes = 192L << 20;
 
     public async Task<IDisposable> AcquireAsync(long size, CancellationToken ct)
     {

@@ -29,11 +29,12 @@ public static class RdsFactory
     });
 
     /// <summary>The runner with its two clients (source and target region); dispose the clients with it.</summary>
-    public static (RdsSnapshotRunner Runner, RdsClient Source, RdsClient Target) Create(LifeboatConfig cfg, RdsResource res, StateStore state, TimeProvider time, ILogger log)
+    public static (RdsSnapshotRunner Runner, RdsClient Source, RdsClient Target) Create(LifeboatConfig cfg, RdsResource res, StateStore state, TimeProvider time, ILogger log,
+        RdsCopyGates? gates = null)
     {
         var creds = Credentials(cfg, res);
         var source = Client(creds, res.SourceRegion, res.SourceEndpoint, time);
         var target = Client(creds, res.TargetRegion, res.TargetEndpoint, time);
-        return (new RdsSnapshotRunner(res, source, target, state, time, log), source, target);
+        return (new RdsSnapshotRunner(res, source, target, state, time, log) { CopyGates = gates ?? new RdsCopyGates() }, source, target);
     }
 }

@@ -48,6 +48,14 @@ public sealed record RdsStep(RdsStepKind Kind, DateTimeOffset? WakeAt = null, Rd
 
 /// <summary>A cycle failed for a reason retrying cannot fix now (quota, a failed snapshot, a missing KMS key...);
 /// the message says which. The next scheduled run starts a new cycle.</summary>
+/// <summary>One gate per target region and endpoint: a copy is started (and its quota checked) by one runner at a time.</summary>
+public sealed class RdsCopyGates
+{
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
+
+    public SemaphoreSlim For(string target) => _gates.GetOrAdd(target, _ => new SemaphoreSlim(1, 1));
+}
+
 /// <summary>What <c>verify</c> found for an rds resource: the copies in the target region and any problem.</summary>
 public sealed record RdsVerifyResult(string Resource, bool Ok, string? LastSnapshot, IReadOnlyList<(string Id, string Status)> Copies, IReadOnlyList<string> Problems);
 
@@ -74,7 +82,6 @@ public sealed class RdsSnapshotRunner
     /// <summary>How long a copy RDS accepted may stay invisible to DescribeDBSnapshots before it counts as lost.</summary>
     public static readonly TimeSpan CopyVisibleWithin = TimeSpan.FromMinutes(10);
 
-    private static readonly ConcurrentDictionary<string, SemaphoreSlim> CopyGates = new(StringComparer.Ordinal);
 
     private readonly RdsClient _source;
     private readonly RdsClient _target;
@@ -93,6 +100,10 @@ public sealed class RdsSnapshotRunner
     }
 
     public RdsResource Resource { get; }
+
+    /// <summary>Serialises the copy starts of the runners of one process that share a target region (the composition
+    /// root passes one instance to all of them; a runner made alone gets its own).</summary>
+    public RdsCopyGates CopyGates { get; init; } = new();
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -318,7 +329,7 @@ public sealed class RdsSnapshotRunner
 
     private async Task<RdsStep> StartCopyAsync(RdsCycle c, CancellationToken ct)
     {
-        var gate = CopyGates.GetOrAdd($"{_target.Endpoint}|{_target.Region}", _ => new SemaphoreSlim(1, 1));
+        var gate = CopyGates.For($"{_target.Endpoint}|{_target.Region}");
         await gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
