@@ -89,6 +89,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
     {
         try { return await f().ConfigureAwait(false); }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
         catch (Exception e) { throw Map(e, what); }
     }
 
@@ -100,6 +101,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
             await _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, MaxKeys = 1, Encoding = EncodingType.Url }, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
         catch (Exception e)
         {
             var m = Map(e, $"bucket '{bucket}'");
@@ -175,6 +177,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
             return await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
         catch (Exception e)
         {
             var m = Map(e, $"head {bucket}/{key}");
@@ -215,6 +218,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
             resp = await _s3.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
         catch (Exception e)
         {
             var m = Map(e, $"get {bucket}/{key}");
