@@ -11,7 +11,7 @@ namespace Lifeboat.Tests.Aws;
 public sealed class RdsCliTests : IAsyncLifetime
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTimeProvider _time = new(TimeProvider.System.GetUtcNow());
+    private readonly FakeTimeProvider _time = new(TimeProvider.System.GetUtcNow());
     private FakeRds _rds = null!;
 
     public async Task InitializeAsync()
