@@ -38,7 +38,7 @@ public static class AwsCredentialResolver
         {
             creds ??= Amazon.Runtime.Credentials.DefaultAWSCredentialsIdentityResolver.GetCredentials();
             creds = stsEndpoint is null
-                ? new AssumeRoleAWSCredentials(creds, roleArn, "lifeboat", new AssumeRoleAWSCredentialsOptions { ExternalId = externalId })
+                ? new AwsAssumeRoleCredentials(new AssumeRoleAWSCredentials(creds, roleArn, "lifeboat", new AssumeRoleAWSCredentialsOptions { ExternalId = externalId }), roleArn, where)
                 : new EndpointAssumeRoleCredentials(creds, roleArn, externalId, stsEndpoint, region ?? "us-east-1", where);
         }
         return creds;
@@ -99,9 +99,65 @@ internal sealed class EndpointAssumeRoleCredentials(AWSCredentials source, strin
             var expires = c.Expiration is { } e ? e.ToUniversalTime() : TimeProvider.System.GetUtcNow().UtcDateTime.AddMinutes(15); // the SDK's refresh compares with the system clock
             return new CredentialsRefreshState(new ImmutableCredentials(c.AccessKeyId, c.SecretAccessKey, c.SessionToken), expires);
         }
+        catch (AmazonServiceException e) when (e.StatusCode != 0)
+        {
+            throw new UserErrorException($"{where}.role_arn: STS at {Shown(endpoint)} refused AssumeRole for {roleArn}: {Refusal(e)}", e);
+        }
         catch (Exception e) when (e is AmazonServiceException or AmazonClientException or HttpRequestException)
         {
-            throw new UserErrorException($"{where}.role_arn: STS at {endpoint} refused AssumeRole for {roleArn}: {e.Message}", e);
+            throw new UserErrorException($"{where}.role_arn: cannot ask STS at {Shown(endpoint)} for AssumeRole of {roleArn}: {OneLine(e.Message)}", e);
         }
+    }
+
+    private static string Shown(string endpoint) => Lifeboat.Core.Abstractions.Redact.Url(endpoint) ?? endpoint;
+
+    private static string OneLine(string text) => string.Join(' ', text.Split((char[])['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+    /// <summary>An STS refusal in one line: the error code and message STS sent, and the HTTP status. The SDK's own
+    /// message quotes the whole answer when it carries no message, or is not an AWS error at all (an HTML page from a
+    /// proxy or a server that is not an STS): that body is never shown; its content type says what came instead.</summary>
+    internal static string Refusal(AmazonServiceException e, string hint = ": is this the STS endpoint (sts_endpoint, else the store's endpoint)?")
+    {
+        var status = (int)e.StatusCode;
+        var sdkFallback = e.Message.StartsWith("The service returned an error", StringComparison.Ordinal) ||
+                          e.Message.StartsWith("Error making request", StringComparison.Ordinal);
+        var message = sdkFallback || string.IsNullOrWhiteSpace(e.Message) ? null : OneLine(e.Message);
+        if (!string.IsNullOrEmpty(e.ErrorCode))
+            return $"{e.ErrorCode}{(message is null ? "" : ": " + message)} (HTTP {status})";
+        var type = (e.InnerException as Amazon.Runtime.Internal.HttpErrorResponseException)?.Response?.ContentType;
+        return $"HTTP {status} {e.StatusCode} without an AWS error{(string.IsNullOrEmpty(type) ? "" : $" (a {type.Split(';')[0].Trim()} answer)")}{hint}";
+    }
+}
+
+/// <summary>The SDK's <see cref="AssumeRoleAWSCredentials"/> (AWS's STS, as the SDK finds it), with a refusal as one
+/// line naming the role and the error code and message STS sent (the SDK says only "Error calling AssumeRole").</summary>
+internal sealed class AwsAssumeRoleCredentials(AssumeRoleAWSCredentials inner, string roleArn, string where) : AWSCredentials
+{
+    public override ImmutableCredentials GetCredentials()
+    {
+        try { return inner.GetCredentials(); }
+        catch (AmazonClientException e) { throw Refused(e); }
+    }
+
+    public override async Task<ImmutableCredentials> GetCredentialsAsync()
+    {
+        try { return await inner.GetCredentialsAsync().ConfigureAwait(false); }
+        catch (AmazonClientException e) { throw Refused(e); }
+    }
+
+    /// <summary>AWS's STS, or the endpoint the SDK was told to use instead (its documented environment variables).</summary>
+    private static string Sts =>
+        Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL_STS") is { Length: > 0 } sts ? $"STS at {Lifeboat.Core.Abstractions.Redact.Url(sts)}"
+        : Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL") is { Length: > 0 } any ? $"STS at {Lifeboat.Core.Abstractions.Redact.Url(any)}"
+        : "AWS STS";
+
+    private UserErrorException Refused(AmazonClientException e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is AmazonServiceException { StatusCode: not 0 } s)
+                return new UserErrorException($"{where}.role_arn: {Sts} refused AssumeRole for {roleArn}: {EndpointAssumeRoleCredentials.Refusal(s, hint: "")}", e);
+        var cause = e.InnerException is { } i ? ": " + i.Message : "";
+        return new UserErrorException($"{where}.role_arn: cannot ask {Sts} for AssumeRole of {roleArn}: " +
+                                      string.Join(' ', (e.Message + cause).Split((char[])['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)), e);
     }
 }

@@ -19,6 +19,29 @@ public class AwsServiceException(string code, int status, string message, bool t
     public string? RequestId { get; } = requestId;
 }
 
+/// <summary>The service's endpoint could not be reached at all: its name does not resolve, or nothing accepts connections
+/// there. Transient (retried like any network error), but when it persists the endpoint is most likely wrong, which
+/// a one-shot command reports as a user error naming it instead of waiting on.</summary>
+public sealed class AwsEndpointUnreachableException(string endpoint, string message, Exception inner)
+    : AwsServiceException("", 0, message, transient: true, inner: inner)
+{
+    /// <summary>The endpoint, as shown to users (<see cref="Lifeboat.Core.Abstractions.Redact.Url"/>).</summary>
+    public string Endpoint { get; } = endpoint;
+
+    /// <summary>Whether <paramref name="e"/> (or an exception inside it) says the name did not resolve or the
+    /// connection was refused (or the host or network is unreachable).</summary>
+    public static bool IsUnreachable(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError }) return true;
+            if (e is SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.ConnectionRefused
+                    or SocketError.HostUnreachable or SocketError.NetworkUnreachable }) return true;
+        }
+        return false;
+    }
+}
+
 public sealed record AwsClientOptions
 {
     public required Uri Endpoint { get; init; }
@@ -131,7 +154,10 @@ public sealed class AwsHttp : IDisposable
         }
         catch (Exception e) when (e is HttpRequestException or IOException or SocketException)
         {
-            throw new AwsServiceException("", 0, $"{Describe}: {op}: cannot reach {Lifeboat.Core.Abstractions.Redact.Url(_o.Endpoint.OriginalString)}: {e.Message}", transient: true, inner: e);
+            var endpoint = Lifeboat.Core.Abstractions.Redact.Url(_o.Endpoint.OriginalString) ?? "";
+            var message = $"{Describe}: {op}: cannot reach {endpoint}: {e.Message.ReplaceLineEndings(" ")}";
+            if (AwsEndpointUnreachableException.IsUnreachable(e)) throw new AwsEndpointUnreachableException(endpoint, message, e);
+            throw new AwsServiceException("", 0, message, transient: true, inner: e);
         }
         using (resp)
         {

@@ -92,6 +92,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
     {
         try { return await f().ConfigureAwait(false); }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
         catch (Exception e) { throw Map(e, what); }
     }
 
@@ -103,6 +104,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
             await _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, MaxKeys = 1, Encoding = EncodingType.Url }, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
         catch (Exception e)
         {
             var m = Map(e, $"bucket '{bucket}'");
@@ -178,6 +180,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
             return await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
         catch (Exception e)
         {
             var m = Map(e, $"head {bucket}/{key}");
@@ -218,6 +221,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
             resp = await _s3.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
         catch (Exception e)
         {
             var m = Map(e, $"get {bucket}/{key}");

@@ -194,7 +194,13 @@ public sealed class RdsSnapshotRunner
     /// flight), or moves the cycle in flight on by one phase. Throws <see cref="RdsCycleFailedException"/> when the
     /// cycle fails (recorded in the state store); transient AWS errors leave the cycle as it is (Wait).
     /// </summary>
-    public async Task<RdsStep> StepAsync(bool startNow, CancellationToken ct)
+    public Task<RdsStep> StepAsync(bool startNow, CancellationToken ct) => StepAsync(startNow, endIfUnreachable: false, ct);
+
+    /// <summary>As <see cref="StepAsync(bool, CancellationToken)"/>; with <paramref name="endIfUnreachable"/> (one-shot runs), an
+    /// endpoint that still cannot be reached after the client's retries (its name does not resolve, or connections are
+    /// refused) ends the run with a <see cref="UserErrorException"/> naming it, instead of waiting for it forever. The
+    /// cycle stays in flight (the next run resumes it) and the error is recorded for status.</summary>
+    private async Task<RdsStep> StepAsync(bool startNow, bool endIfUnreachable, CancellationToken ct)
     {
         var c = Cycle;
         if (c is null)
@@ -206,6 +212,12 @@ public sealed class RdsSnapshotRunner
         try
         {
             return await AdvanceAsync(c, ct).ConfigureAwait(false);
+        }
+        catch (AwsEndpointUnreachableException e) when (endIfUnreachable)
+        {
+            var text = $"rds resource '{Resource.Name}' ({Resource.Where}): {e.Message}";
+            _state.SetCheckpoint(Resource.Name, ErrorCheckpoint, JsonSerializer.Serialize(new RdsError(NowMs, c.SnapshotId, text), RdsJson.Default.RdsError), NowMs);
+            throw new UserErrorException(text, e);
         }
         catch (AwsServiceException e) when (e.Transient)
         {
@@ -416,13 +428,14 @@ public sealed class RdsSnapshotRunner
     }
 
     /// <summary>Drives a cycle to its end now (the one in flight, else a new one): <c>--once</c> and
-    /// <c>lifeboat rds snapshot</c>. Waits between polls on the injected clock.</summary>
+    /// <c>lifeboat rds snapshot</c>. Waits between polls on the injected clock; an endpoint that cannot be reached at
+    /// all ends it with a <see cref="UserErrorException"/> (other transient errors are waited out).</summary>
     public async Task<RdsLast> RunCycleAsync(CancellationToken ct)
     {
         var start = true;
         while (true)
         {
-            var step = await StepAsync(start, ct).ConfigureAwait(false);
+            var step = await StepAsync(start, endIfUnreachable: true, ct).ConfigureAwait(false);
             start = false;
             switch (step.Kind)
             {

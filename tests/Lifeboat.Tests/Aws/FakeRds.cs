@@ -21,7 +21,7 @@ public sealed class FakeRds : IAsyncDisposable
 {
     public const string Account = "123456789012";
     private readonly Dictionary<string, FakeAwsServer> _servers = new(StringComparer.Ordinal);
-    private readonly ManualTimeProvider _time;
+    private readonly FakeTimeProvider _time;
     private readonly Lock _gate = new();
 
     public sealed class Snap
@@ -41,7 +41,7 @@ public sealed class FakeRds : IAsyncDisposable
         public string Arn => $"arn:aws:rds:{Region}:{Account}:snapshot:{Id}";
     }
 
-    private FakeRds(ManualTimeProvider time) => _time = time;
+    private FakeRds(FakeTimeProvider time) => _time = time;
 
     public Dictionary<string, Dictionary<string, Snap>> Snapshots { get; } = new(StringComparer.Ordinal);
     public List<(string Region, string Action, Dictionary<string, string> Form)> Calls { get; } = [];
@@ -55,7 +55,7 @@ public sealed class FakeRds : IAsyncDisposable
     public int CopyLimitErrors;
     public bool EncryptedInstances { get; set; }
 
-    public static async Task<FakeRds> StartAsync(ManualTimeProvider time, params string[] regions)
+    public static async Task<FakeRds> StartAsync(FakeTimeProvider time, params string[] regions)
     {
         var f = new FakeRds(time);
         foreach (var r in regions)

@@ -11,7 +11,7 @@ namespace Lifeboat.Tests.Aws;
 public sealed class RdsCliTests : IAsyncLifetime
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTimeProvider _time = new(TimeProvider.System.GetUtcNow());
+    private readonly FakeTimeProvider _time = new(TimeProvider.System.GetUtcNow());
     private FakeRds _rds = null!;
 
     public async Task InitializeAsync()
@@ -29,7 +29,11 @@ public sealed class RdsCliTests : IAsyncLifetime
 
     private Dictionary<string, string?> Env => new() { ["LB_TEST_AK"] = FakeAwsServer.AccessKey, ["LB_TEST_SK"] = FakeAwsServer.SecretKey };
 
-    private string Config(int keep = 1, string schedule = "0 */6 * * *") => _dir.File("lifeboat.yaml", $"""
+    /// <summary>The config (in <paramref name="dir"/>, else the test's folder), with the fake's endpoints unless told otherwise.</summary>
+    private string Config(int keep = 1, string schedule = "0 */6 * * *", string? sourceEndpoint = null, string? targetEndpoint = null, string? dir = null)
+    {
+        var file = Path.Combine(dir ?? _dir.Path, "lifeboat.yaml");
+        File.WriteAllText(file, $"""
         state: state.db
         stores:
           aws: {"{"} type: s3, region: us-east-1, access_key_env: LB_TEST_AK, secret_key_env: LB_TEST_SK {"}"}
@@ -43,9 +47,11 @@ public sealed class RdsCliTests : IAsyncLifetime
             keep: {keep}
             store: aws
             poll_every: 1s
-            source_endpoint: {_rds.Endpoint("us-east-1").ToString().TrimEnd('/')}
-            target_endpoint: {_rds.Endpoint("us-west-2").ToString().TrimEnd('/')}
+            source_endpoint: {sourceEndpoint ?? _rds.Endpoint("us-east-1").ToString().TrimEnd('/')}
+            target_endpoint: {targetEndpoint ?? _rds.Endpoint("us-west-2").ToString().TrimEnd('/')}
         """);
+        return file;
+    }
 
     [Fact]
     public void RdsSnapshot_OnDemand_CreatesCopiesAndStatusShowsIt()
@@ -145,5 +151,45 @@ public sealed class RdsCliTests : IAsyncLifetime
         var (code, output) = LifeboatCli.Run(_dir.Path, Env, "rds", "snapshot", "-c", Config(), "--resource", "nope");
         Assert.Equal(2, code);
         Assert.Contains("no rds resource named 'nope' (rds resources: billing-rds)", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// An endpoint that cannot be reached at all ends a one-shot run after the client's retries, exit 2 with one line
+    /// naming it (it used to wait on it forever): a source endpoint whose name does not resolve for `rds snapshot`, a
+    /// target endpoint where nothing listens (connection refused, reached once the source snapshot exists) for
+    /// `replicate --once`. The cycle stays in flight: once the endpoint is right, the next run finishes it.
+    /// </summary>
+    [Fact]
+    public async Task UnreachableEndpoint_EndsOneShotRuns_ExitTwoWithOneLineNamingIt()
+    {
+        var dns = _dir.Sub("dns");
+        var refused = _dir.Sub("refused");
+        var dnsCfg = Config(sourceEndpoint: "http://no-such-host.invalid:1", dir: dns);
+        var refusedCfg = Config(targetEndpoint: "http://127.0.0.1:9", dir: refused);
+        // Both at once: each spends the client's retries (seconds of backoff) before giving up.
+        var timeout = TimeSpan.FromMinutes(2);
+        var runs = await Task.WhenAll(
+            Task.Run(() => LifeboatCli.Run(dns, Env, timeout, "rds", "snapshot", "-c", dnsCfg, "--resource", "billing-rds")),
+            Task.Run(() => LifeboatCli.Run(refused, Env, timeout, "replicate", "-c", refusedCfg, "--once")));
+        foreach (var ((code, output), endpoint) in runs.Zip(["http://no-such-host.invalid:1", "http://127.0.0.1:9"]))
+        {
+            Assert.True(code == 2, output);
+            var error = Assert.Single(output.Split('\n'), l => l.StartsWith("lifeboat: ", StringComparison.Ordinal));
+            Assert.Contains("rds resource 'billing-rds'", error, StringComparison.Ordinal);
+            Assert.Contains($"cannot reach {endpoint}", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        }
+        Assert.DoesNotContain(_rds.CallsTo("us-west-2"), c => c.Action == "CopyDBSnapshot");
+        var created = Assert.Single(_rds.Snapshots["us-east-1"]).Key; // by the second run, before its copy failed
+
+        // status shows why; with the target endpoint corrected, the cycle in flight is finished (no second snapshot).
+        var (scode, status) = LifeboatCli.Run(refused, Env, "status", "-c", refusedCfg);
+        Assert.True(scode == 1, status);
+        Assert.Contains("cannot reach http://127.0.0.1:9", status, StringComparison.Ordinal);
+        var (rcode, rerun) = LifeboatCli.Run(refused, Env, "rds", "snapshot", "-c", Config(dir: refused), "--resource", "billing-rds");
+        Assert.True(rcode == 0, rerun);
+        Assert.Contains($"billing-rds: snapshot {created} of billing-prod copied", rerun, StringComparison.Ordinal);
+        Assert.Single(_rds.Snapshots["us-east-1"]);
+        Assert.Empty(_rds.Problems);
     }
 }

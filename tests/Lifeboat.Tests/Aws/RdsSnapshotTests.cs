@@ -13,7 +13,7 @@ namespace Lifeboat.Tests.Aws;
 /// <summary>
 /// The RDS client and snapshot runner against <see cref="FakeRds"/>: answers in the shape of AWS's documented sample
 /// responses (not live RDS, which is not reachable from here), every request's SigV4 signature and form checked, the
-/// cross-region PreSignedUrl verified as the source region would. Time is a <see cref="ManualTimeProvider"/>.
+/// cross-region PreSignedUrl verified as the source region would. Time is a <see cref="SleepAwareTimeProvider"/>.
 /// </summary>
 public sealed class RdsSnapshotTests : IAsyncLifetime
 {
@@ -21,7 +21,7 @@ public sealed class RdsSnapshotTests : IAsyncLifetime
     private const string Dst = "us-west-2";
     private const string Name = "billing-rds";
     private const string Instance = "billing-prod";
-    private readonly ManualTimeProvider _time = new(new DateTimeOffset(2026, 11, 22, 5, 50, 0, TimeSpan.Zero));
+    private readonly SleepAwareTimeProvider _time = new(new DateTimeOffset(2026, 11, 22, 5, 50, 0, TimeSpan.Zero));
     private readonly TempDir _dir = new();
     private FakeRds _rds = null!;
 

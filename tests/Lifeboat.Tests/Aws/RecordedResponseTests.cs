@@ -20,7 +20,7 @@ public sealed class RecordedResponseTests
         Region = region,
         Service = service,
         Credentials = () => new BasicAWSCredentials(FakeAwsServer.AccessKey, FakeAwsServer.SecretKey),
-        Time = new ManualTimeProvider(new DateTimeOffset(2026, 11, 22, 3, 0, 0, TimeSpan.Zero)),
+        Time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 3, 0, 0, TimeSpan.Zero)),
     };
 
     [Fact]

@@ -21,12 +21,12 @@ namespace Lifeboat.Tests.Aws;
 public sealed class FakeRoute53 : IAsyncDisposable
 {
     private const string Ns = "https://route53.amazonaws.com/doc/2013-04-01/";
-    private readonly ManualTimeProvider _time;
+    private readonly FakeTimeProvider _time;
     private readonly Lock _gate = new();
     private FakeAwsServer _server = null!;
     private int _changes;
 
-    private FakeRoute53(ManualTimeProvider time) => _time = time;
+    private FakeRoute53(FakeTimeProvider time) => _time = time;
 
     public string Zone { get; } = "Z1D633PJN98FT9";
     public TimeSpan InSyncAfter { get; set; } = TimeSpan.FromSeconds(20);
@@ -36,7 +36,7 @@ public sealed class FakeRoute53 : IAsyncDisposable
     public Uri Endpoint => _server.Endpoint;
     public List<string> Problems => _server.Problems;
 
-    public static async Task<FakeRoute53> StartAsync(ManualTimeProvider time)
+    public static async Task<FakeRoute53> StartAsync(FakeTimeProvider time)
     {
         var f = new FakeRoute53(time);
         f._server = await FakeAwsServer.StartAsync("us-east-1", "route53", f.Handle);
@@ -155,7 +155,7 @@ public sealed class FakeRoute53 : IAsyncDisposable
 
 public sealed class Route53Tests : IAsyncLifetime
 {
-    private readonly ManualTimeProvider _time = new(new DateTimeOffset(2026, 11, 22, 3, 0, 0, TimeSpan.Zero));
+    private readonly SleepAwareTimeProvider _time = new(new DateTimeOffset(2026, 11, 22, 3, 0, 0, TimeSpan.Zero));
     private FakeRoute53 _r53 = null!;
 
     public async Task InitializeAsync() => _r53 = await FakeRoute53.StartAsync(_time);

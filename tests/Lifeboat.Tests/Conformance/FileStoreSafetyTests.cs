@@ -288,7 +288,7 @@ public sealed class FileStoreSafetyTests : IDisposable
     public async Task SidecarTempFilesOfAKilledWriter_AreRemovedAtStart_OnlyOnceOlderThanAnHour()
     {
         var start = TimeProvider.System.GetUtcNow();
-        var clock = new ManualTimeProvider(start);
+        var clock = new FakeTimeProvider(start);
         var s = Store(time: clock);
         // What kill -9 left with the earlier layout (sidecar temps beside the sidecars) and with this one (.lifeboat/tmp).
         var meta = Path.Combine(BucketPath, ".lifeboat", "meta", "dir");

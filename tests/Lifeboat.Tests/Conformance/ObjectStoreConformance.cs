@@ -8,7 +8,7 @@ namespace Lifeboat.Tests.Conformance;
 
 /// <summary>
 /// The object-store contract (IObjectStore), run by every provider against its real backend:
-/// FileStore on a local folder, S3Store on Ceph RGW. A provider that diverges overrides a test and says why.
+/// FileStore on a local folder, both S3 clients on Ceph RGW and on moto. A provider that diverges overrides a test and says why.
 /// </summary>
 public abstract class ObjectStoreConformance : IAsyncLifetime
 {
@@ -98,11 +98,26 @@ public abstract class ObjectStoreConformance : IAsyncLifetime
         "ctl/emoji\U0001F600x", "ctl/cjk\u6f22\u5b57", "ctl/\u00e9", "ctl/e\u0301",
     ];
 
+    /// <summary>Whether the backend can store a key holding a line feed (AWS S3, Ceph RGW and folders can). A backend
+    /// that cannot overrides this and says why; the hostile-key tests then leave those keys out, and test the rest.</summary>
+    protected virtual bool StoresLineFeedKeys => true;
+
+    /// <summary>The keys of <paramref name="keys"/> this backend can store (see <see cref="StoresLineFeedKeys"/>).</summary>
+    protected IEnumerable<string> Storable(IEnumerable<string> keys) => StoresLineFeedKeys ? keys : keys.Where(k => !k.Contains('\n'));
+
+    /// <summary>Whether a listing may start after any key: with <c>encoding-type=url</c> AWS S3 returns the
+    /// StartAfter it echoes URL-encoded too. A backend that echoes it raw (a key with a character XML 1.0 forbids
+    /// then makes the whole answer unreadable) overrides this and says why; the test then starts after the other keys.</summary>
+    protected virtual bool EchoesStartAfterEncoded => true;
+
+    private bool CanStartAfter(string key) => EchoesStartAfterEncoded || key.All(c => c is '\t' or '\n' or '\r' or >= ' ');
+
     [Fact]
     public async Task HostileKeys_PutListHeadGet_RoundTrip_AndStartAfterPagesThroughThem()
     {
-        foreach (var k in HostileKeys) await PutBytesAsync(k, System.Text.Encoding.UTF8.GetBytes(k));
-        var sorted = HostileKeys.OrderBy(k => k, KeyComparer.Instance).ToArray();
+        var hostile = Storable(HostileKeys).ToArray();
+        foreach (var k in hostile) await PutBytesAsync(k, System.Text.Encoding.UTF8.GetBytes(k));
+        var sorted = hostile.OrderBy(k => k, KeyComparer.Instance).ToArray();
         var listed = new List<ObjectInfo>();
         await foreach (var o in Store.ListAsync(Bucket, "ctl/", null, CancellationToken.None)) listed.Add(o);
         Assert.Equal(sorted, listed.Select(o => o.Key).ToArray());
@@ -114,16 +129,16 @@ public abstract class ObjectStoreConformance : IAsyncLifetime
         }
         // Resuming after each key (a pass checkpoint is such a key) lists exactly the keys after it.
         for (var i = 0; i < sorted.Length; i++)
-            Assert.Equal(sorted.Skip(i + 1).ToArray(), await ListAsync("ctl/", sorted[i]));
+            if (CanStartAfter(sorted[i])) Assert.Equal(sorted.Skip(i + 1).ToArray(), await ListAsync("ctl/", sorted[i]));
         // A prefix with those characters in it.
-        Assert.Equal(["ctl/e\r\nf"], await ListAsync("ctl/e\r", null));
+        Assert.Equal(Storable(["ctl/e\r\nf"]).ToArray(), await ListAsync("ctl/e\r", null));
         Assert.Equal(["ctl/pct%25%2", "ctl/pct%2F"], await ListAsync("ctl/pct%", null));
         Assert.Equal(["ctl/plus+x"], await ListAsync("ctl/plus+", null));
         // Keys that are nothing but white space (an XML reader that skips white space loses them).
-        string[] blank = [" ", "  ", "\t", "\r\n", " \n "];
+        var blank = Storable([" ", "  ", "\t", "\r\n", " \n ", "\r"]).ToArray();
         foreach (var k in blank) await PutBytesAsync(k, Bytes(1));
         Assert.Equal(blank.OrderBy(k => k, KeyComparer.Instance).ToArray(), (await ListAsync("", null)).Where(k => !k.StartsWith("ctl/", StringComparison.Ordinal)).ToArray());
-        Assert.Equal(["\r\n"], await ListAsync("\r", null));
+        Assert.Equal(blank.Where(k => k.StartsWith('\r')).OrderBy(k => k, KeyComparer.Instance).ToArray(), await ListAsync("\r", null));
     }
 
     protected async Task<string[]> ListAsync(string prefix, string? startAfter, string? bucket = null)

@@ -1,14 +1,25 @@
 using Lifeboat.Core.Abstractions;
+using Lifeboat.Core.Config;
+using Lifeboat.Providers.S3;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;
 
 namespace Lifeboat.Tests.Conformance;
 
 /// <summary>The object-store contract against a real Ceph RADOS Gateway 16.2 (tests/servers/rgw.sh), through the
-/// client S3Store picks for it (the lean HttpS3Store); <see cref="SdkS3StoreConformanceTests"/> runs the same on AWSSDK.S3.</summary>
+/// client S3Store picks for it (the lean HttpS3Store); <see cref="SdkS3StoreConformanceTests"/> runs the same on AWSSDK.S3,
+/// and the Moto* classes below run both clients against moto's S3.</summary>
 public class S3StoreConformanceTests : ObjectStoreConformance
 {
-    protected virtual IObjectStore NewStore() => RgwServer.Instance.CreateStore();
+    /// <summary>A store config for the server under test (Ceph RGW here, moto in the Moto* classes).</summary>
+    protected virtual StoreConfig Config(string name) => RgwServer.Instance.StoreConfig(name);
+
+    protected virtual IObjectStore NewStore() => new S3Store(Config("s3"));
+
+    /// <summary>The SDK client on a config, with the profile S3Store would pick for its endpoint unless told otherwise.</summary>
+    protected static IObjectStore Sdk(StoreConfig cfg, EndpointProfile? profile = null) =>
+        new SdkS3Store(cfg, profile ?? EndpointProfile.For(cfg.Endpoint), S3Store.ResolveCredentials(cfg),
+            $"store '{cfg.Name}'", cfg.Endpoint!, cfg.Endpoint!);
 
     protected override async Task<(IObjectStore, string)> CreateAsync()
     {
@@ -33,7 +44,8 @@ public class S3StoreConformanceTests : ObjectStoreConformance
     public async Task List_PagesPastOneThousandHostileKeys_WithContinuationTokens()
     {
         // Page boundaries (continuation tokens) fall between keys with control characters, CR LF and '+'/'%'.
-        var keys = Enumerable.Range(0, 1010).Select(i => $"h/{i:00000}{HostileKeys[i % HostileKeys.Length][4..]}").ToArray();
+        var hostile = Storable(HostileKeys).ToArray();
+        var keys = Enumerable.Range(0, 1010).Select(i => $"h/{i:00000}{hostile[i % hostile.Length][4..]}").ToArray();
         await Parallel.ForEachAsync(keys, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (k, ct) =>
             await Store.PutAsync(Bucket, k, new MemoryStream([1]), 1, Meta(), Single, ct));
         var sorted = keys.OrderBy(k => k, KeyComparer.Instance).ToArray();
@@ -66,12 +78,12 @@ public class S3StoreConformanceTests : ObjectStoreConformance
     }
 
     [Fact]
-    public async Task WrongCredentials_ArePermanentAndSaySo()
+    public virtual async Task WrongCredentials_ArePermanentAndSaySo()
     {
         Environment.SetEnvironmentVariable("LIFEBOAT_BAD_AK", "nobody");
         Environment.SetEnvironmentVariable("LIFEBOAT_BAD_SK", "nothing");
-        var cfg = RgwServer.Instance.StoreConfig() with { AccessKeyEnv = "LIFEBOAT_BAD_AK", SecretKeyEnv = "LIFEBOAT_BAD_SK" };
-        await using var bad = new Providers.S3.S3Store(cfg);
+        var cfg = Config("s3") with { AccessKeyEnv = "LIFEBOAT_BAD_AK", SecretKeyEnv = "LIFEBOAT_BAD_SK" };
+        await using var bad = new S3Store(cfg);
         var ex = await Assert.ThrowsAsync<StoreException>(() => bad.CheckBucketAsync(Bucket, CancellationToken.None));
         Assert.Equal(StoreErrorKind.Permanent, ex.Kind);
         Assert.Contains("credentials", ex.Message);
@@ -80,8 +92,8 @@ public class S3StoreConformanceTests : ObjectStoreConformance
     [Fact]
     public async Task UnreachableEndpoint_IsTransientAndNamesTheEndpoint()
     {
-        var cfg = RgwServer.Instance.StoreConfig() with { Endpoint = "http://127.0.0.1:9" };
-        await using var gone = new Providers.S3.S3Store(cfg);
+        var cfg = Config("s3") with { Endpoint = "http://127.0.0.1:9" };
+        await using var gone = new S3Store(cfg);
         var ex = await Assert.ThrowsAsync<StoreException>(() => gone.CheckBucketAsync("x", CancellationToken.None));
         Assert.Equal(StoreErrorKind.Transient, ex.Kind);
         Assert.Contains("127.0.0.1:9", ex.Message);
@@ -92,11 +104,52 @@ public class S3StoreConformanceTests : ObjectStoreConformance
 /// LIFEBOAT_S3_CLIENT=sdk).</summary>
 public sealed class SdkS3StoreConformanceTests : S3StoreConformanceTests
 {
-    protected override IObjectStore NewStore()
+    protected override IObjectStore NewStore() => Sdk(Config("rgw-sdk"));
+}
+
+/// <summary>
+/// The contract against moto's S3 (tests/servers/moto.sh), an independent implementation of AWS's API, through the
+/// client S3Store picks for a custom endpoint (the lean HttpS3Store). Where moto differs from AWS (see
+/// docs/providers/s3.md) a test is overridden here and says why.
+/// </summary>
+public class MotoS3StoreConformanceTests : S3StoreConformanceTests
+{
+    protected override StoreConfig Config(string name)
     {
-        var cfg = RgwServer.Instance.StoreConfig("rgw-sdk");
-        var s = new Providers.S3.SdkS3Store(cfg, Providers.S3.EndpointProfile.For(cfg.Endpoint), Providers.S3.S3Store.ResolveCredentials(cfg),
-            "store 'rgw-sdk'", cfg.Endpoint!, cfg.Endpoint!);
-        return s;
+        var (ak, sk) = MotoServer.Instance.CredentialEnv();
+        return new StoreConfig(name, StoreType.S3, new ConfigLocation("test", 1, name),
+            Endpoint: MotoServer.Instance.Endpoint, Region: "us-east-1", AccessKeyEnv: ak, SecretKeyEnv: sk);
     }
+
+    /// <summary>moto checks no signatures and no IAM policies: any key pair is accepted, so the wrong-credentials
+    /// path cannot be exercised against it (Ceph RGW covers it, and CliTests covers the CLI's message).</summary>
+    [Fact(Skip = "moto accepts any access key and secret (it checks no signatures); covered against Ceph RGW")]
+    public override Task WrongCredentials_ArePermanentAndSaySo() => Task.CompletedTask;
+
+    /// <summary>moto 5.2 routes S3 paths with a regular expression whose '.' stops at a line feed: a PUT of a key
+    /// holding LF (%0A) answers 404 (CR and other control characters work). AWS S3 stores such keys, and the Ceph RGW
+    /// classes test them; here the hostile-key tests run with every other key.</summary>
+    protected override bool StoresLineFeedKeys => false;
+
+    /// <summary>moto 5.2 echoes a ListObjectsV2 request's start-after raw even with encoding-type=url (AWS encodes it
+    /// like the keys), so starting after a key holding a control character such as 0x01 gives an answer no XML
+    /// reader accepts (both clients fail on it, as any XML parser must). The Ceph RGW classes test those positions.</summary>
+    protected override bool EchoesStartAfterEncoded => false;
+}
+
+/// <summary>The contract against moto through AWSSDK.S3 with the profile S3Store gives a custom endpoint
+/// (path style, checksums only when required, no aws-chunked uploads).</summary>
+public sealed class MotoSdkS3StoreConformanceTests : MotoS3StoreConformanceTests
+{
+    protected override IObjectStore NewStore() => Sdk(Config("moto-sdk"));
+}
+
+/// <summary>
+/// The contract against moto through AWSSDK.S3 with the profile of AWS endpoints, as a store without `endpoint` uses
+/// it: flexible checksums (CRC32 trailers), aws-chunked uploads, multi-object delete allowed. Only the addressing
+/// differs (path style: moto on 127.0.0.1 has no wildcard DNS for virtual-hosted buckets).
+/// </summary>
+public sealed class MotoSdkAwsProfileConformanceTests : MotoS3StoreConformanceTests
+{
+    protected override IObjectStore NewStore() => Sdk(Config("moto-aws") with { ForcePathStyle = true }, EndpointProfile.Aws);
 }

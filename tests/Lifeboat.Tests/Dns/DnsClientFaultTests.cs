@@ -25,7 +25,7 @@ public sealed class DnsClientFaultTests
     public async Task Silence_IsRetried_ThenReportedWithTheServer()
     {
         using var peer = Peer(out var port);
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeSeconds(1_795_000_000));
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(1_795_000_000));
         var client = new DnsClient(new DnsClientOptions { Host = "127.0.0.1", Port = port, Key = Key, Timeout = TimeSpan.FromSeconds(2), Attempts = 2, Time = clock });
         var query = client.QueryAsync("a.example.internal", DnsType.A, CancellationToken.None);
 

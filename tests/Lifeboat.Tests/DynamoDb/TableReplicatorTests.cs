@@ -239,7 +239,7 @@ public sealed class TableReplicatorTests : IDisposable
         var cfg = Config(src, dst, "    deletes: 1h");
         using var state = new StateStore(cfg.StatePath);
         // A manual clock, moved by a second before each pass (reads of a shard are spaced 200 ms apart on this clock).
-        var clock = new ManualTimeProvider(TimeProvider.System.GetUtcNow());
+        var clock = new FakeTimeProvider(TimeProvider.System.GetUtcNow());
         Ddb.StoreConfig();
         using var rep = TableReplicator.Create(cfg, cfg.Tables.Single(), state, clock, NullLogger.Instance);
         await Eventually.TrueAsync(async () => { clock.Advance(TimeSpan.FromSeconds(1)); await rep.RunOnceAsync(CancellationToken.None); return rep.RecordsApplied >= 2; },

@@ -111,6 +111,50 @@ public sealed class CliTests
         AssertNoStackTrace(output);
     }
 
+    /// <summary>
+    /// A refused AssumeRole is one line naming the STS endpoint, the role, and the error code and message STS sent, never
+    /// the answer's body, and is not retried: Ceph RGW's STS refusing an unknown role (an XML error whose message is
+    /// empty, which the SDK quoted whole), and an endpoint that is no STS and answers with a multi-line HTML page
+    /// (moto's server at a path it does not serve). Both for a store with a custom endpoint (Lifeboat's AssumeRole at
+    /// sts_endpoint, the lean S3 path) and for an AWS store (the SDK's AssumeRole, sent where AWS_ENDPOINT_URL_STS says,
+    /// and AWSSDK.S3).
+    /// </summary>
+    [Fact]
+    public void RefusedAssumeRole_IsOneLine_NamingEndpointRoleAndError()
+    {
+        using var dir = new TempDir();
+        var rgw = RgwServer.Instance;
+        var notSts = MotoServer.Instance.Endpoint + "/not-sts";
+        string Config(string? stsEndpoint, string role) => dir.File("sts.yaml", $"""
+            state: state/lifeboat.db
+            stores:
+              primary:  {"{"} type: file, path: primary {"}"}
+              recovery: {"{"} type: s3, {(stsEndpoint is null ? "" : $"endpoint: {rgw.Endpoint}, sts_endpoint: \"{stsEndpoint}\", ")}region: us-east-1, profile: lifeboat-test, role_arn: "{role}" {"}"}
+            resources:
+              - name: photos
+                source: {"{"} store: primary, bucket: photos {"}"}
+                target: {"{"} store: recovery, bucket: photos-dr {"}"}
+            """);
+        Directory.CreateDirectory(Path.Combine(dir.Path, "primary", "photos"));
+        const string unknown = "arn:aws:iam:::role/no-such-role";
+        const string html = "HTTP 404 NotFound without an AWS error (a text/html answer)";
+        foreach (var (sts, aws, role, error) in new[]
+                 {
+                     (rgw.StsEndpoint, false, unknown, "NoSuchEntity (HTTP 404)"),
+                     (notSts, false, rgw.RoleArn, html + ": is this the STS endpoint (sts_endpoint, else the store's endpoint)?"),
+                     (rgw.StsEndpoint, true, unknown, "NoSuchEntity (HTTP 404)"),
+                     (notSts, true, rgw.RoleArn, html),
+                 })
+        {
+            var env = Env(dir);
+            if (aws) env["AWS_ENDPOINT_URL_STS"] = sts;
+            var (code, output) = LifeboatCli.Run(dir.Path, env, "replicate", "-c", Config(aws ? null : sts, role), "--once");
+            Assert.True(code == 2, output);
+            var line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            Assert.Equal($"lifeboat: {Path.Combine(dir.Path, "sts.yaml")}:4: stores.recovery.role_arn: STS at {sts} refused AssumeRole for {role}: {error}", line);
+        }
+    }
+
     [Fact]
     public void ReplicateOnce_ObeysTheModeAFailoverSet()
     {

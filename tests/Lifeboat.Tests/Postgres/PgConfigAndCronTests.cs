@@ -8,7 +8,7 @@ using Xunit;
 
 namespace Lifeboat.Tests.Postgres;
 
-/// <summary>The <c>type: postgres</c> config (issue 4), the cron parser and the backup schedule (ManualTimeProvider).</summary>
+/// <summary>The <c>type: postgres</c> config (issue 4), the cron parser and the backup schedule (FakeTimeProvider).</summary>
 public sealed class PgConfigAndCronTests
 {
     private const string Example = """
@@ -91,7 +91,7 @@ public sealed class PgConfigAndCronTests
     {
         var cfg = ConfigLoader.Parse("l.yaml", Example.Replace("0 3 * * *", "0 */6 * * *"));
         var res = cfg.Postgres[0];
-        var clock = new ManualTimeProvider(T("2026-11-22T05:59:00Z"));
+        var clock = new FakeTimeProvider(T("2026-11-22T05:59:00Z"));
         var runs = new List<DateTimeOffset>();
         using var dir = new TempDir();
         var p = new PgProtector(res, new FileStore("f", dir.Path), clock, NullLogger.Instance)

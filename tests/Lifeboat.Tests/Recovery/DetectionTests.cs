@@ -38,7 +38,7 @@ public sealed class DetectionTests
         TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1), t, recovery, TimeSpan.FromMinutes(5), [], new ConfigLocation("t", 1, "checks[0]"));
 
     /// <summary>Feeds results 2 s apart; returns the index of each transition.</summary>
-    private static List<(int Index, CheckTransition T)> Feed(CheckMonitor m, ManualTimeProvider clock, string pattern)
+    private static List<(int Index, CheckTransition T)> Feed(CheckMonitor m, FakeTimeProvider clock, string pattern)
     {
         var list = new List<(int, CheckTransition)>();
         for (var i = 0; i < pattern.Length; i++)
@@ -52,7 +52,7 @@ public sealed class DetectionTests
     [Fact]
     public void ThreeConsecutive_TriggersOnTheThird_FaultStartsAtTheFirst()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         var m = new CheckMonitor(Check(new Threshold(3, 3)), new ScriptedProbe(true), clock);
         var t = Feed(m, clock, "++---");
         var (i, tr) = Assert.Single(t);
@@ -65,7 +65,7 @@ public sealed class DetectionTests
     [Fact]
     public void Flapping_NeverTriggers_WithConsecutiveThreshold()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         var m = new CheckMonitor(Check(new Threshold(3, 3)), new ScriptedProbe(true), clock);
         Assert.Empty(Feed(m, clock, "-+-+--+--+-+--+-+-+--+"));
         Assert.False(m.Failing);
@@ -74,7 +74,7 @@ public sealed class DetectionTests
     [Fact]
     public void NOfM_TriggersOnScatteredFailures_ButNotBelowN()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         var m = new CheckMonitor(Check(new Threshold(3, 5)), new ScriptedProbe(true), clock);
         Assert.Empty(Feed(m, clock, "-+++-+++-+++-+++")); // at most 2 failures in any 5
         var t = Feed(m, clock, "-+-+-");
@@ -85,7 +85,7 @@ public sealed class DetectionTests
     [Fact]
     public void Recovery_AfterConsecutivePasses()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         var m = new CheckMonitor(Check(new Threshold(2, 2), recovery: 3), new ScriptedProbe(true), clock);
         var t = Feed(m, clock, "--++-+++");
         Assert.Equal(2, t.Count);
@@ -97,7 +97,7 @@ public sealed class DetectionTests
     [Fact]
     public async Task ProbeTimeout_IsAFailure_OnTheClock()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         var m = new CheckMonitor(Check(new Threshold(1, 1)), new HangingProbe(), clock);
         var tick = m.TickAsync(CancellationToken.None); // the timeout's timer is on the manual clock from here on
         Assert.False(tick.IsCompleted);
@@ -110,7 +110,7 @@ public sealed class DetectionTests
     [Fact]
     public async Task RunAsync_ProbesEveryInterval_OnTheClock()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         var m = new CheckMonitor(Check(new Threshold(3, 3)), new ScriptedProbe(true, true, false, false, false, true), clock);
         var transitions = new List<CheckTransition>();
         using var cts = new CancellationTokenSource();
@@ -224,7 +224,7 @@ public sealed class DetectionTests
     // ---- Alarms decide on evidence (issue 14, finding 1) ----
 
     /// <summary>Feeds '+' pass, '-' fail, '?' no evidence, 2 s apart; returns the index of each transition.</summary>
-    private static List<(int Index, CheckTransition T)> FeedWithUnknown(CheckMonitor m, ManualTimeProvider clock, string pattern)
+    private static List<(int Index, CheckTransition T)> FeedWithUnknown(CheckMonitor m, FakeTimeProvider clock, string pattern)
     {
         var list = new List<(int, CheckTransition)>();
         for (var i = 0; i < pattern.Length; i++)
@@ -239,7 +239,7 @@ public sealed class DetectionTests
     [Fact]
     public void NoEvidence_NeitherCompletesNorResetsAThreshold_AndHoldsTheState()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         // Never a fault on no evidence alone, even with a threshold of 1.
         var m1 = new CheckMonitor(Check(new Threshold(1, 1)), new ScriptedProbe(true), clock);
         Assert.Empty(FeedWithUnknown(m1, clock, "??????????"));
@@ -319,7 +319,7 @@ public sealed class DetectionTests
         }
 
         public TempDir Dir { get; } = new();
-        public ManualTimeProvider Clock { get; } = new(T0);
+        public FakeTimeProvider Clock { get; } = new(T0);
         public LifeboatConfig Config { get; }
         public Runtime Runtime { get; }
         public RecoveryRuntime Recovery { get; }

@@ -12,10 +12,10 @@ public sealed class EngineHarness : IDisposable
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-    public EngineHarness(string yaml, ManualTimeProvider? clock = null)
+    public EngineHarness(string yaml, SleepAwareTimeProvider? clock = null)
     {
         Dir = new TempDir();
-        Clock = clock ?? new ManualTimeProvider(new DateTimeOffset(2026, 5, 1, 12, 0, 0, TimeSpan.Zero));
+        Clock = clock ?? new SleepAwareTimeProvider(new DateTimeOffset(2026, 5, 1, 12, 0, 0, TimeSpan.Zero));
         var file = Dir.File("lifeboat.yaml", "state: state.db\n" + yaml);
         Config = ConfigLoader.Load(file);
         State = new StateStore(Config.StatePath);
@@ -35,7 +35,7 @@ public sealed class EngineHarness : IDisposable
     }
 
     public TempDir Dir { get; }
-    public ManualTimeProvider Clock { get; }
+    public SleepAwareTimeProvider Clock { get; }
     public LifeboatConfig Config { get; }
     public StateStore State { get; }
     public ExecutionStore Executions { get; }

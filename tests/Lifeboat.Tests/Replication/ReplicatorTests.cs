@@ -128,7 +128,7 @@ public sealed class ReplicatorTests
     [Fact]
     public async Task DelayedDelete_IsAppliedOnlyAfterTheDelay_ByTheInjectedClock()
     {
-        var clock = new ManualTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         await using var h = await Harness.FilesAsync(new DeletePolicy(DeleteMode.Delayed, TimeSpan.FromHours(24)), clock);
         await h.PutSourceAsync("x");
         var rep = h.Replicator();
@@ -147,7 +147,7 @@ public sealed class ReplicatorTests
     [Fact]
     public async Task DelayedDelete_IsNeverApplied_WhenTheKeyExistsAgainAtTheSource()
     {
-        var clock = new ManualTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         await using var h = await Harness.FilesAsync(new DeletePolicy(DeleteMode.Delayed, TimeSpan.FromHours(1)), clock);
         await h.PutSourceAsync("x");
         var rep = h.Replicator();
@@ -236,7 +236,7 @@ public sealed class ReplicatorTests
     [Fact]
     public async Task Journal_RecordsSeenAndDurableTimes_AndStatusMeasuresRpoByTheInjectedClock()
     {
-        var clock = new ManualTimeProvider(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
         await using var h = await Harness.FilesAsync(time: clock);
         await h.PutSourceAsync("a");
         var rep = h.Replicator();

@@ -21,13 +21,13 @@ public sealed class SeenTimeTests
         File.SetLastWriteTimeUtc(Path.Combine(h.Dir.Path, "primary", h.SourceBucket, key), modified.UtcDateTime);
     }
 
-    private static long[] LagsSeconds(Harness h, ManualTimeProvider clock) =>
+    private static long[] LagsSeconds(Harness h, FakeTimeProvider clock) =>
         h.State.Stats("res", clock.GetUtcNow().ToUnixTimeMilliseconds()).LagsLastHourMs.Select(ms => ms / 1000).ToArray();
 
     [Fact]
     public async Task ChangeFoundByAPass_CountsFromItsLastModified_OnlyWithinTheTimeSinceTheLastPassStarted()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         await using var h = await Harness.FilesAsync(time: clock);
         var rep = h.Replicator();
         Assert.True((await rep.ReconcileAsync(null, None)).Completed); // the last completed pass started at T0
@@ -44,7 +44,7 @@ public sealed class SeenTimeTests
     [Fact]
     public async Task Backfill_BeforeAnyCompletedPass_CountsFromWhenFound()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         await using var h = await Harness.FilesAsync(time: clock);
         await PutAsync(h, "a", T0.AddDays(-400));
         await PutAsync(h, "b", T0.AddSeconds(-5));
@@ -57,7 +57,7 @@ public sealed class SeenTimeTests
     [Fact]
     public async Task EventForAChangeMadeBeforeItArrived_CountsFromLastModified_AReplayOfItDoesNot()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         await using var h = await Harness.FilesAsync(time: clock);
         var rep = h.Replicator();
         Assert.True((await rep.ReconcileAsync(null, None)).Completed);

@@ -124,7 +124,7 @@ public sealed class StateFileTests : IDisposable
         string oldId;
         using (var s = new StateStore(StatePath)) oldId = s.Identity.Id;
         File.WriteAllBytes(StatePath, []);
-        var time = new ManualTimeProvider(DateTimeOffset.Parse("2026-12-03T10:00:00Z"));
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-03T10:00:00Z"));
         var log = new ListLogger();
         using (var s = new StateStore(StatePath, new StateOpenOptions(Reset: true, time, log)))
         {
@@ -157,7 +157,7 @@ public sealed class StateFileTests : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(StatePath)!);
         (await StateImage.MakeAsync()).WriteTo(StatePath);
         File.Delete(StatePath);
-        var time = new ManualTimeProvider(DateTimeOffset.Parse("2026-12-03T10:00:00Z"));
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-03T10:00:00Z"));
         using var s = new StateStore(StatePath, new StateOpenOptions(Reset: true, time));
         Assert.True(s.Identity.CreatedNow);
         Assert.True(File.Exists(StatePath + ".damaged-20261203T100000Z-wal"));

@@ -7,7 +7,7 @@ using Xunit;
 namespace Lifeboat.Tests.Unit;
 
 /// <summary>Keys of a listing answered with encoding-type=url (S3Http.DecodeListedKey); the servers' own answers are
-/// checked in S3StoreConformanceTests (Ceph RGW, both clients).</summary>
+/// checked in S3StoreConformanceTests (Ceph RGW and moto, both clients).</summary>
 public sealed class ListedKeyDecodingTests
 {
     /// <summary>Encodes as a server does: every byte outside the unreserved set as %XX, a space as '+' (AWS S3) or %20

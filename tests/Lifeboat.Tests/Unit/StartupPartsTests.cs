@@ -14,7 +14,7 @@ public sealed class StartupPartsTests
     [Fact]
     public void LineLogger_WritesTheSimpleConsoleSingleLineFormat()
     {
-        var time = new ManualTimeProvider(new DateTimeOffset(2026, 11, 22, 8, 30, 1, 234, TimeSpan.Zero));
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 8, 30, 1, 234, TimeSpan.Zero));
         var at = time.GetLocalNow().ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture);
         var output = new StringWriter();
         using var factory = new LoggerFactory([new LineLoggerProvider(time, output)],
@@ -42,7 +42,7 @@ public sealed class StartupPartsTests
         }
 
         // The waits are on the injected clock (an hour here): nothing happens until it moves.
-        var time = new ManualTimeProvider(DateTimeOffset.UnixEpoch);
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
         var hourly = new RetryPolicy(3, TimeSpan.FromHours(1), TimeSpan.FromHours(2));
         var calls = 0;
         var retries = new List<int>();
