@@ -17,7 +17,7 @@ public sealed class ServeKindsTests : IAsyncLifetime
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(30) };
     private readonly TempDir _dir = new();
-    private readonly ManualTimeProvider _time = new(TimeProvider.System.GetUtcNow());
+    private readonly FakeTimeProvider _time = new(TimeProvider.System.GetUtcNow());
     private FakeRds _rds = null!;
 
     public async Task InitializeAsync()
