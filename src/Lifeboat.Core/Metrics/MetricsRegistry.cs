@@ -6,7 +6,9 @@ namespace Lifeboat.Core.Metrics;
 
 /// <summary>
 /// A minimal Prometheus registry (counters, gauges, histograms with labels) rendered in the text exposition
-/// format. Written here because no Prometheus client package is in the NuGet copy this project can reach.
+/// format. Written here when no Prometheus client package was in the NuGet copy this project can reach; prometheus-net
+/// 8.2.1 is served since 2026-12-01, and replacing this registry with it or with System.Diagnostics.Metrics (typed
+/// instruments, issue 15 item 4) waits for a measurement of its Native AOT start-up cost (ADR 0006/0008).
 /// </summary>
 public sealed class MetricsRegistry
 {
