@@ -54,6 +54,14 @@ fi
 eval "$(grep '^export LIFEBOAT_' "$out/moto-start.log")"
 echo "run.sh: moto at $LIFEBOAT_MOTO_ENDPOINT"
 
+# The fast engine tests first (no I/O, engine layer only: tests/Lifeboat.Tests.Engine), then the integration suites.
+dotnet test "$root/tests/Lifeboat.Tests.Engine/Lifeboat.Tests.Engine.csproj" -c Release \
+  --logger "trx;LogFileName=engine.trx" --logger "console;verbosity=normal" \
+  --results-directory "$out" 2>&1 | tee "$out/dotnet-test-engine.log" | grep -E '^\s*(Failed|Passed|Skipped) |error|Error Message|Assert|Total tests|^\s+at Lifeboat' | grep -v '^\s*Passed ' | head -200
+estatus=${PIPESTATUS[0]}
+etrx=$(find "$out" -name 'engine.trx' | head -n 1)
+[ -n "$etrx" ] || { echo "run.sh: the engine tests produced no results (build or restore failed; exit $estatus)" >&2; estatus=1; }
+
 dotnet test "$root/tests/Lifeboat.Tests/Lifeboat.Tests.csproj" -c Release \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
   --results-directory "$out" 2>&1 | tee "$out/dotnet-test.log" | grep -E '^\s*(Failed|Passed|Skipped) |error|Error Message|Assert|Total tests|^\s+at Lifeboat' | grep -v '^\s*Passed ' | head -400
@@ -89,8 +97,8 @@ if [ "${LIFEBOAT_TEST_PACKAGE:-1}" != 0 ]; then
   fi
 fi
 
-# One summary over both runs (the CLI's tests count once per CLI build they ran against).
-counters=$(grep -ho '<Counters [^>]*>' "$trx" ${ptrx:+"$ptrx"})
+# One summary over every run: the engine tests, the integration suites, and the CLI's tests again against the package.
+counters=$(grep -ho '<Counters [^>]*>' "$trx" ${etrx:+"$etrx"} ${ptrx:+"$ptrx"})
 num() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}'; }
 total=$(num total); passed=$(num passed); failed=$(num failed); errors=$(num error); timeouts=$(num timeout); aborted=$(num aborted)
 executed=$(num executed)
@@ -98,6 +106,7 @@ failed=$(( failed + errors + timeouts + aborted ))
 skipped=$(( total - executed ))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # the runner itself failed (crash, abort)
 if [ "$pstatus" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi # the package did not build, or its run failed
+if [ "$estatus" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi # the engine tests did not build, or their run failed
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then failed=1; echo "run.sh: no test ran" >&2; fi
 line="tests: $passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
