@@ -175,19 +175,7 @@ public sealed class RecoveryConfigTests
     {
         // Alarms read the journal's measurements, which bucket and table resources have; a postgres or rds resource has
         // none, so its alarm could never see a figure (it never fires, or never passes): rejected where it is written.
-        var extra = """
-              - name: db
-                type: postgres
-                connection: { host: 127.0.0.1, port: 5432, user: lifeboat, database: postgres }
-                target: { store: recovery, bucket: db-backups, prefix: db/ }
-              - name: billing-rds
-                type: rds
-                instance: billing-prod
-                source_region: us-east-1
-                target_region: us-west-2
-                schedule: "0 */6 * * *"
-                keep: 3
-            """;
+        var extra = OtherKinds;
         var above = metric is "backlog" ? ", above: 10" : "";
         foreach (var (res, kind) in new[] { ("db", "postgres"), ("billing-rds", "rds") })
         {
