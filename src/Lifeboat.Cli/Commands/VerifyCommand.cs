@@ -45,7 +45,8 @@ public static class VerifyCommand
             Console.WriteLine(JsonSerializer.Serialize(results.Select(c => new VerifyJson(c.Result.Resource, c.Type, c.Source, c.Target,
                 c.Result.Ok, c.Result.Checked, c.Result.Equal,
                 c.Result.Differences.Select(d => new DifferenceJson(d.Key, d.Kind.ToString().ToLowerInvariant(), d.Detail)).ToList(),
-                c.Result.Held, Skipped(c.Result).Select(s => new SkippedJson(s.Side, s.Entry.Path, s.Entry.What)).ToList())).ToList(), CliJson.Default.ListVerifyJson));
+                c.Result.Held, Skipped(c.Result).Select(s => new SkippedJson(s.Side, s.Entry.Path, s.Entry.What)).ToList(),
+                DeepRepair(file, c.Result))).ToList(), CliJson.Default.ListVerifyJson));
         }
         else
         {
@@ -59,6 +60,7 @@ public static class VerifyCommand
                                   (skipped.Count > 0 ? $", {skipped.Count} entries skipped (links, FIFOs, sockets, devices: not objects, never followed)" : ""));
                 foreach (var d in r.Differences.Take(200)) Console.WriteLine($"  {d.Kind.ToString().ToLowerInvariant(),-9} {d.Key}: {d.Detail}");
                 if (r.Differences.Count > 200) Console.WriteLine($"  ... and {r.Differences.Count - 200} more differences (--json lists all)");
+                if (DeepRepair(file, r) is { } repair) Console.WriteLine($"  {repair}");
                 foreach (var h in r.Held.Take(50)) Console.WriteLine($"  held      {h}: deleted at the source, kept on the target");
                 if (r.Held.Count > 50) Console.WriteLine($"  ... and {r.Held.Count - 50} more held");
                 foreach (var (side, e) in skipped.Take(50)) Console.WriteLine($"  skipped   {e.Path}: a {e.What} at the {side}");
@@ -66,6 +68,17 @@ public static class VerifyCommand
             }
         }
         return results.All(c => c.Result.Ok) ? Cli.Ok : Cli.Failed;
+    }
+
+    /// <summary>Metadata or tags that differ while the content is equal: a pass compares listings (sizes and checksums),
+    /// which such a change leaves alone, so only a deep pass repairs it. Names the command, or null.</summary>
+    private static string? DeepRepair(string file, VerifyResult r)
+    {
+        var n = r.Differences.Count(d => d.Kind == DifferenceKind.Metadata);
+        if (n == 0) return null;
+        var config = file.Any(char.IsWhiteSpace) ? $"'{file}'" : file;
+        return $"metadata/tags differ on {n} {(n == 1 ? "key" : "keys")} with equal content (a pass without --deep compares sizes and checksums only): " +
+               $"`lifeboat replicate -c {config} --resource {r.Resource} --once --deep` repairs {(n == 1 ? "it" : "them")}";
     }
 
     private static List<(string Side, Lifeboat.Core.Abstractions.SkippedEntry Entry)> Skipped(VerifyResult r) =>

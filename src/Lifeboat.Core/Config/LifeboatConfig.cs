@@ -71,7 +71,14 @@ public sealed record BucketResource(
     long? MultipartThreshold,
     long? PartSize,
     ConfigLocation Where,
-    YamlMap? Workload = null);
+    YamlMap? Workload = null)
+{
+    /// <summary><c>deep_reconcile_every</c>: how often continuous mode runs a deep pass (HEAD and tags of every object on
+    /// both sides; repairs metadata and tag drift, which listings cannot show); null for <c>off</c>.</summary>
+    public TimeSpan? DeepReconcileEvery { get; init; } = DefaultDeepReconcileEvery;
+
+    public static TimeSpan DefaultDeepReconcileEvery { get; } = TimeSpan.FromHours(24);
+}
 
 /// <summary>A DynamoDB table in a <c>type: dynamodb</c> store.</summary>
 public sealed record TableLocation(string Store, string Table, ConfigLocation Where);

@@ -214,6 +214,50 @@ public abstract class ObjectStoreConformance : IAsyncLifetime
     }
 
     protected virtual Task CheckMissingBucketAsync(string bucket) => Store.CheckBucketAsync(bucket, CancellationToken.None);
+
+    /// <summary>The deep pass's in-place repair (<see cref="IMetadataUpdate"/>): every store gives an object other
+    /// headers, user metadata and tags, or all three, or no tags at all, keeping its bytes and ETag.</summary>
+    [Theory]
+    [InlineData("tags")]
+    [InlineData("headers")]
+    [InlineData("both")]
+    [InlineData("untag")]
+    public async Task UpdateMetadata_KeepsBytesAndETag_AndGivesTheObjectTheNewMetadataAndTags(string change)
+    {
+        var data = Bytes(5000, 3);
+        var etag = await PutBytesAsync("md/obj", data);
+        var current = await Store.HeadAsync(Bucket, "md/obj", CancellationToken.None);
+        var now = current!.Metadata;
+        var wanted = change switch
+        {
+            "tags" => now with { Tags = new Dictionary<string, string> { ["class"] = "silver", ["team"] = "b c&d=e" } },
+            "headers" => now with { ContentType = "text/html", CacheControl = null, UserMetadata = new Dictionary<string, string> { ["owner"] = "team-b" } },
+            "both" => new ObjectMetadata("image/png", "no-store", null, new Dictionary<string, string> { ["v"] = "2" }, new Dictionary<string, string> { ["t"] = "1" }),
+            _ => now with { Tags = new Dictionary<string, string>() },
+        };
+        Assert.NotEmpty(wanted.DifferencesFrom(now));
+        var update = Assert.IsAssignableFrom<IMetadataUpdate>(Store);
+        Assert.True(await update.UpdateMetadataAsync(Bucket, "md/obj", current, wanted, CancellationToken.None));
+        var after = await Store.HeadAsync(Bucket, "md/obj", CancellationToken.None);
+        Assert.Equal(etag, after!.Info.ETag);
+        Assert.Empty(wanted.DifferencesFrom(after.Metadata));
+        Assert.Equal(data, await ReadAllAsync("md/obj"));
+        var listed = await Store.ListAsync(Bucket, "md/", null, CancellationToken.None).SingleAsync();
+        Assert.Equal(etag, listed.ETag);
+    }
+
+    [Fact]
+    public async Task UpdateMetadata_OfAMultipartObject_KeepsItsETag()
+    {
+        var data = Bytes(11 << 20, 5);
+        var etag = await PutBytesAsync("md/mp", data, layout: new PartLayout(5 << 20, 5 << 20));
+        var current = await Store.HeadAsync(Bucket, "md/mp", CancellationToken.None);
+        var wanted = current!.Metadata with { ContentType = "video/mp4", Tags = new Dictionary<string, string> { ["k"] = "v" } };
+        Assert.True(await ((IMetadataUpdate)Store).UpdateMetadataAsync(Bucket, "md/mp", current, wanted, CancellationToken.None));
+        var after = await Store.HeadAsync(Bucket, "md/mp", CancellationToken.None);
+        Assert.Equal(etag, after!.Info.ETag);
+        Assert.Empty(wanted.DifferencesFrom(after.Metadata));
+    }
 }
 
 internal static class AsyncEnumerableExtensions
