@@ -335,13 +335,14 @@ public sealed class ObjectReplicator
         return v >= 0 ? v : null;
     }
 
-    private void Durable(long id, long seenMs, string sourceKey, ReplicatedRecord? rec, long bytes)
+    /// <param name="copied">False for a metadata-only repair (a deep pass's): not counted as a copy.</param>
+    private void Durable(long id, long seenMs, string sourceKey, ReplicatedRecord? rec, long bytes, bool copied = true)
     {
         var now = NowMs;
         _state.MarkDurable(id, now, rec, _res.Name, sourceKey);
         _metrics.Observe("lifeboat_replication_lag_seconds", "Time from a change being seen at the source to being durable on the target",
             Math.Max(0, now - seenMs) / 1000.0, MetricsRegistry.LagBuckets, _label);
-        if (rec is not null)
+        if (rec is not null && copied)
         {
             _metrics.Inc("lifeboat_copies_total", "Objects copied and verified", 1, _label);
             _metrics.Inc("lifeboat_bytes_total", "Bytes copied and verified", bytes, _label);
@@ -697,7 +698,7 @@ public sealed class ObjectReplicator
                 if (diffs.Count == 0) return DeepOutcome.Equal;
                 if (id < 0) (id, seenMs) = _state.BeginChange(_res.Name, sourceKey, ChangeOp.Put, NowMs);
                 if (_target is IMetadataUpdate update && await update.UpdateMetadataAsync(_res.Target.Bucket, targetKey, g, s.Metadata, t).ConfigureAwait(false))
-                    Durable(id, seenMs, sourceKey, new ReplicatedRecord(s.Info.ETag, s.Info.Size, g.Info.ETag, NowMs), 0);
+                    Durable(id, seenMs, sourceKey, new ReplicatedRecord(s.Info.ETag, s.Info.Size, g.Info.ETag, NowMs), 0, copied: false);
                 else if (await SyncOnceAsync(sourceKey, id, seenMs, s.Info, t).ConfigureAwait(false) != SyncOutcome.Copied)
                     return DeepOutcome.Changed; // gone from the source meanwhile: handled by the delete policy
                 _metrics.Inc("lifeboat_metadata_repairs_total", "Objects whose metadata or tags a deep pass repaired on the target", 1, _label);

@@ -51,11 +51,13 @@ public sealed class DeepPassTests
         Assert.Contains("tag 'drift' missing on target", d.Detail);
 
         var rep = h.Replicator();
+        var copies = h.Metrics.Read("lifeboat_copies_total", ("resource", "res"));
         var deep = await rep.DeepReconcileAsync(None);
         Assert.Equal(new DeepPassResult(3, 1, 0, true), deep);
         Assert.Equal("1", await TargetTagAsync(h, "b/c"));
         Assert.True((await h.Verifier().RunAsync(None)).Ok);
         Assert.Equal(1, h.Metrics.Read("lifeboat_metadata_repairs_total", ("resource", "res")));
+        Assert.Equal(copies, h.Metrics.Read("lifeboat_copies_total", ("resource", "res"))); // in place: no copy
         Assert.Equal(0, h.State.Backlog("res"));
         Assert.Equal(0, (await rep.DeepReconcileAsync(None)).Repaired); // nothing left to repair
         Assert.Equal(2, h.Metrics.Read("lifeboat_deep_passes_total", ("resource", "res")));
