@@ -419,7 +419,9 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
         var headers = metadata.HeadersDifferFrom(current.Metadata);
         if (headers)
         {
-            if (current.Info.Size > S3Store.MaxCopySize) return false;
+            // AWS (and moto) give a multipart object copied onto itself a new single-part ETag, which nothing can check
+            // against the source's: such an object is copied again from the source instead.
+            if (current.Info.Size > S3Store.MaxCopySize || ETags.IsMultipart(current.Info.ETag, out _)) return false;
             var req = new CopyObjectRequest
             {
                 SourceBucket = bucket, SourceKey = key,

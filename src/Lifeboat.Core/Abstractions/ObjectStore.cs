@@ -174,9 +174,9 @@ public interface IMetadataUpdate
     /// <summary>Gives the object at <paramref name="key"/>, whose current state <paramref name="current"/> was just read
     /// (HEAD), the content headers, user metadata and tags of <paramref name="metadata"/>, keeping its bytes and ETag.
     /// Returns false, having changed nothing, when this store cannot do that for this object (a folder file without a
-    /// sidecar; an S3 object over the 5 GiB a copy can take), or having changed only metadata, when the store gave the
-    /// object a new ETag (a server that rewrites a multipart ETag on copy): either way the caller copies the object
-    /// again from the source. Errors are <see cref="StoreException"/>s, as for every operation.</summary>
+    /// sidecar; an S3 object with other headers that is multipart, whose ETag a copy rewrites on AWS, or over the 5 GiB
+    /// a copy can take), or having changed only metadata, when the store gave the object a new ETag anyway: either way
+    /// the caller copies the object again from the source. Errors are <see cref="StoreException"/>s, as for every operation.</summary>
     Task<bool> UpdateMetadataAsync(string bucket, string key, ObjectHead current, ObjectMetadata metadata, CancellationToken ct);
 }
 
