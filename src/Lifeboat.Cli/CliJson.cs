@@ -13,7 +13,8 @@ namespace Lifeboat.Cli;
 
 /// <summary>`verify --json`: one entry per resource.</summary>
 public sealed record VerifyJson(string Resource, string Type, string Source, string Target, bool Ok, long Checked, long Equal,
-    IReadOnlyList<DifferenceJson> Differences, IReadOnlyList<string> HeldByDeletePolicy, IReadOnlyList<SkippedJson> Skipped);
+    IReadOnlyList<DifferenceJson> Differences, IReadOnlyList<string> HeldByDeletePolicy, IReadOnlyList<SkippedJson> Skipped,
+    string? Repair = null);
 
 public sealed record DifferenceJson(string Key, string Kind, string Detail);
 

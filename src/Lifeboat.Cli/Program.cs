@@ -33,9 +33,10 @@ public static class Program
 
         var once = new Option<bool>("--once") { Description = "Backfill and reconcile, then exit (0 only if everything is replicated)" };
         var reverse = new Option<bool>("--reverse") { Description = "Table resources: replicate from the target back to the source (failback after a failover)" };
-        var replicate = new Command("replicate", "Replicate resources: continuously (until SIGINT/SIGTERM), or --once") { ConfigOption, resource, once, reverse, ResetStateOption };
+        var deep = new Option<bool>("--deep") { Description = "With --once, bucket resources: then compare every object's metadata and tags (HEAD + tags on both sides) and repair drift (continuous mode: every deep_reconcile_every)" };
+        var replicate = new Command("replicate", "Replicate resources: continuously (until SIGINT/SIGTERM), or --once") { ConfigOption, resource, once, reverse, deep, ResetStateOption };
         replicate.SetAction((p, ct) => Cli.Run(() => ReplicateCommand.RunAsync(p.GetValue(ConfigOption)!, p.GetValue(resource), p.GetValue(once), p.GetValue(reverse),
-            p.GetValue(ResetStateOption))));
+            p.GetValue(ResetStateOption), p.GetValue(deep))));
         root.Subcommands.Add(replicate);
 
         var verifyReverse = new Option<bool>("--reverse") { Description = "Table resources: compare the failback way (the recovery table as the source)" };

@@ -17,7 +17,7 @@ namespace Lifeboat.Providers.S3;
 /// role_arn, else the SDK's default chain); the lean path asks them for fresh keys on every request, so temporary
 /// credentials are refreshed by the SDK's providers as usual.
 /// </summary>
-public sealed class S3Store : IObjectStore, IPartSizeProbe
+public sealed class S3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
 {
     private readonly IObjectStore _impl;
 
@@ -43,6 +43,9 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
     /// Shared with the DynamoDB provider so every AWS store resolves credentials the same way.</summary>
     public static AWSCredentials? ResolveCredentials(StoreConfig cfg) => AwsCredentialResolver.Resolve(cfg);
 
+    /// <summary>The largest object one CopyObject can copy (S3's limit).</summary>
+    internal const long MaxCopySize = 5L << 30;
+
     internal static StoreCapabilities S3Capabilities { get; } = new(ServerSideCopy: true, Multipart: true,
         DefaultMultipartThreshold: 8L << 20, DefaultPartSize: 8L << 20, MaxParts: 10_000);
 
@@ -64,6 +67,8 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe
     public Task<string> CopyAsync(string sourceBucket, string sourceKey, string targetBucket, string targetKey, ObjectMetadata metadata, CancellationToken ct) =>
         _impl.CopyAsync(sourceBucket, sourceKey, targetBucket, targetKey, metadata, ct);
     public Task DeleteAsync(string bucket, string key, CancellationToken ct) => _impl.DeleteAsync(bucket, key, ct);
+    public Task<bool> UpdateMetadataAsync(string bucket, string key, ObjectHead current, ObjectMetadata metadata, CancellationToken ct) =>
+        ((IMetadataUpdate)_impl).UpdateMetadataAsync(bucket, key, current, metadata, ct);
     public Task<long?> FirstPartSizeAsync(string bucket, string key, CancellationToken ct) => ((IPartSizeProbe)_impl).FirstPartSizeAsync(bucket, key, ct);
     public ValueTask DisposeAsync() => _impl.DisposeAsync();
 }

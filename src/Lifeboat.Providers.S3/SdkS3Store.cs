@@ -21,7 +21,7 @@ namespace Lifeboat.Providers.S3;
 /// <see cref="MemoryBudget"/>, so memory stays bounded whatever the concurrency and object sizes.
 /// Every PUT and UploadPart carries Content-MD5, so the server itself rejects a corrupted body.
 /// </summary>
-internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
+internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
 {
     private const int PartConcurrency = 4;
     private readonly AmazonS3Client _s3;
@@ -418,6 +418,38 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe
         };
         var resp = await Call($"copy {sourceBucket}/{sourceKey} to {targetBucket}/{targetKey}", () => _s3.CopyObjectAsync(req, ct), ct).ConfigureAwait(false);
         return ETags.Normalize(resp.ETag);
+    }
+
+    /// <summary>As <see cref="HttpS3Store.UpdateMetadataAsync"/>: a copy onto itself with REPLACE for headers, then the tags.</summary>
+    public async Task<bool> UpdateMetadataAsync(string bucket, string key, ObjectHead current, ObjectMetadata metadata, CancellationToken ct)
+    {
+        var headers = metadata.HeadersDifferFrom(current.Metadata);
+        if (headers)
+        {
+            // AWS (and moto) give a multipart object copied onto itself a new single-part ETag, which nothing can check
+            // against the source's: such an object is copied again from the source instead.
+            if (current.Info.Size > S3Store.MaxCopySize || ETags.IsMultipart(current.Info.ETag, out _)) return false;
+            var req = new CopyObjectRequest
+            {
+                SourceBucket = bucket, SourceKey = key,
+                DestinationBucket = bucket, DestinationKey = key,
+                MetadataDirective = S3MetadataDirective.REPLACE,
+                ETagToMatch = $"\"{current.Info.ETag}\"",
+            };
+            Apply(metadata, v => req.ContentType = v, req.Headers, req.Metadata);
+            var resp = await Call($"replace metadata of {bucket}/{key}", () => _s3.CopyObjectAsync(req, ct), ct).ConfigureAwait(false);
+            var etag = ETags.Normalize(resp.ETag);
+            if (etag.Length == 0) etag = (await StatAsync(bucket, key, ct).ConfigureAwait(false))?.ETag ?? "";
+            if (etag != current.Info.ETag) return false;
+        }
+        // The tag set, also again after a copy (AWS keeps the tags, Ceph RGW 16 drops them). No tags are an empty set:
+        // after DeleteObjectTagging, Ceph RGW 16 lists the object with an empty ETag.
+        if (headers ? metadata.Tags.Count > 0 || current.Metadata.Tags.Count > 0 : metadata.TagsDifferFrom(current.Metadata))
+            await Call($"tag {bucket}/{key}", () => _s3.PutObjectTaggingAsync(new PutObjectTaggingRequest
+            {
+                BucketName = bucket, Key = key, Tagging = new Tagging { TagSet = Tags(metadata) },
+            }, ct), ct).ConfigureAwait(false);
+        return true;
     }
 
     public Task DeleteAsync(string bucket, string key, CancellationToken ct) => Call($"delete {bucket}/{key}", async () =>

@@ -10,8 +10,9 @@ namespace Lifeboat.Cli.Commands;
 
 public static class ReplicateCommand
 {
-    public static async Task<int> RunAsync(string file, string? resourceName, bool once, bool reverse = false, bool resetState = false)
+    public static async Task<int> RunAsync(string file, string? resourceName, bool once, bool reverse = false, bool resetState = false, bool deep = false)
     {
+        if (deep && !once) throw new UserErrorException("--deep runs with --once; continuous mode runs a deep pass every deep_reconcile_every (default 24h)");
         var cfg = ConfigLoader.Load(file);
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
@@ -55,7 +56,7 @@ public static class ReplicateCommand
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var pgProtectors = await PgCommand.PrepareAsync(rt, pgs, shutdown.Abort).ConfigureAwait(false);
         return once
-            ? Math.Max(Math.Max(await OnceAsync(rt, reps, tableReps, shutdown, rdsRunners).ConfigureAwait(false),
+            ? Math.Max(Math.Max(await OnceAsync(rt, reps, tableReps, shutdown, rdsRunners, deep).ConfigureAwait(false),
                 await PgCommand.OnceAsync(rt, pgProtectors, shutdown.Stop).ConfigureAwait(false) ? Cli.Ok : Cli.Failed), held.Count > 0 ? Cli.Failed : Cli.Ok)
             : await ContinuousAsync(rt, reps, tableReps, shutdown, rdsRunners, pgProtectors).ConfigureAwait(false);
     }
@@ -82,7 +83,7 @@ public static class ReplicateCommand
         : rep.Resource.Name;
 
     private static async Task<int> OnceAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown,
-        List<Providers.Aws.Rds.RdsSnapshotRunner> rds)
+        List<Providers.Aws.Rds.RdsSnapshotRunner> rds, bool deep)
     {
         var ok = true;
         foreach (var runner in rds) ok &= await RdsCommand.RunCycleAsync(runner, shutdown.Abort).ConfigureAwait(false);
@@ -95,10 +96,14 @@ public static class ReplicateCommand
                 Console.WriteLine($"{name}: {retry.Retried} changes left open by an earlier run retried first: {retry.Copied} copied, {retry.Failed} failed");
             var result = await WithProgressAsync(name, p => rep.ReconcileAsync(p, shutdown.Stop, shutdown.Abort)).ConfigureAwait(false);
             await rep.ApplyDueDeletesAsync(shutdown.Abort).ConfigureAwait(false);
+            // --deep: metadata and tags of every object, which listings cannot show (after a complete pass only).
+            var deepPass = deep && result.Completed ? await rep.DeepReconcileAsync(shutdown.Stop, shutdown.Abort).ConfigureAwait(false) : null;
             var failed = rt.State.Failed(name);
             var backlog = rt.State.Backlog(name);
             Console.WriteLine($"{name}: {result.Listed} listed, {result.InSync} already in sync, {result.Copied} copied ({Sizes.Format(result.Bytes)}), " +
-                              $"{result.Deleted} deleted, {result.Held} deletes held, {failed.Count} failed{(result.Completed ? "" : " (pass interrupted)")}");
+                              $"{result.Deleted} deleted, {result.Held} deletes held, {failed.Count} failed{(result.Completed ? "" : " (pass interrupted)")}" +
+                              (deepPass is null ? "" : $"; deep pass: {deepPass.Checked} checked, {deepPass.Repaired} metadata/tag drifts repaired{(deepPass.Completed ? "" : " (interrupted)")}"));
+            if (deepPass is { Completed: false }) ok = false;
             foreach (var f in failed.Take(20)) Console.WriteLine($"  FAILED {f.Key}: {f.Error}");
             if (failed.Count > 20) Console.WriteLine($"  ... and {failed.Count - 20} more");
             if (!result.Completed || failed.Count > 0 || backlog > 0) ok = false;

@@ -10,7 +10,7 @@ public static class ValidateCommand
         Cost.Input.CostConfig.Load(file); // workload: blocks and prices:, with the cost command's rules
         Console.WriteLine($"{file}: OK ({cfg.Stores.Count} stores, {cfg.Resources.Count + cfg.Tables.Count + cfg.Rds.Count + cfg.Postgres.Count} resources; state {cfg.StatePath})");
         foreach (var r in cfg.Resources)
-            Console.WriteLine($"  {r.Name}: {r.Source.Store}/{r.Source.Bucket}/{r.Source.Prefix} -> {r.Target.Store}/{r.Target.Bucket}/{r.Target.Prefix}; deletes {r.Deletes}; rpo {Durations.Format(r.Rpo)}; reconcile every {Durations.Format(r.ReconcileEvery)}{(r.Events is null ? "" : $"; events on {r.Events.Listen}{r.Events.Path}")}");
+            Console.WriteLine($"  {r.Name}: {r.Source.Store}/{r.Source.Bucket}/{r.Source.Prefix} -> {r.Target.Store}/{r.Target.Bucket}/{r.Target.Prefix}; deletes {r.Deletes}; rpo {Durations.Format(r.Rpo)}; reconcile every {Durations.Format(r.ReconcileEvery)}; deep pass {(r.DeepReconcileEvery is { } deep ? "every " + Durations.Format(deep) : "off")}{(r.Events is null ? "" : $"; events on {r.Events.Listen}{r.Events.Path}")}");
         foreach (var t in cfg.Tables)
             Console.WriteLine($"  {t.Name} (table): {t.Source.Store}/{t.Source.Table} -> {t.Target.Store}/{t.Target.Table}; create target {(t.CreateTarget ? "yes" : "no")}; " +
                               $"exclude {(t.ExcludeAttributes.Count == 0 ? "none" : string.Join(", ", t.ExcludeAttributes))}; deletes {t.Deletes}; rpo {Durations.Format(t.Rpo)}; concurrency {t.Concurrency}");

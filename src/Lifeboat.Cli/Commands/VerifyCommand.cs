@@ -69,7 +69,7 @@ public static class VerifyCommand
             var rows = new List<object>();
             foreach (var r in selected)
             {
-                if (results.FirstOrDefault(c => c.Result.Resource == r.Name || c.Result.Resource == r.Name + TableReplicator.ReverseSuffix) is { } c) rows.Add(Json(c));
+                if (results.FirstOrDefault(c => c.Result.Resource == r.Name || c.Result.Resource == r.Name + TableReplicator.ReverseSuffix) is { } c) rows.Add(Json(file, c));
                 else if (pgReports.FirstOrDefault(p => p.Res.Name == r.Name) is { Res: not null } p) rows.Add(PgCommand.VerifyJson(p.Res, p.Report));
                 else if (rdsReports.FirstOrDefault(x => x.Resource == r.Name) is { } x)
                     rows.Add(new RdsVerifyJson(x.Resource, "rds", x.Ok, x.LastSnapshot, x.Copies.Select(y => new RdsCopyJson(y.Id, y.Status)).ToList(), x.Problems));
@@ -82,7 +82,8 @@ public static class VerifyCommand
             Console.WriteLine(JsonSerializer.Serialize(results.Select(c => new VerifyJson(c.Result.Resource, c.Type, c.Source, c.Target,
                 c.Result.Ok, c.Result.Checked, c.Result.Equal,
                 c.Result.Differences.Select(d => new DifferenceJson(d.Key, d.Kind.ToString().ToLowerInvariant(), d.Detail)).ToList(),
-                c.Result.Held, Skipped(c.Result).Select(s => new SkippedJson(s.Side, s.Entry.Path, s.Entry.What)).ToList())).ToList(), CliJson.Default.ListVerifyJson));
+                c.Result.Held, Skipped(c.Result).Select(s => new SkippedJson(s.Side, s.Entry.Path, s.Entry.What)).ToList(),
+                DeepRepair(file, c.Result))).ToList(), CliJson.Default.ListVerifyJson));
         }
         else
         {
@@ -96,6 +97,7 @@ public static class VerifyCommand
                                   (skipped.Count > 0 ? $", {skipped.Count} entries skipped (links, FIFOs, sockets, devices: not objects, never followed)" : ""));
                 foreach (var d in r.Differences.Take(200)) Console.WriteLine($"  {d.Kind.ToString().ToLowerInvariant(),-9} {d.Key}: {d.Detail}");
                 if (r.Differences.Count > 200) Console.WriteLine($"  ... and {r.Differences.Count - 200} more differences (--json lists all)");
+                if (DeepRepair(file, r) is { } repair) Console.WriteLine($"  {repair}");
                 foreach (var h in r.Held.Take(50)) Console.WriteLine($"  held      {h}: deleted at the source, kept on the target");
                 if (r.Held.Count > 50) Console.WriteLine($"  ... and {r.Held.Count - 50} more held");
                 foreach (var (side, e) in skipped.Take(50)) Console.WriteLine($"  skipped   {e.Path}: a {e.What} at the {side}");
@@ -112,10 +114,22 @@ public static class VerifyCommand
         return ok ? Cli.Ok : Cli.Failed;
     }
 
-    private static VerifyJson Json(Checked c) => new(c.Result.Resource, c.Type, c.Source, c.Target,
+    private static VerifyJson Json(string file, Checked c) => new(c.Result.Resource, c.Type, c.Source, c.Target,
         c.Result.Ok, c.Result.Checked, c.Result.Equal,
         c.Result.Differences.Select(d => new DifferenceJson(d.Key, d.Kind.ToString().ToLowerInvariant(), d.Detail)).ToList(),
-        c.Result.Held, Skipped(c.Result).Select(s => new SkippedJson(s.Side, s.Entry.Path, s.Entry.What)).ToList());
+        c.Result.Held, Skipped(c.Result).Select(s => new SkippedJson(s.Side, s.Entry.Path, s.Entry.What)).ToList(),
+        DeepRepair(file, c.Result));
+
+    /// <summary>Metadata or tags that differ while the content is equal: a pass compares listings (sizes and checksums),
+    /// which such a change leaves alone, so only a deep pass repairs it. Names the command, or null.</summary>
+    private static string? DeepRepair(string file, VerifyResult r)
+    {
+        var n = r.Differences.Count(d => d.Kind == DifferenceKind.Metadata);
+        if (n == 0) return null;
+        var config = file.Any(char.IsWhiteSpace) ? $"'{file}'" : file;
+        return $"metadata/tags differ on {n} {(n == 1 ? "key" : "keys")} with equal content (a pass without --deep compares sizes and checksums only): " +
+               $"`lifeboat replicate -c {config} --resource {r.Resource} --once --deep` repairs {(n == 1 ? "it" : "them")}";
+    }
 
     private static List<(string Side, Lifeboat.Core.Abstractions.SkippedEntry Entry)> Skipped(VerifyResult r) =>
         (r.SkippedAtSource ?? []).Select(e => ("source", e)).Concat((r.SkippedAtTarget ?? []).Select(e => ("target", e))).ToList();

@@ -23,6 +23,29 @@ public sealed record ObjectMetadata(
     public IReadOnlyList<string> DifferencesFrom(ObjectMetadata other)
     {
         var diffs = new List<string>();
+        HeaderDifferences(other, diffs);
+        CompareMaps("tag", Tags, other.Tags, diffs);
+        return diffs;
+    }
+
+    /// <summary>Whether the content headers or user metadata differ (what an S3 copy with REPLACE rewrites).</summary>
+    public bool HeadersDifferFrom(ObjectMetadata other)
+    {
+        var diffs = new List<string>();
+        HeaderDifferences(other, diffs);
+        return diffs.Count > 0;
+    }
+
+    /// <summary>Whether the tag sets differ (what PutObjectTagging rewrites).</summary>
+    public bool TagsDifferFrom(ObjectMetadata other)
+    {
+        var diffs = new List<string>();
+        CompareMaps("tag", Tags, other.Tags, diffs);
+        return diffs.Count > 0;
+    }
+
+    private void HeaderDifferences(ObjectMetadata other, List<string> diffs)
+    {
         if (!string.Equals(NormType(ContentType), NormType(other.ContentType), StringComparison.Ordinal))
             diffs.Add($"content-type {Show(ContentType)} vs {Show(other.ContentType)}");
         if (!string.Equals(Norm(CacheControl), Norm(other.CacheControl), StringComparison.Ordinal))
@@ -30,8 +53,6 @@ public sealed record ObjectMetadata(
         if (!string.Equals(Norm(ContentEncoding), Norm(other.ContentEncoding), StringComparison.Ordinal))
             diffs.Add($"content-encoding {Show(ContentEncoding)} vs {Show(other.ContentEncoding)}");
         CompareMaps("metadata", Lower(UserMetadata), Lower(other.UserMetadata), diffs);
-        CompareMaps("tag", Tags, other.Tags, diffs);
-        return diffs;
     }
 
     private static string? Norm(string? s) => string.IsNullOrEmpty(s) ? null : s;
@@ -141,6 +162,22 @@ public sealed class ObjectReader(ObjectHead head, Stream content) : IAsyncDispos
 public interface IPartSizeProbe
 {
     Task<long?> FirstPartSizeAsync(string bucket, string key, CancellationToken ct);
+}
+
+/// <summary>Optional capability: gives an object other metadata and tags without sending its bytes again (the deep
+/// pass, <see cref="Replication.ObjectReplicator.DeepReconcileAsync"/>, repairs metadata and tag drift with it). S3: a
+/// tag-only change is one PutObjectTagging (DeleteObjectTagging for none); changed headers or user metadata are one
+/// CopyObject of the object onto itself with <c>x-amz-metadata-directive: REPLACE</c>, then its tags are set again
+/// (Ceph RGW 16 drops them on such a copy). A folder store rewrites the object's sidecar.</summary>
+public interface IMetadataUpdate
+{
+    /// <summary>Gives the object at <paramref name="key"/>, whose current state <paramref name="current"/> was just read
+    /// (HEAD), the content headers, user metadata and tags of <paramref name="metadata"/>, keeping its bytes and ETag.
+    /// Returns false, having changed nothing, when this store cannot do that for this object (a folder file without a
+    /// sidecar; an S3 object with other headers that is multipart, whose ETag a copy rewrites on AWS, or over the 5 GiB
+    /// a copy can take), or having changed only metadata, when the store gave the object a new ETag anyway: either way
+    /// the caller copies the object again from the source. Errors are <see cref="StoreException"/>s, as for every operation.</summary>
+    Task<bool> UpdateMetadataAsync(string bucket, string key, ObjectHead current, ObjectMetadata metadata, CancellationToken ct);
 }
 
 /// <summary>Optional capability: the store's own rules for which keys can exist in it at all (beyond S3's, which

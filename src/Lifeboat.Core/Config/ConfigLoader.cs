@@ -282,9 +282,24 @@ public static partial class ConfigLoader
             MultipartThreshold: r.OptSize("multipart_threshold", 5L << 20, 128L << 20),
             PartSize: r.OptSize("part_size", 5L << 20, 128L << 20),
             Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path),
-            Workload: r.OptMap("workload")); // for `lifeboat cost`, which validates its keys
+            Workload: r.OptMap("workload")) // for `lifeboat cost`, which validates its keys
+        {
+            DeepReconcileEvery = ReadDeepReconcileEvery(r),
+        };
         r.EnsureNoUnknownKeys();
         return res;
+    }
+
+    /// <summary><c>deep_reconcile_every</c>: a duration (1m to 49 days; default 24h), or <c>off</c>.</summary>
+    private static TimeSpan? ReadDeepReconcileEvery(YamlMap r)
+    {
+        const string key = "deep_reconcile_every";
+        var v = r.OptString(key);
+        if (v is null) return BucketResource.DefaultDeepReconcileEvery;
+        if (v == "off") return null;
+        if (!Durations.TryParse(v, out _, out var tooLong) && !tooLong)
+            throw r.Error(key, $"expected a duration such as 12h or 7d, or off, got '{v}'");
+        return r.OptDuration(key, TimeSpan.FromMinutes(1));
     }
 
     private static Location ReadLocation(YamlMap m, Dictionary<string, StoreConfig> stores)

@@ -77,6 +77,12 @@ public sealed record BucketResource(
     public override ResourceCapabilities Capabilities => Replicated;
     public override string Describe() =>
         $"bucket {Source.Store}/{Source.Bucket}/{Source.Prefix} -> {Target.Store}/{Target.Bucket}/{Target.Prefix}{(Events is null ? "" : $", events on {Events.Listen}{Events.Path}")}";
+
+    /// <summary><c>deep_reconcile_every</c>: how often continuous mode runs a deep pass (HEAD and tags of every object on
+    /// both sides; repairs metadata and tag drift, which listings cannot show); null for <c>off</c>.</summary>
+    public TimeSpan? DeepReconcileEvery { get; init; } = DefaultDeepReconcileEvery;
+
+    public static TimeSpan DefaultDeepReconcileEvery { get; } = TimeSpan.FromHours(24);
 }
 
 /// <summary>A DynamoDB table in a <c>type: dynamodb</c> store.</summary>

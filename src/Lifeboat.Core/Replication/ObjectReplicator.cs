@@ -18,6 +18,10 @@ public sealed record PassResult(long Listed, long InSync, long Copied, long Byte
 
 public enum SyncOutcome { Copied, AlreadyEqual, Deleted, Held, Absent, Failed }
 
+/// <summary>What a deep pass did: objects compared by HEAD and tags on both sides, those whose metadata or tags were
+/// repaired, and those whose repair failed (recorded in the journal, reported and retried like any failed change).</summary>
+public sealed record DeepPassResult(long Checked, long Repaired, long Failed, bool Completed);
+
 /// <summary>
 /// Replicates one bucket resource. Invariants (docs/design.md):
 /// a journal row is marked durable only after the target confirmed the bytes and their checksum;
@@ -31,6 +35,9 @@ public sealed class ObjectReplicator
     /// <summary>When the current (or interrupted) pass started, and when the last completed one did (see <see cref="SeenFromSource"/>).</summary>
     private const string PassStartCheckpoint = "pass-started";
     private const string LastPassStartCheckpoint = "last-full-pass-start";
+    /// <summary>When the last deep pass ended (or, before the first, when continuous mode first started): the deep
+    /// pass schedule counts from it, across restarts.</summary>
+    internal const string LastDeepPassCheckpoint = "last-deep-pass";
     /// <summary>Settled journal rows are kept this long (status reads the last hour); open and failed rows are kept.</summary>
     private static readonly TimeSpan JournalRetention = TimeSpan.FromDays(7);
     private const long MaxServerSideCopy = 5L << 30;
@@ -328,13 +335,14 @@ public sealed class ObjectReplicator
         return v >= 0 ? v : null;
     }
 
-    private void Durable(long id, long seenMs, string sourceKey, ReplicatedRecord? rec, long bytes)
+    /// <param name="copied">False for a metadata-only repair (a deep pass's): not counted as a copy.</param>
+    private void Durable(long id, long seenMs, string sourceKey, ReplicatedRecord? rec, long bytes, bool copied = true)
     {
         var now = NowMs;
         _state.MarkDurable(id, now, rec, _res.Name, sourceKey);
         _metrics.Observe("lifeboat_replication_lag_seconds", "Time from a change being seen at the source to being durable on the target",
             Math.Max(0, now - seenMs) / 1000.0, MetricsRegistry.LagBuckets, _label);
-        if (rec is not null)
+        if (rec is not null && copied)
         {
             _metrics.Inc("lifeboat_copies_total", "Objects copied and verified", 1, _label);
             _metrics.Inc("lifeboat_bytes_total", "Bytes copied and verified", bytes, _label);
@@ -606,6 +614,153 @@ public sealed class ObjectReplicator
         return new RetryResult(open.Count, copied, failed);
     }
 
+    // ---------------------------------------------------------------- deep pass (metadata and tags)
+
+    /// <summary>
+    /// The deep pass: every key both sides hold with equal content (as the normal pass judges it from listings) is
+    /// HEADed with its tags on both sides, under its key lock, and when the content headers, user metadata or tags
+    /// differ (a PutObjectTagging, or a copy onto itself with REPLACE, keeps the ETag, so no listing shows it) the target
+    /// is repaired: in place when the target store can (<see cref="IMetadataUpdate"/>: tags, a copy with REPLACE, a
+    /// sidecar), otherwise by copying the object again. Each repair is a journal change (durable or failed, reported and
+    /// retried like a copy). Separate work from <see cref="ReconcileAsync"/>, whose requests it does not add to; keys
+    /// whose content differs are the normal pass's. Records its end (<see cref="LastDeepPassCheckpoint"/>) when it
+    /// completes.
+    /// </summary>
+    public async Task<DeepPassResult> DeepReconcileAsync(CancellationToken stop, CancellationToken abort = default)
+    {
+        long checkedCount = 0, repaired = 0, failed = 0;
+        var completed = false;
+        using var gate = new SemaphoreSlim(_res.Concurrency);
+        var running = new List<Task>();
+        try
+        {
+            await foreach (var item in PairedListing.MergeAsync(_source, _res.Source, _target, _res.Target, null, stop).ConfigureAwait(false))
+            {
+                var sourceKey = _res.Source.Prefix + item.Rel;
+                if (item.Side != Side.Both || !InSync(sourceKey, item.Source!, item.Target!)) continue;
+                await gate.WaitAsync(stop).ConfigureAwait(false);
+                running.Add(Task.Run(async () =>
+                {
+                    try
+                    {
+                        switch (await DeepKeyAsync(sourceKey, abort).ConfigureAwait(false))
+                        {
+                            case DeepOutcome.Repaired: Interlocked.Increment(ref repaired); break;
+                            case DeepOutcome.Failed: Interlocked.Increment(ref failed); break;
+                        }
+                        Interlocked.Increment(ref checkedCount);
+                    }
+                    finally { gate.Release(); }
+                }, CancellationToken.None));
+                if (running.Count > 4 * _res.Concurrency) running.RemoveAll(t => t.IsCompleted);
+            }
+            completed = true;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            _log.LogInformation("{Resource}: stopping the deep pass; finishing {Count} repairs in flight", _res.Name, running.Count(t => !t.IsCompleted));
+        }
+        finally
+        {
+            await Task.WhenAll(running).ConfigureAwait(false);
+        }
+        if (completed)
+        {
+            _state.SetCheckpoint(_res.Name, LastDeepPassCheckpoint, NowMs.ToString(System.Globalization.CultureInfo.InvariantCulture), NowMs);
+            _metrics.Inc("lifeboat_deep_passes_total", "Deep passes (metadata and tags of every object) completed", 1, _label);
+        }
+        return new DeepPassResult(checkedCount, repaired, failed, completed);
+    }
+
+    private enum DeepOutcome { Equal, Repaired, Changed, Failed }
+
+    private async Task<DeepOutcome> DeepKeyAsync(string sourceKey, CancellationToken ct)
+    {
+        using var keyLock = await _locks.AcquireAsync(sourceKey, ct).ConfigureAwait(false);
+        var targetKey = TargetKey(sourceKey);
+        long id = -1, seenMs = 0;
+        try
+        {
+            return await RetryAsync(async t =>
+            {
+                var sh = _source.HeadAsync(_res.Source.Bucket, sourceKey, t);
+                var th = _target.HeadAsync(_res.Target.Bucket, targetKey, t);
+                try { await Task.WhenAll(sh, th).ConfigureAwait(false); }
+                catch
+                {
+                    await sh.ConfigureAwait(false); // the source's error is the one reported
+                    throw;
+                }
+                var (s, g) = (sh.Result, th.Result);
+                // Changed since the listing: the change's event or the next normal pass copies it, metadata included.
+                if (s is null || g is null || !InSync(sourceKey, s.Info, g.Info)) return DeepOutcome.Changed;
+                var diffs = s.Metadata.DifferencesFrom(g.Metadata);
+                if (diffs.Count == 0) return DeepOutcome.Equal;
+                if (id < 0) (id, seenMs) = _state.BeginChange(_res.Name, sourceKey, ChangeOp.Put, NowMs);
+                if (_target is IMetadataUpdate update && await update.UpdateMetadataAsync(_res.Target.Bucket, targetKey, g, s.Metadata, t).ConfigureAwait(false))
+                    Durable(id, seenMs, sourceKey, new ReplicatedRecord(s.Info.ETag, s.Info.Size, g.Info.ETag, NowMs), 0, copied: false);
+                else if (await SyncOnceAsync(sourceKey, id, seenMs, s.Info, t).ConfigureAwait(false) != SyncOutcome.Copied)
+                    return DeepOutcome.Changed; // gone from the source meanwhile: handled by the delete policy
+                _metrics.Inc("lifeboat_metadata_repairs_total", "Objects whose metadata or tags a deep pass repaired on the target", 1, _label);
+                _log.LogInformation("{Resource}: {Key}: metadata/tags repaired on the target ({Differences})", _res.Name, sourceKey, string.Join("; ", diffs));
+                return DeepOutcome.Repaired;
+            }, ct).ConfigureAwait(false);
+        }
+        catch (StoreException e)
+        {
+            if (id < 0) (id, _) = _state.BeginChange(_res.Name, sourceKey, ChangeOp.Put, NowMs);
+            _state.MarkFailed(id, e.Message, permanent: true);
+            _metrics.Inc("lifeboat_errors_total", "Changes that failed after retries, by kind", 1, ("resource", _res.Name), ("kind", e.Kind.ToString().ToLowerInvariant()));
+            _log.LogError("{Resource}: {Key}: deep pass: {Error}", _res.Name, sourceKey, e.Message);
+            return DeepOutcome.Failed;
+        }
+    }
+
+    /// <summary>When the next deep pass is due: <c>deep_reconcile_every</c> after the last one ended (kept in the state
+    /// store, so a restart keeps the schedule). Before any, the schedule starts now: the first deep pass comes one period
+    /// after continuous replication first started (the backfill copies metadata and tags with the bytes).</summary>
+    public DateTimeOffset? NextDeepPass()
+    {
+        if (_res.DeepReconcileEvery is not { } every) return null;
+        var last = _state.GetCheckpoint(_res.Name, LastDeepPassCheckpoint);
+        if (!long.TryParse(last, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var lastMs))
+        {
+            lastMs = NowMs;
+            _state.SetCheckpoint(_res.Name, LastDeepPassCheckpoint, lastMs.ToString(System.Globalization.CultureInfo.InvariantCulture), lastMs);
+        }
+        return DateTimeOffset.FromUnixTimeMilliseconds(lastMs) + every;
+    }
+
+    /// <summary>Continuous mode's deep passes, each when <see cref="NextDeepPass"/> says; a pass that fails (a listing
+    /// error after retries) is logged and tried again after <c>reconcile_every</c>.</summary>
+    private async Task DeepLoopAsync(CancellationToken stop, CancellationToken abort)
+    {
+        while (!stop.IsCancellationRequested && NextDeepPass() is { } due)
+        {
+            try
+            {
+                var wait = due - _time.GetUtcNow();
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, _time, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) { return; }
+            try
+            {
+                var r = await DeepReconcileAsync(stop, abort).ConfigureAwait(false);
+                if (r.Completed)
+                    _log.LogInformation("{Resource}: deep pass done: {Checked} objects checked, {Repaired} metadata/tags repaired, {Failed} failed",
+                        _res.Name, r.Checked, r.Repaired, r.Failed);
+                continue;
+            }
+            catch (StoreException e)
+            {
+                _metrics.Inc("lifeboat_errors_total", "Changes that failed after retries, by kind", 1, ("resource", _res.Name), ("kind", e.Kind.ToString().ToLowerInvariant()));
+                _log.LogError("{Resource}: deep pass failed, tried again in {Delay}: {Error}", _res.Name, Durations.Format(_res.ReconcileEvery), e.Message);
+            }
+            try { await Task.Delay(_res.ReconcileEvery, _time, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+
     // ---------------------------------------------------------------- continuous mode
 
     /// <summary>Records a change hint durably, seen now (it counts toward RPO from the time Lifeboat received it, never
@@ -651,6 +806,8 @@ public sealed class ObjectReplicator
     {
         var workers = Enumerable.Range(0, _res.Concurrency).Select(_ => Task.Run(() => WorkerAsync(stop, abort), CancellationToken.None)).ToList();
         var sweeper = Task.Run(() => SweepAsync(stop, abort), CancellationToken.None);
+        // Separate work on its own schedule: the normal passes neither wait for it nor send its requests.
+        var deep = Task.Run(() => DeepLoopAsync(stop, abort), CancellationToken.None);
         try
         {
             await RetryOpenChangesAsync(abort).ConfigureAwait(false);
@@ -669,7 +826,7 @@ public sealed class ObjectReplicator
         finally
         {
             _queue.Writer.TryComplete();
-            await Task.WhenAll(workers.Append(sweeper)).ConfigureAwait(false);
+            await Task.WhenAll(workers.Append(sweeper).Append(deep)).ConfigureAwait(false);
         }
     }
 

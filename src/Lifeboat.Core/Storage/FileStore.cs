@@ -28,7 +28,7 @@ namespace Lifeboat.Core.Storage;
 /// naming it, as is every file-system error: never another exception, never a write outside the folder.
 /// Files put there by other programs have no sidecar: their ETag is the weak <c>W/size-mtime</c>.
 /// </summary>
-public sealed partial class FileStore : IObjectStore, ISkippedEntries, IKeyRules
+public sealed partial class FileStore : IObjectStore, ISkippedEntries, IKeyRules, IMetadataUpdate
 {
     private const string Reserved = ".lifeboat";
     private const string Sidecars = "sidecars";
@@ -610,6 +610,43 @@ public sealed partial class FileStore : IObjectStore, ISkippedEntries, IKeyRules
         catch (FsException e) when (e.Error is FsError.NameTooLong or FsError.NotADirectory or FsError.IsALink)
         {
             // No earlier-layout sidecar can exist for this key (its name would not fit, or a file or link is on the way).
+        }
+    }
+
+    /// <summary>Rewrites the object's sidecar (temp file, fsync, rename) with the new metadata and tags, for the same data
+    /// file (its size, mtime and MD5 are kept). False for a file with no sidecar, or one that is no longer the object
+    /// <paramref name="current"/> describes.</summary>
+    public async Task<bool> UpdateMetadataAsync(string bucket, string key, ObjectHead current, ObjectMetadata metadata, CancellationToken ct)
+    {
+        var segments = Segments(key);
+        FolderDir? bucketDir = null, tmpDir = null;
+        try
+        {
+            bucketDir = OpenBucket(bucket, create: false);
+            if (bucketDir is null) return false;
+            Sidecar? meta;
+            using (var parent = ParentOrNull(bucketDir, segments))
+            {
+                if (parent is null) return false;
+                var st = parent.Stat(segments[^1]);
+                if (st.Kind != EntryKind.File) return false;
+                meta = await ReadSidecarAsync(bucketDir, key, segments, st, ct).ConfigureAwait(false);
+            }
+            if (meta is null || meta.ETag != current.Info.ETag) return false;
+            tmpDir = TmpDir(bucketDir);
+            var sidecar = meta with
+            {
+                ContentType = metadata.ContentType, CacheControl = metadata.CacheControl, ContentEncoding = metadata.ContentEncoding,
+                Metadata = new Dictionary<string, string>(metadata.UserMetadata), Tags = new Dictionary<string, string>(metadata.Tags), Key = key,
+            };
+            await WriteSidecarAsync(bucketDir, tmpDir, key, segments, sidecar, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (IsFsError(e)) { throw Fail(e, $"cannot update the metadata of {Where(bucket, key)}"); }
+        finally
+        {
+            tmpDir?.Dispose();
+            bucketDir?.Dispose();
         }
     }
 

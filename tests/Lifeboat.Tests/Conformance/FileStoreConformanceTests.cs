@@ -60,6 +60,17 @@ public sealed class FileStoreConformanceTests : ObjectStoreConformance, IDisposa
     }
 
     [Fact]
+    public async Task UpdateMetadata_OfAFileWithoutSidecar_ChangesNothing_SoTheCallerCopiesAgain()
+    {
+        await File.WriteAllBytesAsync(Path.Combine(_dir.Path, "bucket", "foreign.txt"), Bytes(12));
+        var h = await Store.HeadAsync(Bucket, "foreign.txt", CancellationToken.None);
+        Assert.False(await ((IMetadataUpdate)Store).UpdateMetadataAsync(Bucket, "foreign.txt", h!, Meta(), CancellationToken.None));
+        var after = await Store.HeadAsync(Bucket, "foreign.txt", CancellationToken.None);
+        Assert.Equal(h!.Info.ETag, after!.Info.ETag);
+        Assert.Null(after.Metadata.ContentType);
+    }
+
+    [Fact]
     public async Task Delete_RemovesEmptyFolders_AndListingSkipsReservedFolder()
     {
         await PutBytesAsync("deep/er/x", Bytes(4));

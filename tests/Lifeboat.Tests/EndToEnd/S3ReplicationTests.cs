@@ -61,6 +61,45 @@ public sealed class S3ReplicationTests
     }
 
     [Fact]
+    public async Task DeepPass_MultipartObjectWithOtherHeaders_IsCopiedAgain_OtherObjectsAreRepairedInPlace()
+    {
+        var rgw = RgwServer.Instance;
+        Environment.SetEnvironmentVariable("LIFEBOAT_TEST_AK2", rgw.AccessKey);
+        Environment.SetEnvironmentVariable("LIFEBOAT_TEST_SK2", rgw.SecretKey);
+        var other = new Providers.S3.S3Store(rgw.StoreConfig("rgw-b") with { AccessKeyEnv = "LIFEBOAT_TEST_AK2", SecretKeyEnv = "LIFEBOAT_TEST_SK2" });
+        await using var h = await Harness.WithAsync(rgw.CreateStore(), RgwServer.NewBucketName("src"), other, RgwServer.NewBucketName("dst"));
+        var big = Harness.Content("big", 0, 11 << 20);
+        var bigETag = await h.Source.PutAsync(h.SourceBucket, "big", new MemoryStream(big), big.Length, Harness.Meta("big"), new PartLayout(5 << 20, 5 << 20), None);
+        await h.PutSourceAsync("small");
+        var rep = h.Replicator();
+        Assert.Equal(2, (await rep.ReconcileAsync(null, None)).Copied);
+        // Other headers on both at the source (a copy onto itself; Ceph RGW keeps the multipart ETag, drops the tags).
+        using var s3 = new Amazon.S3.AmazonS3Client(new Amazon.Runtime.BasicAWSCredentials(rgw.AccessKey, rgw.SecretKey), new Amazon.S3.AmazonS3Config
+        {
+            ServiceURL = rgw.Endpoint, AuthenticationRegion = "us-east-1", ForcePathStyle = true,
+            RequestChecksumCalculation = Amazon.Runtime.RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = Amazon.Runtime.ResponseChecksumValidation.WHEN_REQUIRED,
+        });
+        foreach (var key in new[] { "big", "small" })
+            await s3.CopyObjectAsync(new Amazon.S3.Model.CopyObjectRequest
+            {
+                SourceBucket = h.SourceBucket, SourceKey = key, DestinationBucket = h.SourceBucket, DestinationKey = key,
+                MetadataDirective = Amazon.S3.S3MetadataDirective.REPLACE, ContentType = "application/x-changed",
+            }, None);
+        Assert.Equal(bigETag, (await h.Source.StatAsync(h.SourceBucket, "big", None))!.ETag);
+        Assert.Equal(2, (await rep.ReconcileAsync(null, None)).InSync); // invisible to a listing
+        var copies = h.Metrics.Read("lifeboat_copies_total", ("resource", "res"));
+        Assert.Equal(new DeepPassResult(2, 2, 0, true), await rep.DeepReconcileAsync(None));
+        Assert.Equal(copies + 1, h.Metrics.Read("lifeboat_copies_total", ("resource", "res"))); // the multipart one, copied again
+        var t = await h.Target.HeadAsync(h.TargetBucket, "big", None);
+        Assert.Equal(bigETag, t!.Info.ETag); // the source's layout reproduced again
+        Assert.Equal("application/x-changed", t.Metadata.ContentType);
+        Assert.Empty(t.Metadata.Tags);
+        var v = await h.Verifier().RunAsync(None);
+        Assert.True(v.Ok, string.Join("\n", v.Differences));
+    }
+
+    [Fact]
     public async Task FolderToS3AndBack_AboveTheMultipartThreshold()
     {
         var rgw = RgwServer.Instance;

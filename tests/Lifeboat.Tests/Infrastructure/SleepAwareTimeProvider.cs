@@ -47,6 +47,15 @@ public sealed class SleepAwareTimeProvider(DateTimeOffset start) : FakeTimeProvi
         }
     }
 
+    /// <summary>When each sleep on this clock (a Task.Delay, see <see cref="NextSleep"/>) wakes up, earliest first.</summary>
+    public IReadOnlyList<DateTimeOffset> Sleeps
+    {
+        get
+        {
+            lock (_gate) return _sleeps.Select(t => t.DueAt).Order().ToList();
+        }
+    }
+
     /// <summary>
     /// Runs <paramref name="work"/> to its end, moving this clock only while the work sleeps on it (<see cref="NextSleep"/>):
     /// each move goes to the earliest wake-up, by at most <paramref name="maxStep"/>. The clock never moves while the

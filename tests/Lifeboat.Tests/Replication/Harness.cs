@@ -64,6 +64,9 @@ public sealed class Harness : IAsyncDisposable
         return h;
     }
 
+    /// <summary>Changes the resource's settings (before replicators are made).</summary>
+    public void Configure(Func<BucketResource, BucketResource> change) => Resource = change(Resource);
+
     public ObjectReplicator Replicator(bool onlyMissing = false, IObjectStore? source = null, IObjectStore? target = null) =>
         new(Resource, source ?? Source, target ?? Target, State, Time, Metrics, NullLogger.Instance, FastRetry, onlyMissing);
 
@@ -143,8 +146,10 @@ public sealed class FaultyStore(IObjectStore inner, StoreErrorKind kind, int fai
         catch (StoreException) { Interlocked.Increment(ref ListFailures); throw; }
         await foreach (var o in inner.ListAsync(bucket, prefix, startAfter, ct)) yield return o;
     }
-    public Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct) => inner.HeadAsync(bucket, key, ct);
-    public Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct) => inner.StatAsync(bucket, key, ct);
+    /// <summary>HEAD and Stat requests made (the deep pass's; a normal pass over keys in sync makes none).</summary>
+    public int Heads;
+    public Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct) { Interlocked.Increment(ref Heads); return inner.HeadAsync(bucket, key, ct); }
+    public Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct) { Interlocked.Increment(ref Heads); return inner.StatAsync(bucket, key, ct); }
     public Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct) { MaybeFail("get", key); return inner.GetAsync(bucket, key, ct); }
     public Task<string> PutAsync(string bucket, string key, Stream content, long length, ObjectMetadata metadata, PartLayout layout, CancellationToken ct)
     {

@@ -52,6 +52,32 @@ public sealed class ConfigTests
     }
 
     [Theory]
+    [InlineData(null, 24 * 3600)]                // default: a deep pass a day
+    [InlineData("deep_reconcile_every: 6h", 6 * 3600)]
+    [InlineData("deep_reconcile_every: 7d", 7 * 24 * 3600)]
+    [InlineData("deep_reconcile_every: off", -1)] // no deep pass in continuous mode
+    public void DeepReconcileEvery_DefaultsToADay_TakesADuration_OrOff(string? line, int seconds)
+    {
+        var text = line is null ? IssueExample : IssueExample.Replace("reconcile_every: 10m", "reconcile_every: 10m\n    " + line);
+        var r = ConfigLoader.Parse("c.yaml", text).Resources[0];
+        Assert.Equal(seconds < 0 ? null : TimeSpan.FromSeconds(seconds), r.DeepReconcileEvery);
+        Assert.Equal(TimeSpan.FromMinutes(10), r.ReconcileEvery);
+    }
+
+    [Theory]
+    [InlineData("sometimes", "expected a duration such as 12h or 7d, or off, got 'sometimes'")]
+    [InlineData("30s", "must be at least 1m")]
+    [InlineData("50d", "too long")]
+    [InlineData("{ every: 1h }", "expected a")]
+    public void DeepReconcileEvery_BadValue_IsLocated(string value, string message)
+    {
+        var text = IssueExample.Replace("reconcile_every: 10m", "reconcile_every: 10m\n    deep_reconcile_every: " + value);
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("conf/lifeboat.yaml", text));
+        Assert.StartsWith("conf/lifeboat.yaml:15:27: resources[0].deep_reconcile_every: ", e.Message, StringComparison.Ordinal);
+        Assert.Contains(message, e.Message);
+    }
+
+    [Theory]
     // what is wrong                                   replace                                   with                                          line  key                               message part
     [InlineData("unknown key", "reconcile_every: 10m", "reconcile_evry: 10m", 14, "resources[0].reconcile_evry", "unknown key")]
     [InlineData("undefined store", "target: { store: recovery", "target: { store: recovry", 10, "resources[0].target.store", "store 'recovry' is not defined")]
