@@ -266,11 +266,11 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
             var logText = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile, ct).ConfigureAwait(false) : "";
             if (code != 0 || !await PromotedAsync(dir, o, user, bin, spool, ct).ConfigureAwait(false))
             {
-                if (spool is not null && spool.Completion.IsFaulted)
+                if (spool?.Failure is { } failure)
                 {
                     // The restore_command made the server stop (or it is about to): report why the WAL did not come.
                     await StopAsync(bin, dir, user, ct).ConfigureAwait(false);
-                    await spool.Completion.ConfigureAwait(false);
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
                 }
                 logText = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile, ct).ConfigureAwait(false) : "";
                 if (o.Time is { } t && attempt == 1 && logText.Contains("recovery ended before configured recovery target was reached", StringComparison.Ordinal) && t <= w.To)
@@ -342,7 +342,7 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         string? lastError = null;
         for (var failures = 0; ; failures++)
         {
-            if (!File.Exists(pid) || spool?.Completion.IsFaulted == true) return false;
+            if (!File.Exists(pid) || spool?.Failure is not null) return false;
             if (failures > 0)
             {
                 // The session ended: the server stopped, or did not let psql in (yet).
@@ -364,7 +364,7 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
             {
                 while (true)
                 {
-                    if (!File.Exists(pid) || spool?.Completion.IsFaulted == true) return false;
+                    if (!File.Exists(pid) || spool?.Failure is not null) return false;
                     await p.StandardInput.WriteLineAsync("SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END;".AsMemory(), ct).ConfigureAwait(false);
                     await p.StandardInput.FlushAsync(ct).ConfigureAwait(false);
                     var line = await p.StandardOutput.ReadLineAsync(ct).ConfigureAwait(false);

@@ -112,6 +112,9 @@ internal sealed class WalSpool : IAsyncDisposable
     /// <summary>Completes once the first segments are in place (or all of them, when fewer), faults when a fetch fails.</summary>
     public Task Ready => _ready.Task;
 
+    /// <summary>Why fetching failed (set before the restore_command is told), or null.</summary>
+    public Exception? Failure { get; private set; }
+
     /// <summary>The fetch loop; faults with the fetch error.</summary>
     public Task Completion => _loop ?? Task.CompletedTask;
 
@@ -166,6 +169,7 @@ internal sealed class WalSpool : IAsyncDisposable
         catch (Exception e)
         {
             // The restore_command must not wait for a segment that will not come: it stops the server instead.
+            Failure = e;
             try { File.WriteAllText(Path.Combine(_dir, ".failed"), $"lifeboat: fetching WAL failed: {e.Message}\n"); }
             catch (IOException) { /* the flock is released when the restore ends, which stops the server too */ }
             _ready.TrySetException(e);
