@@ -55,19 +55,38 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         Directory.CreateDirectory(dir);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         log.LogInformation("{Resource}: restoring base backup {Id} (consistent at {At}) into {Dir}", res.Name, chosen.Backup.Id, Iso(chosen.From), dir);
-        var bytes = await UnpackAsync(chosen.Backup, dir, ct).ConfigureAwait(false);
         var walDir = Path.Combine(dir, "lifeboat_wal");
-        Directory.CreateDirectory(walDir);
-        await FetchWalAsync(chosen.Segments, walDir, ct).ConfigureAwait(false);
-        WriteRecoverySettings(dir, o.Time, o.Port);
+        // With --start, the WAL is fetched while the backup is unpacked and while the server replays (WalSpool); without
+        // it, the folder must be complete on its own: every segment is fetched before the restore returns.
+        var flock = o.Start ? WalSpool.FlockTool() : null;
+        if (o.Start && flock is null)
+            log.LogInformation("{Resource}: flock(1) not found: fetching all WAL before starting the server", res.Name);
+        await using var spool = flock is null ? null
+            : WalSpool.Start(archive, chosen.Segments, walDir, flock, IsRoot ? await WalSpool.UserIdsAsync("postgres", ct).ConfigureAwait(false) : null, log);
+        var bytes = await UnpackAsync(chosen.Backup, dir, ct).ConfigureAwait(false);
+        var unpacked = sw.Elapsed.TotalSeconds;
+        if (spool is null)
+        {
+            Directory.CreateDirectory(walDir);
+            await FetchWalAsync(chosen.Segments, walDir, ct).ConfigureAwait(false);
+        }
+        else await spool.Ready.ConfigureAwait(false); // the first segments; the spool is idle until the server asks for them
+        WriteRecoverySettings(dir, o.Time, o.Port, spool is not null);
         await ChownAsync(dir, ct).ConfigureAwait(false);
         var prepare = sw.Elapsed.TotalSeconds;
-        log.LogInformation("{Resource}: data directory ready in {Seconds:0.0} s ({Segments} WAL segments)", res.Name, prepare, chosen.Segments.Count);
+        log.LogInformation("{Resource}: data directory ready in {Seconds:0.0} s (base backup unpacked in {Unpacked:0.0} s; {Segments} WAL segments, {How})",
+            res.Name, prepare, unpacked, chosen.Segments.Count, spool is null ? "all fetched" : "fetched while the server replays");
         if (!o.Start)
             return new RestoreResult(chosen.Backup.Id, chosen.Segments.Count, bytes, prepare, null, null, null, false, dir);
 
         var rec = Stopwatch.StartNew();
-        var (replay, stopMsg) = await StartAndRecoverAsync(dir, o, chosen, ct).ConfigureAwait(false);
+        var (replay, stopMsg) = await StartAndRecoverAsync(dir, o, chosen, spool, ct).ConfigureAwait(false);
+        if (spool is not null)
+        {
+            // Promoted: PostgreSQL never reads the spool again (what is left are segments after the target).
+            await spool.DisposeAsync().ConfigureAwait(false);
+            Directory.Delete(walDir, recursive: true);
+        }
         return new RestoreResult(chosen.Backup.Id, chosen.Segments.Count, bytes, prepare, rec.Elapsed.TotalSeconds, replay, stopMsg, true, dir);
     }
 
@@ -76,11 +95,17 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
     private async Task<long> UnpackAsync(BackupManifest m, string dir, CancellationToken ct)
     {
         var files = m.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
-        FileStream? current = null;
+        // Chunks are fetched and decompressed ahead in parallel and parsed in order on this thread (checksums); the files'
+        // bytes are written by several threads (ParallelWriter).
+        var ahead = Math.Max(2, Environment.ProcessorCount);
+        var writer = new ParallelWriter(Math.Clamp(Environment.ProcessorCount, 2, 4), ahead + 4, BaseBackup.ChunkSize);
+        ParallelWriter.Target? current = null;
+        ParallelWriter.Chunk? feeding = null;
         IncrementalHash? hash = null;
         var crc = new Crc32C();
         var seen = 0;
-        var reader = new TarReader
+        TarReader? reader = null;
+        reader = new TarReader
         {
             OnEntry = e =>
             {
@@ -89,15 +114,15 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
                 if (e.Type == '2') throw new UserErrorException($"backup {m.Id}: {e.Name} is a symbolic link (a tablespace): tablespaces outside the data directory are not supported");
                 if (e.Type is not ('0' or '7')) return;
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                current = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+                current = writer.Create(path);
                 hash = m.Format < 2 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null; // format 1 recorded SHA-256
                 crc = new Crc32C();
             },
-            OnData = (e, d) => { current!.Write(d); crc.Append(d); hash?.AppendData(d); },
+            OnData = (e, d) => { writer.Append(current!, feeding!, reader!.FeedOffset, d.Length); crc.Append(d); hash?.AppendData(d); },
             OnEntryEnd = e =>
             {
                 if (current is null) return;
-                current.Dispose();
+                current.Release();
                 current = null;
                 var sha = hash is null ? null : Convert.ToHexStringLower(hash.GetHashAndReset());
                 hash?.Dispose();
@@ -106,35 +131,52 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
                 seen++;
             },
         };
-        // Chunks are fetched and decompressed ahead in parallel, unpacked in order.
-        var ahead = Math.Max(2, Environment.ProcessorCount);
-        var tasks = new Queue<Task<byte[]>>();
+        var tasks = new Queue<Task<(ParallelWriter.Chunk, int)>>();
         var next = 0;
         long total = 0;
-        Task<byte[]> Fetch(BackupChunk c) => Task.Run(async () =>
+        Task<(ParallelWriter.Chunk, int)> Fetch(BackupChunk c) => Task.Run(async () =>
         {
-            await using var r = await archive.Store.GetAsync(archive.Bucket, c.Key, ct).ConfigureAwait(false)
-                ?? throw new InvalidDataException($"backup {m.Id}: chunk {c.Key} is missing from {archive.Describe}");
-            var ms = new MemoryStream((int)c.Size);
-            var (sha, len) = await Blob.UnpackAsync(r.Content, ms, $"{archive.Describe}: {c.Key}", ct).ConfigureAwait(false);
-            if (sha != c.Sha256 || len != c.Size) throw new InvalidDataException($"backup {m.Id}: chunk {c.Key} does not match the manifest");
-            return ms.GetBuffer().Length == len ? ms.GetBuffer() : ms.ToArray();
+            var chunk = await writer.RentAsync(c.Size, ct).ConfigureAwait(false);
+            try
+            {
+                await using var r = await archive.Store.GetAsync(archive.Bucket, c.Key, ct).ConfigureAwait(false)
+                    ?? throw new InvalidDataException($"backup {m.Id}: chunk {c.Key} is missing from {archive.Describe}");
+                var ms = new MemoryStream(chunk.Data, 0, chunk.Data.Length, writable: true, publiclyVisible: true);
+                var (sha, len) = await Blob.UnpackAsync(r.Content, ms, $"{archive.Describe}: {c.Key}", ct).ConfigureAwait(false);
+                if (sha != c.Sha256 || len != c.Size) throw new InvalidDataException($"backup {m.Id}: chunk {c.Key} does not match the manifest");
+                return (chunk, (int)len);
+            }
+            catch
+            {
+                chunk.Release();
+                throw;
+            }
         }, ct);
         try
         {
             while (next < m.Chunks.Count || tasks.Count > 0)
             {
                 while (next < m.Chunks.Count && tasks.Count < ahead) tasks.Enqueue(Fetch(m.Chunks[next++]));
-                var data = await tasks.Dequeue().ConfigureAwait(false);
-                reader.Feed(data);
-                total += data.Length;
+                var (chunk, len) = await tasks.Dequeue().ConfigureAwait(false);
+                feeding = chunk;
+                try { reader.Feed(chunk.Data.AsSpan(0, len)); }
+                finally { chunk.Release(); feeding = null; }
+                total += len;
             }
         }
-        finally
+        catch
         {
-            current?.Dispose();
-            foreach (var t in tasks) { try { await t.ConfigureAwait(false); } catch (Exception) { /* already failing */ } }
+            current?.Release();
+            foreach (var t in tasks)
+            {
+                try { (await t.ConfigureAwait(false)).Item1.Release(); }
+                catch (Exception) { /* already failing */ }
+            }
+            try { await writer.CompleteAsync().ConfigureAwait(false); }
+            catch (IOException) { /* already failing */ }
+            throw;
         }
+        await writer.CompleteAsync().ConfigureAwait(false);
         if (!reader.Ended || seen != m.Files.Count)
             throw new InvalidDataException($"backup {m.Id}: the archive ended after {seen} of {m.Files.Count} files (incomplete backup)");
         return total;
@@ -165,14 +207,19 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         })).ConfigureAwait(false);
     }
 
-    private static void WriteRecoverySettings(string dir, DateTimeOffset? t, int? port)
+    private static void WriteRecoverySettings(string dir, DateTimeOffset? t, int? port, bool spool)
     {
         var sb = new StringBuilder();
         sb.AppendLine();
         sb.AppendLine("# Written by lifeboat pg restore");
-        sb.AppendLine("restore_command = 'cp \"lifeboat_wal/%f\" \"%p\"'");
+        sb.AppendLine(spool ? $"restore_command = 'sh lifeboat_wal/{WalSpool.ScriptName} \"%f\" \"%p\"'" : "restore_command = 'cp \"lifeboat_wal/%f\" \"%p\"'");
         if (t is { } time) sb.AppendLine($"recovery_target_time = '{Iso(time)}'");
-        sb.AppendLine("recovery_target_action = 'promote'");
+        // Lifeboat starting the server itself: pause at the target, then promote (pg_promote), which ends recovery
+        // without waiting for a checkpoint (PostgreSQL's "fast" promotion; with recovery_target_action = 'promote' the
+        // end-of-recovery checkpoint is waited for, 1.5-2.5 s for the benchmark's 512 MB of WAL). Pausing needs
+        // hot_standby. Otherwise: promote when the target is reached.
+        sb.AppendLine(spool && t is not null ? "recovery_target_action = 'pause'" : "recovery_target_action = 'promote'");
+        if (spool && t is not null) sb.AppendLine("hot_standby = 'on'");
         sb.AppendLine("recovery_target_timeline = 'current'");
         sb.AppendLine("archive_mode = 'off'");
         if (port is { } p)
@@ -206,7 +253,7 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         }
     }
 
-    private async Task<(string? Replay, string? Stop)> StartAndRecoverAsync(string dir, RestoreOptions o, RecoveryWindow w, CancellationToken ct)
+    private async Task<(string? Replay, string? Stop)> StartAndRecoverAsync(string dir, RestoreOptions o, RecoveryWindow w, WalSpool? spool, CancellationToken ct)
     {
         var bin = PgServer.BinDir(res);
         var logFile = Path.Combine(dir, "lifeboat-restore.log");
@@ -217,8 +264,14 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
             attempt++;
             var (code, output) = await PgServer.RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", dir, "-l", logFile, "-w", "-t", "3600", "start"], ct, user).ConfigureAwait(false);
             var logText = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile, ct).ConfigureAwait(false) : "";
-            if (code != 0 || !await PromotedAsync(dir, o, user, bin, ct).ConfigureAwait(false))
+            if (code != 0 || !await PromotedAsync(dir, o, user, bin, spool, ct).ConfigureAwait(false))
             {
+                if (spool?.Failure is { } failure)
+                {
+                    // The restore_command made the server stop (or it is about to): report why the WAL did not come.
+                    await StopAsync(bin, dir, user, ct).ConfigureAwait(false);
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+                }
                 logText = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile, ct).ConfigureAwait(false) : "";
                 if (o.Time is { } t && attempt == 1 && logText.Contains("recovery ended before configured recovery target was reached", StringComparison.Ordinal) && t <= w.To)
                 {
@@ -280,17 +333,65 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         return output.Trim();
     }
 
-    /// <summary>Waits until the server left recovery (promoted); false when it stopped instead.</summary>
-    private static async Task<bool> PromotedAsync(string dir, RestoreOptions o, string? user, string bin, CancellationToken ct)
+    /// <summary>Waits until the server left recovery (promoted); false when it stopped instead. One psql session asks
+    /// every 100 ms (a process per question would take CPU from the replay); a server paused at the recovery target
+    /// (recovery_target_action = 'pause') is promoted with pg_promote.</summary>
+    private static async Task<bool> PromotedAsync(string dir, RestoreOptions o, string? user, string bin, WalSpool? spool, CancellationToken ct)
     {
-        while (true)
+        var pid = Path.Combine(dir, "postmaster.pid");
+        string? lastError = null;
+        for (var failures = 0; ; failures++)
         {
-            if (!File.Exists(Path.Combine(dir, "postmaster.pid"))) return false;
-            if ((await PgServer.RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", dir, "status"], ct, user).ConfigureAwait(false)).Code != 0) return false;
-            var (code, output) = await PgServer.RunAsync(Path.Combine(bin, "psql"),
-                ["-X", "-A", "-t", "-h", SocketDir(dir), "-p", PortOf(o, dir), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"], ct, user).ConfigureAwait(false);
-            if (code == 0 && output.Trim() == "f") return true;
-            await Task.Delay(100, ct).ConfigureAwait(false);
+            if (!File.Exists(pid) || spool?.Failure is not null) return false;
+            if (failures > 0)
+            {
+                // The session ended: the server stopped, or did not let psql in (yet).
+                if ((await PgServer.RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", dir, "status"], ct, user).ConfigureAwait(false)).Code != 0) return false;
+                if (failures >= 100) throw new UserErrorException($"psql on the restored server failed: {lastError}");
+                await Task.Delay(100, ct).ConfigureAwait(false);
+            }
+            var psql = Path.Combine(bin, "psql");
+            var psi = new ProcessStartInfo(user is null ? psql : "runuser")
+            {
+                RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            };
+            if (user is not null) foreach (var a in new[] { "-u", user, "--", psql }) psi.ArgumentList.Add(a);
+            // ON_ERROR_STOP: an error ends the session (it has no answer line to wait for).
+            foreach (var a in new[] { "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", SocketDir(dir), "-p", PortOf(o, dir), "-d", "postgres" }) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start psql");
+            var stderr = p.StandardError.ReadToEndAsync(ct);
+            try
+            {
+                while (true)
+                {
+                    if (!File.Exists(pid) || spool?.Failure is not null) return false;
+                    await p.StandardInput.WriteLineAsync("SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END;".AsMemory(), ct).ConfigureAwait(false);
+                    await p.StandardInput.FlushAsync(ct).ConfigureAwait(false);
+                    var line = await p.StandardOutput.ReadLineAsync(ct).ConfigureAwait(false);
+                    if (line is null) break;
+                    var f = line.Split('|');
+                    if (f[0] == "f") return true;
+                    if (f.Length > 1 && f[1] == "t" && o.Time is not null)
+                    {
+                        await p.StandardInput.WriteLineAsync("SELECT pg_promote(true, 600);".AsMemory(), ct).ConfigureAwait(false);
+                        await p.StandardInput.FlushAsync(ct).ConfigureAwait(false);
+                        if (await p.StandardOutput.ReadLineAsync(ct).ConfigureAwait(false) is null) break;
+                        continue;
+                    }
+                    failures = 0;
+                    await Task.Delay(100, ct).ConfigureAwait(false);
+                }
+            }
+            catch (IOException) { /* psql exited (the pipe closed): handled as a session that ended */ }
+            finally
+            {
+                if (!p.HasExited)
+                {
+                    try { p.StandardInput.Close(); } catch (IOException) { /* already gone */ }
+                    if (!p.WaitForExit(2000)) p.Kill();
+                }
+            }
+            lastError = (await stderr.ConfigureAwait(false)).Trim();
         }
     }
 }

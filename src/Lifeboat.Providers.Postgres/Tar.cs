@@ -32,9 +32,13 @@ public sealed class TarReader
     public Action<TarEntry>? OnEntryEnd { get; init; }
     public bool Ended => _zeroBlocks >= 2;
     public long Entries { get; private set; }
+    /// <summary>During <see cref="OnData"/>: where its bytes start in the buffer given to <see cref="Feed"/> (so a caller
+    /// can refer to them there instead of copying them).</summary>
+    public int FeedOffset { get; private set; }
 
     public void Feed(ReadOnlySpan<byte> data)
     {
+        var length = data.Length;
         while (data.Length > 0)
         {
             if (Ended) return; // trailing zeros after the end blocks
@@ -42,7 +46,11 @@ public sealed class TarReader
             {
                 var n = (int)Math.Min(_remaining, data.Length);
                 if (_meta is not null) _meta.Write(data[..n]);
-                else OnData?.Invoke(_current!, data[..n]);
+                else
+                {
+                    FeedOffset = length - data.Length;
+                    OnData?.Invoke(_current!, data[..n]);
+                }
                 _remaining -= n;
                 data = data[n..];
                 if (_remaining == 0) EndEntry();

@@ -43,8 +43,8 @@ public static class Wal
 
 /// <summary>
 /// How Lifeboat stores a blob (WAL segment, partial segment, base backup chunk): a 48-byte header, then the content
-/// compressed with zlib at <see cref="CompressionLevel.Fastest"/> (zstd and lz4 are not in the BCL; zlib level 1
-/// compresses WAL and table pages ~3-10x at several hundred MB/s per core). Two kinds:
+/// compressed with zlib at level <see cref="ZlibLevel"/> (zstd and lz4 are not in the BCL). Any zlib stream is read,
+/// whatever level wrote it: objects written at <see cref="CompressionLevel.Fastest"/> before are read as they are. Two kinds:
 /// <list type="bullet">
 /// <item>"LBPG0001" (WAL, and base backup chunks of manifest format 1): the header holds the SHA-256 of the
 /// uncompressed content and its length. The object is self-checking; the hash is also put into the object's user
@@ -61,6 +61,13 @@ public static class Blob
     private static ReadOnlySpan<byte> Magic => "LBPG0001"u8;
     private static ReadOnlySpan<byte> ChunkMagic => "LBPG0002"u8;
     public const int HeaderSize = 48;
+
+    /// <summary>The zlib level blobs are written at. .NET (9 and later) compresses with zlib-ng, whose level 1
+    /// (<see cref="CompressionLevel.Fastest"/>) is a "quick" strategy with static Huffman codes only. On a 1 GB pgbench
+    /// base backup it stored 92 MB where classic zlib level 1 (pgBackRest's gz level 1) stores 64-65 MB; on 592 MB of
+    /// WAL, 84 MB against 67 MB. zlib-ng's level 2 stores 63 MB and 64 MB, for ~0.5 s more CPU per GB than level 1 and
+    /// well under the CPU classic zlib level 1 takes (docs/benchmarks.md, PostgreSQL).</summary>
+    public const int ZlibLevel = 2;
 
     public static byte[] Pack(ReadOnlySpan<byte> content, out string sha256Hex)
     {
@@ -87,7 +94,7 @@ public static class Blob
         sha.CopyTo(header[8..]);
         BinaryPrimitives.WriteInt64LittleEndian(header[40..], content.Length);
         ms.Write(header);
-        using (var z = new ZLibStream(ms, CompressionLevel.Fastest, leaveOpen: true)) z.Write(content);
+        using (var z = new ZLibStream(ms, new ZLibCompressionOptions { CompressionLevel = ZlibLevel }, leaveOpen: true)) z.Write(content);
         return ms.ToArray();
     }
 
