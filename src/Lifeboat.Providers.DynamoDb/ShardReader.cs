@@ -14,16 +14,26 @@ public sealed class ShardReader
     private readonly string? _startSequence;
     private string? _iterator;
     private bool _restart;
+    private bool _resumed;
 
     /// <param name="after">Resume after this sequence number (a checkpoint); null starts at <paramref name="start"/>.</param>
     /// <param name="at">Start at this sequence number (the record itself is returned first); only without
     /// <paramref name="after"/>.</param>
+    /// <param name="iterator">Resume with this iterator, kept from a reader started at LATEST that had returned no
+    /// record (<see cref="PositionIterator"/>); only with <paramref name="start"/> LATEST.</param>
     public ShardReader(StreamsClient client, string streamArn, string shardId, ShardIteratorType start = ShardIteratorType.TrimHorizon, string? after = null,
-        string? at = null)
+        string? at = null, string? iterator = null)
     {
         _client = client;
         StreamArn = streamArn;
         ShardId = shardId;
+        if (iterator is not null)
+        {
+            if (start != ShardIteratorType.Latest || after is not null || at is not null)
+                throw new ArgumentException("an iterator is resumed only for a LATEST start", nameof(iterator));
+            _iterator = iterator;
+            _resumed = true;
+        }
         if (after is not null)
         {
             if (at is not null) throw new ArgumentException("give either 'after' or 'at'", nameof(at));
@@ -63,16 +73,19 @@ public sealed class ShardReader
         {
             res = await _client.GetRecordsAsync(_iterator, limit, ct).ConfigureAwait(false);
         }
-        catch (ExpiredIteratorException)
+        catch (DynamoDbStreamsException e) when (_startType == ShardIteratorType.Latest && LastSequenceNumber is null && !RestartedAtTrimHorizon &&
+                                                 (e is ExpiredIteratorException or TrimmedDataAccessException ||
+                                                  _resumed && !e.IsTransient && e is not StreamResourceNotFoundException))
         {
-            IteratorRenewals++;
-            _restart = _startType == ShardIteratorType.Latest && LastSequenceNumber is null;
+            // The LATEST position is lost (a kept iterator may also be refused as invalid): see RestartedAtTrimHorizon.
+            if (e is ExpiredIteratorException) IteratorRenewals++;
+            _restart = true;
             _iterator = await AcquireAsync(ct).ConfigureAwait(false);
             res = await _client.GetRecordsAsync(_iterator, limit, ct).ConfigureAwait(false);
         }
-        catch (TrimmedDataAccessException) when (_startType == ShardIteratorType.Latest && LastSequenceNumber is null && !RestartedAtTrimHorizon)
+        catch (ExpiredIteratorException)
         {
-            _restart = true;
+            IteratorRenewals++;
             _iterator = await AcquireAsync(ct).ConfigureAwait(false);
             res = await _client.GetRecordsAsync(_iterator, limit, ct).ConfigureAwait(false);
         }
@@ -91,6 +104,12 @@ public sealed class ShardReader
     /// other tables before the first one to this shard (its sequence numbers are global).
     /// </summary>
     public bool RestartedAtTrimHorizon { get; private set; }
+
+    /// <summary>For a reader started at LATEST that has returned no record yet: its current iterator, which a later
+    /// reader may resume with (it is valid for 15 minutes; after that, that reader restarts at TRIM_HORIZON). Null
+    /// otherwise.</summary>
+    public string? PositionIterator =>
+        _startType == ShardIteratorType.Latest && LastSequenceNumber is null && !RestartedAtTrimHorizon && !IsFinished ? _iterator : null;
 
     private Task<string> AcquireAsync(CancellationToken ct)
     {

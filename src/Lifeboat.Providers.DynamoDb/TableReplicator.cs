@@ -59,6 +59,11 @@ public sealed class TableReplicator : IDisposable
     private const string SyncDoneCheckpoint = "table:sync-done-at";
     /// <summary>A shard checkpoint "at:SEQ": the first record made after the scan started (read from it, inclusive).</summary>
     private const string AtPrefix = "at:";
+    /// <summary>A shard checkpoint "it:ITERATOR": the iterator of a reader still at the LATEST position an initial sync
+    /// started from (no record since), valid 15 minutes; a reader resumed with an expired one reads from TRIM_HORIZON.</summary>
+    private const string ItPrefix = "it:";
+    /// <summary>How often an "it:" checkpoint is renewed while its shard stays idle.</summary>
+    private static readonly TimeSpan PositionKeepInterval = TimeSpan.FromMinutes(1);
     /// <summary>How often the shards' positions are polled while the scan runs (AWS allows 5 reads per second per shard;
     /// an iterator expires after 15 minutes unread).</summary>
     private static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(1);
@@ -87,6 +92,7 @@ public sealed class TableReplicator : IDisposable
     /// <summary>While a fresh scan runs: per open shard, a reader started at LATEST before the scan, polled until it
     /// returns the shard's first record made after the scan started (<see cref="FindStreamPositionsAsync"/>).</summary>
     private readonly Dictionary<string, ShardReader> _watchers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _positionKeptAt = new(StringComparer.Ordinal);
     private long _syncStartedAtMs = long.MinValue;
     private long _syncDoneAtMs = long.MinValue;
     private StreamDescription? _desc;
@@ -480,7 +486,7 @@ public sealed class TableReplicator : IDisposable
         {
             var name = ShardPrefix + shard.ShardId;
             var cp = _state.GetCheckpoint(Name, name);
-            if (!string.IsNullOrEmpty(cp) && !cp.StartsWith(AtPrefix, StringComparison.Ordinal)) continue;
+            if (!string.IsNullOrEmpty(cp) && !cp.StartsWith(AtPrefix, StringComparison.Ordinal) && !cp.StartsWith(ItPrefix, StringComparison.Ordinal)) continue;
             RememberShard(shard.ShardId);
             _readers.Remove($"{arn}|{shard.ShardId}");
             if (shard.SequenceNumberRange.EndingSequenceNumber is { } end)
@@ -653,9 +659,11 @@ public sealed class TableReplicator : IDisposable
     private async Task<(int Records, int Keys, bool Finished, bool Stopped)> DrainShardAsync(string arn, Shard shard, CancellationToken ct, CancellationToken stop)
     {
         var cp = _state.GetCheckpoint(Name, ShardPrefix + shard.ShardId);
-        // "" or none: from TRIM_HORIZON; "at:SEQ": from SEQ (the first record after an initial sync's start); else after cp.
+        // "" or none: from TRIM_HORIZON; "at:SEQ": from SEQ (the first record after an initial sync's start); "it:IT":
+        // with that iterator (the LATEST position an initial sync started from); else after cp.
         var at = cp is not null && cp.StartsWith(AtPrefix, StringComparison.Ordinal) ? cp[AtPrefix.Length..] : null;
-        var after = string.IsNullOrEmpty(cp) || at is not null ? null : cp;
+        var iterator = cp is not null && cp.StartsWith(ItPrefix, StringComparison.Ordinal) ? cp[ItPrefix.Length..] : null;
+        var after = string.IsNullOrEmpty(cp) || at is not null || iterator is not null ? null : cp;
         // Keep a shard's reader (and its iterator) from one pass to the next while it agrees with the checkpoint:
         // one GetShardIterator per shard, not one per poll.
         var id = $"{arn}|{shard.ShardId}";
@@ -663,7 +671,9 @@ public sealed class TableReplicator : IDisposable
         if (_readers.TryGetValue(id, out var kept) && (kept.Reader.LastSequenceNumber is { } last ? last == after : kept.Origin == (cp ?? "")))
             reader = kept.Reader;
         else
-            _readers[id] = (reader = new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.TrimHorizon, after, at), cp ?? "");
+            _readers[id] = (reader = iterator is not null
+                ? new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.Latest, iterator: iterator)
+                : new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.TrimHorizon, after, at), cp ?? "");
         RememberShard(shard.ShardId);
         // "" = being read from TRIM_HORIZON: if such a shard vanishes unfinished, that is a gap too.
         if (cp is null) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, "", NowMs);
@@ -713,6 +723,7 @@ public sealed class TableReplicator : IDisposable
                     return (records, keys, true, false);
                 }
                 if (batch.Count > 0) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, lastSequence, NowMs);
+                else KeepPosition(id, shard.ShardId, reader);
                 if (!full) return (records, keys, false, false);
             }
         }
@@ -723,6 +734,22 @@ public sealed class TableReplicator : IDisposable
             _ = next.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             throw;
         }
+    }
+
+    /// <summary>A reader still at the LATEST position an initial sync started from (no record since): its iterator is
+    /// kept as the shard's checkpoint ("it:"), renewed every <see cref="PositionKeepInterval"/>, so that the next run
+    /// (within the iterator's 15 minutes) does not read the shard from TRIM_HORIZON again.</summary>
+    private void KeepPosition(string id, string shardId, ShardReader reader)
+    {
+        if (reader.PositionIterator is not { } it) return;
+        var name = ShardPrefix + shardId;
+        var cp = _state.GetCheckpoint(Name, name) ?? "";
+        if (cp.Length > 0 && !cp.StartsWith(ItPrefix, StringComparison.Ordinal)) return;
+        if (cp.Length > 0 && _positionKeptAt.TryGetValue(id, out var keptAt) && _time.GetElapsedTime(keptAt) < PositionKeepInterval) return;
+        var value = ItPrefix + it;
+        _state.SetCheckpoint(Name, name, value, NowMs);
+        _readers[id] = (reader, value);
+        _positionKeptAt[id] = _time.GetTimestamp();
     }
 
     /// <summary>The next batch of a shard, at least <see cref="ReadSpacing"/> after the previous read of it; null when

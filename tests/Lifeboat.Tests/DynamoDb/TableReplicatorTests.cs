@@ -448,6 +448,9 @@ public sealed class TableReplicatorTests : IDisposable
         Assert.Equal(0, r.Records);
         Assert.Equal(0, r.Keys);
         AssertSameItems(await ScanAsync(src), await ScanAsync(dst));
+        // A new process, before any change: the position is kept (the shard's iterator), the 20 are not read either.
+        using (var next = Replicator(cfg, state))
+            Assert.Equal(0, (await next.RunOnceAsync(CancellationToken.None)).Records);
 
         await PutAsync(src, Item("old", 3, "changed after the sync"));
         await PutAsync(src, Item("new", 1, "after the sync"));
