@@ -3,8 +3,11 @@
 #   bash bench/ddb.sh [sync|steady|catchup|all]
 # Each part runs on its own fresh DynamoDB Local (port LIFEBOAT_BENCH_DDB_PORT, default 18100, -Xmx2g, in memory),
 # started and stopped here, so the test server (18000) is not disturbed and earlier parts do not slow later ones.
-#   sync     50,000 items of ~1 KiB: Lifeboat's initial sync (replicate --once) vs a plain parallel BatchWriteItem
-#            loader (16 calls in flight) writing the same items into a table of the same kind, on the same server.
+#   sync     50,000 items of ~1 KiB: Lifeboat's whole `replicate --once` (process start, initial sync, stream tail
+#            until caught up: what a user waits for) and its initial sync alone vs a plain parallel BatchWriteItem loader
+#            (16 calls in flight) writing the same items into a table of the same kind, on the same server; and the
+#            items the stream tail wrote again (the source is idle during the run: every item the tail writes is one
+#            the initial copy already wrote in that version).
 #   steady   200 writes/s for 60 s while Lifeboat replicates continuously: end-to-end lag per item (journal durable_at
 #            on the target - the writer's written_at), and what status reports.
 #   catchup  writes at LIFEBOAT_BENCH_RATE (200)/s; Lifeboat stopped (SIGTERM) for 5 minutes, then restarted: how fast the backlog is applied.
@@ -87,7 +90,7 @@ sync() {
   bench create src >/dev/null
   echo "seed (the loader into the stream-enabled source): $(bench load src 50000 1024 16)"
   med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
-  local loads=() syncs=() totals=()
+  local loads=() syncs=() totals=() twice=() tails=()
   for r in 1 2 3; do   # alternate, so both see the same machine load; medians of 3
     bench create "base$r" nostream >/dev/null
     base=$(bench load "base$r" 50000 1024 16)
@@ -99,18 +102,23 @@ sync() {
     lifeboat replicate -c "$cfg" --once >"$work/sync$r.log" 2>&1 || { cat "$work/sync$r.log"; exit 1; }
     t1=$(now_ms)
     [ "$(bench count "dst$r")" = 50000 ] || { echo "target has $(bench count "dst$r") items" >&2; exit 1; }
-    echo "run $r: lifeboat: $(grep '^bench:' "$work/sync$r.log")"
+    echo "run $r: lifeboat: $(grep '^bench:' "$work/sync$r.log"); whole command $(echo "($t1 - $t0) / 1000" | bc -l | xargs printf '%.2f') s"
     # the sync's own time, from "... written in 14.9s" (or 1m05s)
     syncs+=("$(grep -o 'written in [0-9.ms]*;' "$work/sync$r.log" | head -1 | sed 's/written in //; s/;//' | awk -F'm' '{ if (NF == 2) { sub("s", "", $2); print $1 * 60 + $2 } else { sub("s", "", $1); print $1 } }')")
-    totals+=("$(echo "($t1 - $t0) / 1000" | bc -l)")
+    tails+=("$(grep -o 'written or deleted in [0-9.ms]*' "$work/sync$r.log" | head -1 | sed 's/.* in //' | awk -F'm' '{ if (NF == 2 && $2 != "s") { sub("s", "", $2); print $1 * 60 + $2 } else if ($0 ~ /ms$/) { sub("ms", "", $0); print $0 / 1000 } else { sub("s", "", $1); print $1 } }')")
+    twice+=("$(sed -n 's/.*, \([0-9]*\) items written or deleted.*/\1/p' "$work/sync$r.log" | head -1)")
+    totals+=("$(printf '%.2f' "$(echo "($t1 - $t0) / 1000" | bc -l)")")
   done
   local v0 v1; v0=$(now_ms)
   lifeboat verify -c "$cfg" >"$work/verify.log" 2>&1 || { cat "$work/verify.log"; exit 1; }
   v1=$(now_ms)
   echo "verify: $(head -1 "$work/verify.log") in $(( (v1 - v0) / 1000 )) s"
   local l s t; l=$(med "${loads[@]}"); s=$(med "${syncs[@]}"); t=$(med "${totals[@]}")
-  printf '| initial sync, 50,000 items x ~1 KiB, 8 segments | loader %.2f s (runs: %s) | Lifeboat sync %.2f s (runs: %s); replicate --once in all %.1f s | %.2f |\n' \
-    "$l" "${loads[*]}" "$s" "${syncs[*]}" "$t" "$(echo "$l / $s" | bc -l)"
+  echo "uptime: $(uptime)"
+  printf '| replicate --once (whole command), 50,000 items x ~1 KiB, 8 segments | loader %.2f s (runs: %s) | %.2f s (runs: %s); stream tail (runs): %s s; items written twice (runs): %s | %.2f |\n' \
+    "$l" "${loads[*]}" "$t" "${totals[*]}" "${tails[*]}" "${twice[*]}" "$(echo "$l / $t" | bc -l)"
+  printf '| initial sync alone | loader %.2f s | %.2f s (runs: %s) | %.2f |\n' \
+    "$l" "$s" "${syncs[*]}" "$(echo "$l / $s" | bc -l)"
   stop_ddb
 }
 

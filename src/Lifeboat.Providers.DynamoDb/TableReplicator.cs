@@ -55,6 +55,18 @@ public sealed class TableReplicator : IDisposable
     private const string SyncedOnceCheckpoint = "table:synced-once";
     private const string SweepCheckpoint = "table:sweep";
     private const string SyncStartedCheckpoint = "table:sync-started-at";
+    /// <summary>When the scan ended, on the stream service's clock: records made before it may already be in the copy.</summary>
+    private const string SyncDoneCheckpoint = "table:sync-done-at";
+    /// <summary>A shard checkpoint "at:SEQ": the first record made after the scan started (read from it, inclusive).</summary>
+    private const string AtPrefix = "at:";
+    /// <summary>A shard checkpoint "it:ITERATOR": the iterator of a reader still at the LATEST position an initial sync
+    /// started from (no record since), valid 15 minutes; a reader resumed with an expired one reads from TRIM_HORIZON.</summary>
+    private const string ItPrefix = "it:";
+    /// <summary>How often an "it:" checkpoint is renewed while its shard stays idle.</summary>
+    private static readonly TimeSpan PositionKeepInterval = TimeSpan.FromMinutes(1);
+    /// <summary>How often the shards' positions are polled while the scan runs (AWS allows 5 reads per second per shard;
+    /// an iterator expires after 15 minutes unread).</summary>
+    private static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(1);
     /// <summary>Clock difference allowed between the stream's record timestamps and its answers' Date headers.</summary>
     private static readonly long ClockMarginMs = 2_000;
     private const string StreamCheckpoint = "table:stream-arn";
@@ -75,8 +87,14 @@ public sealed class TableReplicator : IDisposable
     private List<string>? _keyNames;
     private Dictionary<string, DdbValue>? _canaryKey;
     private string? _canaryKeyString;
-    private readonly Dictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
+    /// <summary>Shard readers kept between passes, with the checkpoint each was made for.</summary>
+    private readonly Dictionary<string, (ShardReader Reader, string Origin)> _readers = new(StringComparer.Ordinal);
+    /// <summary>While a fresh scan runs: per open shard, a reader started at LATEST before the scan, polled until it
+    /// returns the shard's first record made after the scan started (<see cref="FindStreamPositionsAsync"/>).</summary>
+    private readonly Dictionary<string, ShardReader> _watchers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _positionKeptAt = new(StringComparer.Ordinal);
     private long _syncStartedAtMs = long.MinValue;
+    private long _syncDoneAtMs = long.MinValue;
     private StreamDescription? _desc;
     private long _descAtMs = long.MinValue;
     private bool _shardFinished;
@@ -285,34 +303,60 @@ public sealed class TableReplicator : IDisposable
         // When this scan started, on the stream service's clock (the Date of an answer received before the first page:
         // the clock record timestamps come from, so this machine's clock error does not matter). Kept across resumes: a
         // resumed segment reads later, never earlier. Without a Date header, nothing is skipped ("none").
+        var arn = source.LatestStreamArn;
         if (_state.GetCheckpoint(Name, SyncStartedCheckpoint) is null)
         {
-            await _streams.DescribeStreamAsync(source.LatestStreamArn, limit: 1, ct: ct).ConfigureAwait(false);
+            // A fresh scan. Where each shard stands now, so that the tail starts there instead of reading (up to 24 h
+            // of) records the scan copies anyway; not for a first sync into a target that already holds items, where
+            // the REMOVEs before the scan must still be read (UncopiedDeletesAsync; a re-sync's sweep does that work).
+            if (resync || await TargetIsEmptyAsync(ct).ConfigureAwait(false)) await FindStreamPositionsAsync(arn, ct).ConfigureAwait(false);
+            else await _streams.DescribeStreamAsync(arn, limit: 1, ct: ct).ConfigureAwait(false);
             var started = _streams.LastServerDate is { } d ? d.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) : "none";
             _state.SetCheckpoint(Name, SyncStartedCheckpoint, started, NowMs);
         }
 
         _log.LogInformation("{Resource}: {Kind} of {Source} -> {Target} with {Segments} scan segments", Name, resync ? "re-sync" : "initial sync",
             _res.Source.Table, _res.Target.Table, segments);
-        long scanned = 0, written = 0;
-        var complete = true;
-        await Parallel.ForEachAsync(Enumerable.Range(0, segments), new ParallelOptions { MaxDegreeOfParallelism = segments, CancellationToken = ct }, async (seg, token) =>
+        long scanned = 0, written = 0, swept = 0;
+        bool complete = true, finished = false;
+        using var scanDone = new CancellationTokenSource();
+        var watch = WatchStreamPositionsAsync(scanDone.Token, ct);
+        try
         {
-            var (s, w, done) = await ScanSegmentAsync(seg, segments, token, stop).ConfigureAwait(false);
-            Interlocked.Add(ref scanned, s);
-            Interlocked.Add(ref written, w);
-            if (!done) complete = false;
-        }).ConfigureAwait(false);
-        if (!complete) return new TableSyncResult(scanned, written, false);
+            await Parallel.ForEachAsync(Enumerable.Range(0, segments), new ParallelOptions { MaxDegreeOfParallelism = segments, CancellationToken = ct }, async (seg, token) =>
+            {
+                var (s, w, done) = await ScanSegmentAsync(seg, segments, token, stop).ConfigureAwait(false);
+                Interlocked.Add(ref scanned, s);
+                Interlocked.Add(ref written, w);
+                if (!done) complete = false;
+            }).ConfigureAwait(false);
+            if (!complete) return new TableSyncResult(scanned, written, false);
 
-        long swept = 0;
-        if (resync && _state.GetCheckpoint(Name, SweepCheckpoint) != Done)
-        {
-            var (n, done) = await SweepTargetAsync(ct, stop).ConfigureAwait(false);
-            swept = n;
-            if (!done) return new TableSyncResult(scanned, written, false, swept);
-            _state.SetCheckpoint(Name, SweepCheckpoint, Done, NowMs);
+            if (resync && _state.GetCheckpoint(Name, SweepCheckpoint) != Done)
+            {
+                var (n, done) = await SweepTargetAsync(ct, stop).ConfigureAwait(false);
+                swept = n;
+                if (!done) return new TableSyncResult(scanned, written, false, swept);
+                _state.SetCheckpoint(Name, SweepCheckpoint, Done, NowMs);
+            }
+            finished = true;
         }
+        finally
+        {
+            await scanDone.CancelAsync().ConfigureAwait(false);
+            await watch.ConfigureAwait(false);
+            // A scan that did not finish: positions not found yet are unknown to the next attempt (those shards are
+            // read from TRIM_HORIZON; their records older than the scan are skipped by timestamp or found on the target).
+            if (!finished) _watchers.Clear();
+        }
+        // Records made before this moment may be in the copy: the tail compares those with the target before writing.
+        await _streams.DescribeStreamAsync(arn, limit: 1, ct: ct).ConfigureAwait(false);
+        var doneAt = _streams.LastServerDate is { } e ? e.ToUnixTimeMilliseconds() + 999 : NowMs;
+        _state.SetCheckpoint(Name, SyncDoneCheckpoint, doneAt.ToString(CultureInfo.InvariantCulture), NowMs);
+        // The shards whose first record after the scan's start has not come yet: the tail reads on from their LATEST
+        // position (checkpoint "", so a crash before their first record makes the next run read them from TRIM_HORIZON).
+        foreach (var (shardId, reader) in _watchers) _readers[$"{arn}|{shardId}"] = (reader, "");
+        _watchers.Clear();
         _state.SetCheckpoint(Name, SyncCheckpoint, Done, NowMs);
         _state.SetCheckpoint(Name, SyncedOnceCheckpoint, NowMs.ToString(CultureInfo.InvariantCulture), NowMs);
         _state.SetCheckpoint(Name, "last-full-pass", NowMs.ToString(CultureInfo.InvariantCulture), NowMs);
@@ -418,9 +462,84 @@ public sealed class TableReplicator : IDisposable
         for (var i = 0; i < 64; i++) _state.SetCheckpoint(Name, ScanPrefix + i.ToString(CultureInfo.InvariantCulture), null, NowMs);
     }
 
+    private async Task<bool> TargetIsEmptyAsync(CancellationToken ct)
+    {
+        var page = await _target.ScanAsync(new ScanRequest { TableName = _res.Target.Table, Limit = 1, Select = Select.COUNT }, ct).ConfigureAwait(false);
+        return page.Count is not > 0 && page.LastEvaluatedKey is not { Count: > 0 };
+    }
+
+    /// <summary>
+    /// Before a fresh scan's first page: where each shard of the stream stands, so that the tail reads only records made
+    /// after the scan started (every earlier change is in the scan's copy: each item is read consistently after this).
+    /// A shard closed now holds only older records: it is finished (checkpoint "done:"). An open shard gets a reader at
+    /// LATEST, read now (the iterator is taken before the scan) and then every <see cref="WatchInterval"/> during the
+    /// scan until it returns a record: that record is the shard's first after the scan's start (checkpoint "at:SEQ", the
+    /// tail's start, kept across a crash). A shard that got no record during the whole scan is read on by the same
+    /// reader (<see cref="InitialSyncAsync"/>). A checkpoint naming applied records is never moved; a shard whose
+    /// position cannot be found (an error) keeps "" and is read from TRIM_HORIZON, as before this existed.
+    /// </summary>
+    private async Task FindStreamPositionsAsync(string arn, CancellationToken ct)
+    {
+        _watchers.Clear();
+        var desc = await _streams.DescribeStreamAllShardsAsync(arn, ct).ConfigureAwait(false);
+        foreach (var shard in desc.Shards)
+        {
+            var name = ShardPrefix + shard.ShardId;
+            var cp = _state.GetCheckpoint(Name, name);
+            if (!string.IsNullOrEmpty(cp) && !cp.StartsWith(AtPrefix, StringComparison.Ordinal) && !cp.StartsWith(ItPrefix, StringComparison.Ordinal)) continue;
+            RememberShard(shard.ShardId);
+            _readers.Remove($"{arn}|{shard.ShardId}");
+            if (shard.SequenceNumberRange.EndingSequenceNumber is { } end)
+            {
+                _state.SetCheckpoint(Name, name, $"{Done}:{end}", NowMs);
+                continue;
+            }
+            _state.SetCheckpoint(Name, name, "", NowMs);
+            _watchers[shard.ShardId] = new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.Latest);
+        }
+        foreach (var (id, reader) in _watchers.ToList()) await WatchOnceAsync(arn, id, reader, ct).ConfigureAwait(false);
+        _log.LogDebug("{Resource}: {Shards} shards; {Watched} open shards watched for the first record after the scan's start", Name, desc.Shards.Count, _watchers.Count);
+    }
+
+    /// <summary>Polls the shards of <see cref="_watchers"/> until <paramref name="scanDone"/>; never throws.</summary>
+    private async Task WatchStreamPositionsAsync(CancellationToken scanDone, CancellationToken ct)
+    {
+        while (_watchers.Count > 0)
+        {
+            try
+            {
+                await Task.Delay(WatchInterval, _time, scanDone).ConfigureAwait(false);
+                foreach (var (id, reader) in _watchers.ToList()) await WatchOnceAsync(reader.StreamArn, id, reader, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+
+    private async Task WatchOnceAsync(string arn, string shardId, ShardReader reader, CancellationToken ct)
+    {
+        var name = ShardPrefix + shardId;
+        try
+        {
+            // Not counted in the tail's read spacing: one read a second stays far below AWS's 5 per second per shard.
+            var records = await reader.ReadAsync(1, ct).ConfigureAwait(false);
+            if (records.Count > 0) _state.SetCheckpoint(Name, name, AtPrefix + records[0].SequenceNumber, NowMs);
+            else if (reader.IsFinished) _state.SetCheckpoint(Name, name, $"{Done}:", NowMs); // closed with no record after the scan's start
+            else return;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (Exception e)
+        {
+            // Not a loss: the shard keeps checkpoint "" and the tail reads it from TRIM_HORIZON.
+            _log.LogWarning("{Resource}: shard {Shard}: its position at the scan's start is unknown ({Error}); the stream tail reads it from its oldest record",
+                Name, shardId, e.Message);
+        }
+        _watchers.Remove(shardId);
+    }
+
     private void ResetStreamCheckpoints()
     {
         _readers.Clear();
+        _watchers.Clear();
         foreach (var shard in KnownShards()) _state.SetCheckpoint(Name, ShardPrefix + shard, null, NowMs);
         _state.SetCheckpoint(Name, "table:shards", null, NowMs);
     }
@@ -466,6 +585,7 @@ public sealed class TableReplicator : IDisposable
         var passStart = NowMs;
         var maxId = _state.MaxJournalId();
         _syncStartedAtMs = long.TryParse(_state.GetCheckpoint(Name, SyncStartedCheckpoint), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ss) ? ss : long.MinValue;
+        _syncDoneAtMs = long.TryParse(_state.GetCheckpoint(Name, SyncDoneCheckpoint), NumberStyles.Integer, CultureInfo.InvariantCulture, out var sd) ? sd : long.MinValue;
         var desc = _desc;
         if (desc is null || desc.StreamArn != arn || !cachedShards || _shardFinished || passStart - _descAtMs > ShardListAge.TotalMilliseconds)
         {
@@ -529,6 +649,7 @@ public sealed class TableReplicator : IDisposable
         _metrics?.Inc("lifeboat_table_gaps_total", "Stream gaps detected (records lost before they were read); each triggers a full re-sync", 1, _label);
         _log.LogError("{Resource}: changes were lost to this replica ({Why}); a full re-sync follows", Name, why);
         _readers.Clear();
+        _watchers.Clear();
         _desc = null;
         _state.SetCheckpoint(Name, StreamCheckpoint, null, NowMs);
         _state.SetCheckpoint(Name, SyncCheckpoint, null, NowMs);
@@ -538,12 +659,21 @@ public sealed class TableReplicator : IDisposable
     private async Task<(int Records, int Keys, bool Finished, bool Stopped)> DrainShardAsync(string arn, Shard shard, CancellationToken ct, CancellationToken stop)
     {
         var cp = _state.GetCheckpoint(Name, ShardPrefix + shard.ShardId);
-        var after = string.IsNullOrEmpty(cp) ? null : cp;
+        // "" or none: from TRIM_HORIZON; "at:SEQ": from SEQ (the first record after an initial sync's start); "it:IT":
+        // with that iterator (the LATEST position an initial sync started from); else after cp.
+        var at = cp is not null && cp.StartsWith(AtPrefix, StringComparison.Ordinal) ? cp[AtPrefix.Length..] : null;
+        var iterator = cp is not null && cp.StartsWith(ItPrefix, StringComparison.Ordinal) ? cp[ItPrefix.Length..] : null;
+        var after = string.IsNullOrEmpty(cp) || at is not null || iterator is not null ? null : cp;
         // Keep a shard's reader (and its iterator) from one pass to the next while it agrees with the checkpoint:
         // one GetShardIterator per shard, not one per poll.
         var id = $"{arn}|{shard.ShardId}";
-        if (!_readers.TryGetValue(id, out var reader) || reader.LastSequenceNumber != after)
-            _readers[id] = reader = new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.TrimHorizon, after);
+        ShardReader reader;
+        if (_readers.TryGetValue(id, out var kept) && (kept.Reader.LastSequenceNumber is { } last ? last == after : kept.Origin == (cp ?? "")))
+            reader = kept.Reader;
+        else
+            _readers[id] = (reader = iterator is not null
+                ? new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.Latest, iterator: iterator)
+                : new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.TrimHorizon, after, at), cp ?? "");
         RememberShard(shard.ShardId);
         // "" = being read from TRIM_HORIZON: if such a shard vanishes unfinished, that is a gap too.
         if (cp is null) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, "", NowMs);
@@ -593,6 +723,7 @@ public sealed class TableReplicator : IDisposable
                     return (records, keys, true, false);
                 }
                 if (batch.Count > 0) _state.SetCheckpoint(Name, ShardPrefix + shard.ShardId, lastSequence, NowMs);
+                else KeepPosition(id, shard.ShardId, reader);
                 if (!full) return (records, keys, false, false);
             }
         }
@@ -603,6 +734,22 @@ public sealed class TableReplicator : IDisposable
             _ = next.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             throw;
         }
+    }
+
+    /// <summary>A reader still at the LATEST position an initial sync started from (no record since): its iterator is
+    /// kept as the shard's checkpoint ("it:"), renewed every <see cref="PositionKeepInterval"/>, so that the next run
+    /// (within the iterator's 15 minutes) does not read the shard from TRIM_HORIZON again.</summary>
+    private void KeepPosition(string id, string shardId, ShardReader reader)
+    {
+        if (reader.PositionIterator is not { } it) return;
+        var name = ShardPrefix + shardId;
+        var cp = _state.GetCheckpoint(Name, name) ?? "";
+        if (cp.Length > 0 && !cp.StartsWith(ItPrefix, StringComparison.Ordinal)) return;
+        if (cp.Length > 0 && _positionKeptAt.TryGetValue(id, out var keptAt) && _time.GetElapsedTime(keptAt) < PositionKeepInterval) return;
+        var value = ItPrefix + it;
+        _state.SetCheckpoint(Name, name, value, NowMs);
+        _readers[id] = (reader, value);
+        _positionKeptAt[id] = _time.GetTimestamp();
     }
 
     /// <summary>The next batch of a shard, at least <see cref="ReadSpacing"/> after the previous read of it; null when
@@ -655,7 +802,21 @@ public sealed class TableReplicator : IDisposable
         return ms + precision + ClockMarginMs <= syncStartedAtMs;
     }
 
-    /// <summary>Records read from the stream that the initial sync's copy already reflected (not applied again).</summary>
+    /// <summary>
+    /// Whether a stream record may describe a change made before the initial sync's scan ended
+    /// (<paramref name="syncDoneAtMs"/>, the service's clock), so that the copy may already hold its result: its
+    /// rounded-down timestamp, less the clock margin, is not after the scan's end. Unknown (a sync recorded before this
+    /// existed): false. A record without a timestamp: true.
+    /// </summary>
+    public static bool MayBeInCopy(DateTimeOffset? approximateCreation, long syncDoneAtMs)
+    {
+        if (syncDoneAtMs == long.MinValue) return false;
+        if (approximateCreation is not { } a) return true;
+        return a.ToUnixTimeMilliseconds() - ClockMarginMs <= syncDoneAtMs;
+    }
+
+    /// <summary>Records read from the stream that the initial sync's copy already reflected (not applied again): older
+    /// than the scan, or found on the target in the state they would write.</summary>
     public long RecordsCoveredBySync => Interlocked.Read(ref _recordsCovered);
     private long _recordsCovered;
 
@@ -675,43 +836,64 @@ public sealed class TableReplicator : IDisposable
             if (batch.Count == 0) return 0;
         }
         // Per key (in first-seen order): the last record, the last image written before a REMOVE (for retain), the
-        // earliest seen time (RPO counts from the oldest change not yet durable) and the last record's seen time.
-        var last = new Dictionary<string, (StreamRecord Record, IReadOnlyDictionary<string, DdbValue>? LastPut, long FirstSeen, long LastSeen)>(StringComparer.Ordinal);
+        // earliest seen time (RPO counts from the oldest change not yet durable), the last record's seen time and the
+        // number of records.
+        var last = new Dictionary<string, (StreamRecord Record, IReadOnlyDictionary<string, DdbValue>? LastPut, long FirstSeen, long LastSeen, int Count)>(StringComparer.Ordinal);
         foreach (var r in batch)
         {
             var key = KeyString(r.Keys, keyNames);
             var seen = SeenAtMs(r.ApproximateCreationDateTime, readAtMs);
             var had = last.TryGetValue(key, out var prev);
             var put = r.EventName == StreamEventName.Remove ? (had ? prev.LastPut : null) : r.NewImage;
-            last[key] = (r, put, had ? Math.Min(prev.FirstSeen, seen) : seen, seen);
+            last[key] = (r, put, had ? Math.Min(prev.FirstSeen, seen) : seen, seen, had ? prev.Count + 1 : 1);
         }
+        // Keys whose last change may have been made before the initial sync's scan ended: the copy may hold that
+        // version already. Their target items are read (consistently), and a key the target already holds in the
+        // state this batch would write is not written again. Skipping a write that changes nothing is always correct.
+        var compared = last.Where(kv => MayBeInCopy(kv.Value.Record.ApproximateCreationDateTime, _syncDoneAtMs)).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+        var onTarget = compared.Count == 0 ? []
+            : await TableSchema.BatchGetAsync(_target, _res.Target.Table, compared.Select(k => KeyOf(last[k].Record.Keys, keyNames)).ToList(), keyNames, _time, ct).ConfigureAwait(false);
+        // image null: the key is to be absent.
+        bool Holds(string key, IReadOnlyDictionary<string, DdbValue>? image) => compared.Contains(key) && (image is null
+            ? !onTarget.ContainsKey(key)
+            : onTarget.TryGetValue(key, out var there) && DdbValue.M(Project(image)).Equals(DdbValue.M(there)));
 
         var changes = new List<(string Key, ChangeOp Op, long SeenAtMs)>();
         var writes = new List<WriteRequest>();
         var holds = new List<(string Key, long Seen)>();
-        long canarySeq = 0;
-        foreach (var (key, (r, lastPut, firstSeen, lastSeen)) in last)
+        long canarySeq = 0, alreadyThere = 0;
+        foreach (var (key, (r, lastPut, firstSeen, lastSeen, count)) in last)
         {
             if (r.EventName != StreamEventName.Remove)
             {
                 if (r.NewImage is null)
                     throw new InvalidOperationException($"{Name}: stream record {r.SequenceNumber} has no NewImage (the stream must be NEW_IMAGE or NEW_AND_OLD_IMAGES)");
-                changes.Add((key, ChangeOp.Put, firstSeen));
-                writes.Add(new WriteRequest { PutRequest = new PutRequest { Item = DdbSdk.ToSdk(Project(r.NewImage)) } });
                 if (key == _canaryKeyString && r.NewImage.TryGetValue(CanarySeqAttribute, out var seq) && seq.Type == DdbType.N &&
                     long.TryParse(seq.Text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var s))
                     canarySeq = Math.Max(canarySeq, s);
+                if (Holds(key, r.NewImage))
+                {
+                    alreadyThere += count;
+                    continue;
+                }
+                changes.Add((key, ChangeOp.Put, firstSeen));
+                writes.Add(new WriteRequest { PutRequest = new PutRequest { Item = DdbSdk.ToSdk(Project(r.NewImage)) } });
                 continue;
             }
             switch (_res.Deletes.Mode)
             {
                 case DeleteMode.Propagate:
+                    if (Holds(key, null))
+                    {
+                        alreadyThere += count;
+                        break;
+                    }
                     changes.Add((key, ChangeOp.Delete, firstSeen));
                     writes.Add(new WriteRequest { DeleteRequest = new DeleteRequest { Key = DdbSdk.ToSdk(KeyOf(r.Keys, keyNames)) } });
                     break;
                 default:
                     // retain (or hold for a delay): keep the replica, with the last state written in this batch.
-                    if (lastPut is not null)
+                    if (lastPut is not null && !Holds(key, lastPut))
                     {
                         changes.Add((key, ChangeOp.Put, firstSeen));
                         writes.Add(new WriteRequest { PutRequest = new PutRequest { Item = DdbSdk.ToSdk(Project(lastPut)) } });
@@ -720,6 +902,7 @@ public sealed class TableReplicator : IDisposable
                     break;
             }
         }
+        if (alreadyThere > 0) Interlocked.Add(ref _recordsCovered, alreadyThere);
 
         var ids = _state.BeginChanges(Name, changes);
         try

@@ -140,6 +140,42 @@ public sealed class StreamsClientFaultTests
         Assert.Equal("100", acquire.Body.GetProperty("SequenceNumber").GetString());
     }
 
+    [Theory]
+    [InlineData("ExpiredIteratorException")]
+    [InlineData("TrimmedDataAccessException")]
+    public async Task ALatestPositionLostBeforeItsFirstRecord_RestartsAtTrimHorizon_ALaterOneIsNotHidden(string error)
+    {
+        // A reader started at LATEST (the initial sync's position) whose iterator fails before it returned a record
+        // cannot find that position again: it reads from TRIM_HORIZON (nothing skipped). Once it returned a record, a
+        // trimmed read is a real gap again (thrown, for a re-sync).
+        var reads = 0;
+        using var fake = new FakeStreamsEndpoint(c =>
+        {
+            if (c.Op == "GetShardIterator")
+                return FakeStreamsEndpoint.Ok(new { ShardIterator = c.Body.GetProperty("ShardIteratorType").GetString() switch
+                {
+                    "LATEST" => "it-latest",
+                    "TRIM_HORIZON" => "it-trim",
+                    var t => "it-" + t + "-" + c.Body.GetProperty("SequenceNumber").GetString(),
+                } });
+            return (c.Body.GetProperty("ShardIterator").GetString(), Interlocked.Increment(ref reads)) switch
+            {
+                ("it-latest", 1) => FakeStreamsEndpoint.Ok(new { Records = Array.Empty<object>(), NextShardIterator = "it-latest" }),
+                ("it-latest", _) => FakeStreamsEndpoint.Error(400, error, "lost"),
+                ("it-trim", _) => FakeStreamsEndpoint.Ok(new { Records = new[] { FakeStreamsEndpoint.Record("100", "a") }, NextShardIterator = "it-next" }),
+                _ => FakeStreamsEndpoint.Error(400, "TrimmedDataAccessException", "The operation attempted to read past the oldest stream record in a shard."),
+            };
+        });
+        using var client = Client(fake);
+        var reader = new ShardReader(client, Arn, "shardId-1", ShardIteratorType.Latest);
+
+        Assert.Empty(await reader.ReadAsync());
+        Assert.Equal(["100"], (await reader.ReadAsync()).Select(r => r.SequenceNumber));
+        Assert.True(reader.RestartedAtTrimHorizon);
+        await Assert.ThrowsAsync<TrimmedDataAccessException>(() => reader.ReadAsync());
+        Assert.Equal(["LATEST", "TRIM_HORIZON"], fake.Calls.Where(c => c.Op == "GetShardIterator").Select(c => c.Body.GetProperty("ShardIteratorType").GetString()));
+    }
+
     [Fact]
     public async Task ExpiredIterator_IsReacquiredAfterTheLastSequenceNumber()
     {

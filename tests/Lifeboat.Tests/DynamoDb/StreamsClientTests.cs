@@ -268,6 +268,43 @@ public sealed class StreamsClientTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ShardReaderAtLatest_ReadsOnlyLaterRecords_AlsoOnAShardThatHadNone()
+    {
+        // The initial sync starts its tail at LATEST positions taken before its scan. DynamoDB Local answers
+        // TrimmedDataAccessException to a LATEST iterator taken on a shard with no record yet once other tables were
+        // written before this one (its sequence numbers are global): the reader then restarts at TRIM_HORIZON, where every
+        // record of that shard came after the position anyway.
+        using var ddb = Ddb.DynamoClient();
+        using var client = Ddb.StreamsClient();
+        async Task<(string Table, ShardReader Reader)> AtLatestAsync(int before)
+        {
+            var table = DynamoDbLocal.NewTableName("latest");
+            var arn = await CreateTableAsync(ddb, table, StreamViewType.NEW_AND_OLD_IMAGES, numberSortKey: false);
+            for (var i = 0; i < before; i++) await ddb.PutItemAsync(table, new() { ["pk"] = new AttributeValue { S = "old" + i } });
+            var shard = Assert.Single((await client.DescribeStreamAllShardsAsync(arn)).Shards);
+            var reader = new ShardReader(client, arn, shard.ShardId, ShardIteratorType.Latest);
+            Assert.Empty(await reader.ReadAsync(1000)); // the iterator is taken now
+            return (table, reader);
+        }
+        var (full, fullReader) = await AtLatestAsync(3);
+        var (empty, emptyReader) = await AtLatestAsync(0);
+        var other = DynamoDbLocal.NewTableName("other");
+        await CreateTableAsync(ddb, other, StreamViewType.NEW_IMAGE, numberSortKey: false);
+        await ddb.PutItemAsync(other, new() { ["pk"] = new AttributeValue { S = "elsewhere" } });
+        foreach (var t in new[] { full, empty })
+            for (var i = 0; i < 2; i++) await ddb.PutItemAsync(t, new() { ["pk"] = new AttributeValue { S = "new" + i } });
+
+        foreach (var reader in new[] { fullReader, emptyReader })
+        {
+            var got = new List<StreamRecord>();
+            await Eventually.TrueAsync(async () => { got.AddRange(await reader.ReadAsync(1000)); return got.Count >= 2; },
+                TimeSpan.FromSeconds(10), "the 2 records after the LATEST position");
+            Assert.Equal(["new0", "new1"], got.Select(r => r.Keys["pk"].Text));
+        }
+        Assert.False(fullReader.RestartedAtTrimHorizon);
+    }
+
+    [Fact]
     public async Task ForStore_UsesTheStoreConfigsEndpointAndCredentials()
     {
         using var ddb = Ddb.DynamoClient();
