@@ -618,7 +618,7 @@ public sealed class TableReplicatorTests : IDisposable
         using var _ = source;
         var cfg = Config(src, dst, $"    deletes: {deletes}\n    concurrency: 2");
         using var state = new StateStore(cfg.StatePath);
-        var clock = new ManualTimeProvider(TimeProvider.System.GetUtcNow());
+        var clock = new FakeTimeProvider(TimeProvider.System.GetUtcNow());
         Ddb.StoreConfig();
         using var rep = new TableReplicator(cfg.Tables.Single(), sourceClient, Ddb.DynamoClient(), Ddb.StreamsClient(), state, clock, NullLogger.Instance, ownsClients: true);
         Assert.True((await rep.RunOnceAsync(CancellationToken.None)).Completed);
