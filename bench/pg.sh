@@ -2,15 +2,17 @@
 # PostgreSQL benchmarks, Lifeboat vs pgBackRest in the same run against the same database (run by hand, not a test):
 #   bash bench/pg.sh [scale]          # scale for pgbench -i (default 70: ~1.05 GB)
 #   LIFEBOAT_BENCH_REPS=3 (base backups per tool, median)   LIFEBOAT_BENCH_ONLY=backup (stop after the base backups)
+#   LIFEBOAT_BENCH_CLI=artifacts/package/lifeboat-linux-x64/lifeboat (measure that executable, e.g. the release package)
 # Starts its own PostgreSQL 15 cluster on port LIFEBOAT_BENCH_PG_PORT (default 15450; restores on 15451/15452) with
 # wal_level=replica and archive_command = pgbackrest archive-push (pgBackRest's backups need its own archive), and
 # Lifeboat in stream mode (replication slot) into a folder store; pgBackRest's repo is a local folder too.
 #   1. base backup of the pgbench database: `lifeboat pg backup` vs `pgbackrest backup --type=full`
-#      (compression class "fastest": Lifeboat zlib level 1, pgBackRest gz level 1 and lz4; process-max 2 = cores)
+#      (Lifeboat zlib level 2 (zlib-ng: the size of classic zlib level 1), pgBackRest gz level 1 and lz4; process-max 2 = cores)
 #   2. steady pgbench (-c 4, -R 300 tx/s) for 60 s while `lifeboat replicate` streams: WAL lag = time from a server
 #      position being flushed (sampled every 0.2 s) until wal-tip.json says it is archived; p50/p99/max
 #   3. ~500 MB more WAL (unthrottled pgbench), then point-in-time restore to a time after it, started and promoted:
-#      `lifeboat pg restore --time T --start` vs `pgbackrest restore --type=time` + pg_ctl start until promoted
+#      `lifeboat pg restore --time T --start` vs `pgbackrest restore --type=time` + pg_ctl start until promoted; the
+#      phases of both (files restored, server start and sync, redo, promotion) are logged from the servers' logs
 # Prints Markdown rows for docs/benchmarks.md.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +39,9 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 ./lifeboat --help >/dev/null   # builds (ReadyToRun) into artifacts/cli
-lifeboat() { dotnet artifacts/cli/lifeboat.dll "$@"; }
+# LIFEBOAT_BENCH_CLI: a lifeboat executable to measure instead of that build (e.g. the release package, build/package.sh).
+lbcmd=${LIFEBOAT_BENCH_CLI:-dotnet artifacts/cli/lifeboat.dll}
+lifeboat() { $lbcmd "$@"; }
 
 mkdir -p "$work/store" "$work/repo" "$work/spool"
 chown postgres:postgres "$work" "$work/repo" "$work/spool"
@@ -100,7 +104,7 @@ resources:
 CONF
 
 log "replicate (stream) in the background"
-dotnet artifacts/cli/lifeboat.dll replicate -c "$work/lb.yaml" >"$work/replicate.log" 2>&1 &   # not the function: $! must be the process
+$lbcmd replicate -c "$work/lb.yaml" >"$work/replicate.log" 2>&1 &   # not the function: $! must be the process
 lb_pid=$!
 tip="$work/store/pg/bench/wal-tip.json"
 until [ -f "$tip" ]; do sleep 0.2; done
@@ -127,7 +131,7 @@ for r in $(seq 1 "$reps"); do
 done
 lb_backup=$(med "${lb_runs[@]}"); br_backup=$(med "${br_runs[@]}"); br_backup_lz4=$(med "${lz_runs[@]}")
 if [ "$only" = backup ]; then
-  echo "| base backup to a local folder | $lb_backup s (runs: ${lb_runs[*]}; $((lb_stored / 1048576)) MB stored, zlib 1) | $br_backup s (runs: ${br_runs[*]}; $((br_stored / 1048576)) MB, gz 1, process-max 2); lz4: $br_backup_lz4 s | $(awk -v a="$lb_backup" -v b="$br_backup" 'BEGIN { printf "%.2fx", a / b }') |"
+  echo "| base backup to a local folder | $lb_backup s (runs: ${lb_runs[*]}; $((lb_stored / 1048576)) MB stored, zlib 2) | $br_backup s (runs: ${br_runs[*]}; $((br_stored / 1048576)) MB, gz 1, process-max 2); lz4: $br_backup_lz4 s | $(awk -v a="$lb_backup" -v b="$br_backup" 'BEGIN { printf "%.2fx", a / b }') |"
   exit 0
 fi
 
@@ -203,6 +207,7 @@ as_pg "$bin/pg_ctl" -D "$work/r-lb" -m immediate -w stop >/dev/null
 mkdir -p "$work/r-br"; chown postgres:postgres "$work/r-br"; chmod 700 "$work/r-br"
 t0=$(now)
 br --pg1-path="$work/r-br" --type=time "--target=$target" --target-action=promote restore
+br_files=$(secs "$t0" "$(now)")
 echo "port = $((port + 2))" >>"$work/r-br/postgresql.auto.conf"
 echo "archive_mode = off" >>"$work/r-br/postgresql.auto.conf"
 as_pg "$bin/pg_ctl" -D "$work/r-br" -l "$work/r-br.log" -w -t 3600 start >/dev/null 9>&-
@@ -210,11 +215,33 @@ until [ "$(command psql -X -A -t -h "$work" -p $((port + 2)) -U postgres -d post
 br_restore=$(secs "$t0" "$(now)")
 br_sum=$(command psql -X -A -t -h "$work" -p $((port + 2)) -U postgres -d postgres -c "SELECT sum(abalance) FROM pgbench_accounts")
 
+# Where the restores' time goes: from the restored servers' logs (start -> data directory synced and recovery started ->
+# redo -> accepting read-write connections) and Lifeboat's own log (data directory ready, waits for WAL).
+phases() {
+python3 - "$1" <<'PY'
+import sys, re, datetime
+t = {}
+for l in open(sys.argv[1], errors='replace'):
+    m = re.match(r'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC', l)
+    if not m: continue
+    ts = datetime.datetime.strptime(m.group(1), '%Y-%m-%d %H:%M:%S.%f').timestamp()
+    for k, pat in [('start', 'starting PostgreSQL'), ('sync', 'starting point-in-time recovery'), ('sync', 'starting archive recovery'),
+                   ('redo', 'redo starts'), ('done', 'redo done'), ('ready', 'database system is ready to accept connections')]:
+        if pat in l and k not in t: t[k] = ts
+g = lambda a, b: f"{t[b] - t[a]:.2f}" if a in t and b in t else "?"
+print(f"server start to recovery start (data directory synced) {g('start', 'sync')} s, redo {g('redo', 'done')} s, end of redo to read-write {g('done', 'ready')} s")
+PY
+}
+lb_ready=$(grep -o 'data directory ready in [0-9.]* s' "$work/lb-restore.log" | grep -o '[0-9.]* s' || true)
+lb_waited=$(grep -o 'the server waited [0-9.]* s' "$work/lb-restore.log" | grep -o '[0-9.]* s' || echo "? s")
+log "Lifeboat restore: data directory ready in $lb_ready (server started), waited for WAL $lb_waited; $(phases "$work/r-lb/lifeboat-restore.log")"
+log "pgBackRest restore: files restored in $br_files s (server started); $(phases "$work/r-br.log")"
+
 echo
 echo "Database: pgbench -i -s $scale ($dbsize); WAL replayed by the restores: $wal_mb MB; reference sum(abalance) at T: $ref"
 echo
 echo "| benchmark | Lifeboat | pgBackRest 2.45 | ratio |"
 echo "|---|---|---|---|"
-echo "| base backup to a local folder | $lb_backup s (runs: ${lb_runs[*]}; $((lb_stored / 1048576)) MB stored, zlib 1) | $br_backup s (runs: ${br_runs[*]}; $((br_stored / 1048576)) MB, gz 1, process-max 2); lz4: $br_backup_lz4 s | $(awk -v a="$lb_backup" -v b="$br_backup" 'BEGIN { printf "%.2fx", a / b }') |"
+echo "| base backup to a local folder | $lb_backup s (runs: ${lb_runs[*]}; $((lb_stored / 1048576)) MB stored, zlib 2) | $br_backup s (runs: ${br_runs[*]}; $((br_stored / 1048576)) MB, gz 1, process-max 2); lz4: $br_backup_lz4 s | $(awk -v a="$lb_backup" -v b="$br_backup" 'BEGIN { printf "%.2fx", a / b }') |"
 echo "| PITR: backup + $wal_mb MB WAL, started and promoted | $lb_restore s (sum $lb_sum, marker tables $lb_after/1) | $br_restore s (sum $br_sum) | $(awk -v a="$lb_restore" -v b="$br_restore" 'BEGIN { printf "%.2fx", a / b }') |"
 echo "| stream-mode WAL lag under pgbench -c 4 -R 300, 60 s | $lag | (archive_command: one segment) | |"

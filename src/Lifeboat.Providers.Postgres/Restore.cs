@@ -85,6 +85,8 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         {
             // Promoted: PostgreSQL never reads the spool again (what is left are segments after the target).
             await spool.DisposeAsync().ConfigureAwait(false);
+            log.LogInformation("{Resource}: {Fetched} WAL segments fetched, the server waited {Waited:0.0} s for segments not fetched yet; recovered and promoted in {Seconds:0.0} s",
+                res.Name, spool.Fetched, spool.ServerWaited.TotalSeconds, rec.Elapsed.TotalSeconds);
             Directory.Delete(walDir, recursive: true);
         }
         return new RestoreResult(chosen.Backup.Id, chosen.Segments.Count, bytes, prepare, rec.Elapsed.TotalSeconds, replay, stopMsg, true, dir);

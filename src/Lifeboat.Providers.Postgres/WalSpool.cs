@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
@@ -7,13 +8,15 @@ namespace Lifeboat.Providers.Postgres;
 /// <summary>
 /// WAL for a restore that Lifeboat starts itself (<c>pg restore --start</c>), fetched while the base backup is unpacked
 /// and while PostgreSQL replays, like pgBackRest's asynchronous archive-get queue: segments are fetched (checked) into
-/// <c>DIR/lifeboat_wal</c> at most <see cref="Window"/> ahead of the segment PostgreSQL last asked for, and the
+/// <c>DIR/lifeboat_wal</c>, at most <see cref="Window"/> from the first one PostgreSQL has not consumed yet, and the
 /// restore_command (<see cref="ScriptName"/>, a POSIX shell script) moves each one into place (no second copy of every
-/// segment), waiting for it when replay is ahead of the fetch.
+/// segment), waiting for it when replay is ahead of the fetch. Until the server asks for WAL (after it synced the data
+/// directory at start), only the first window is fetched.
 /// <list type="bullet">
 /// <item>A name outside the archive's chain (timeline history files, the segment after the end) exits 1 at once:
 /// PostgreSQL reads that as the end of the archive.</item>
-/// <item>The restore_command writes the name it waits for to <c>.want</c>; a segment asked for again (PostgreSQL
+/// <item>When the segment is not there, the restore_command writes its name and a token of the request to
+/// <c>.want</c> and waits: the spool fetches it next, and moves its window there. A segment asked for again (PostgreSQL
 /// restarted, e.g. to recover to the end of the archive) is fetched again.</item>
 /// <item>A fetch that fails (a corrupted or vanished segment) writes <c>.failed</c>; the restore_command then exits
 /// 127, which PostgreSQL treats as fatal: the server stops instead of ending recovery early. The restore reports the
@@ -93,7 +96,9 @@ internal sealed class WalSpool : IAsyncDisposable
         n=$(( 0x${s%????????} * 256 + 0x${s#????????} ))
         # Not in the archive (history files, the segment after its end): PostgreSQL reads this as the end of the archive.
         [ "$n" -ge {{first}} ] && [ "$n" -le {{last}} ] || exit 1
-        printf '%s\n' "$1" > "$w/.want"
+        if [ -f "$w/$1" ]; then exec mv -f "$w/$1" "$2"; fi
+        # Not fetched yet, or asked for again (a restarted server): tell the restore, which fetches it next.
+        printf '%s %s\n' "$1" "$$" > "$w/.want"
         i=0
         while :; do
           if [ -f "$w/$1" ]; then exec mv -f "$w/$1" "$2"; fi
@@ -112,6 +117,14 @@ internal sealed class WalSpool : IAsyncDisposable
     /// <summary>Completes once the first segments are in place (or all of them, when fewer), faults when a fetch fails.</summary>
     public Task Ready => _ready.Task;
 
+    /// <summary>Segments fetched so far (a segment fetched again counts again).</summary>
+    public int Fetched { get; private set; }
+
+    /// <summary>How long PostgreSQL waited for segments that were not fetched yet when it asked (measured from when
+    /// the spool saw the request, within its 20 ms poll).</summary>
+    public TimeSpan ServerWaited => _waited;
+    private TimeSpan _waited;
+
     /// <summary>Why fetching failed (set before the restore_command is told), or null.</summary>
     public Exception? Failure { get; private set; }
 
@@ -120,44 +133,56 @@ internal sealed class WalSpool : IAsyncDisposable
 
     private string PathOf(int i) => Path.Combine(_dir, _segments[i].Segment);
 
-    private int Wanted()
+    /// <summary>The restore_command's last request: (segment index, token), the token changing with every request.</summary>
+    private (int Index, string Token) Wanted()
     {
         try
         {
             var text = File.ReadAllText(Path.Combine(_dir, ".want")).Trim();
-            return _index.TryGetValue(text, out var i) ? i : -1;
+            var sp = text.IndexOf(' ');
+            return sp > 0 && _index.TryGetValue(text[..sp], out var i) ? (i, text) : (-1, "");
         }
-        catch (FileNotFoundException) { return -1; }
-        catch (IOException) { return -1; } // being rewritten by the restore_command: read it on the next turn
+        catch (FileNotFoundException) { return (-1, ""); }
+        catch (IOException) { return (-1, ""); } // being rewritten by the restore_command: read it on the next turn
     }
 
     private async Task RunAsync(CancellationToken ct)
     {
         var fetched = new bool[_segments.Count];
         var inflight = new Dictionary<int, Task>();
-        var want = 0;
+        var next = 0;            // the window starts here: the first segment PostgreSQL has not consumed
+        var token = "";
+        var waiting = -1;
+        var waitSince = 0L;
         try
         {
             while (true)
             {
-                var w = Wanted();
-                if (w >= 0)
+                // Consumed (moved away by the restore_command): the window slides on.
+                while (next < _segments.Count && fetched[next] && !inflight.ContainsKey(next) && !File.Exists(PathOf(next))) next++;
+                var (w, t) = Wanted();
+                if (w >= 0 && t != token)
                 {
-                    want = w;
-                    // Asked for but not here: consumed before (PostgreSQL restarted): fetch it again.
+                    // A request for a segment that is not there: not fetched yet (the server is ahead of the window,
+                    // or starts elsewhere), or consumed before and asked for again (the server restarted).
+                    token = t;
                     if (fetched[w] && !inflight.ContainsKey(w) && !File.Exists(PathOf(w))) fetched[w] = false;
+                    next = w;
+                    if (!fetched[w] && waiting < 0) (waiting, waitSince) = (w, Stopwatch.GetTimestamp());
                 }
-                for (var i = want; i < Math.Min(_segments.Count, want + Window) && inflight.Count < Parallel; i++)
+                if (waiting >= 0 && fetched[waiting]) { _waited += Stopwatch.GetElapsedTime(waitSince); waiting = -1; }
+                for (var i = next; i < Math.Min(_segments.Count, next + Window) && inflight.Count < Parallel; i++)
                     if (!fetched[i] && !inflight.ContainsKey(i)) inflight[i] = FetchAsync(i, ct);
                 if (!_ready.Task.IsCompleted && fetched.Take(Math.Min(_segments.Count, Window)).All(f => f)) _ready.TrySetResult();
                 var tick = Task.Delay(20, ct);
                 await (inflight.Count == 0 ? tick : Task.WhenAny(Task.WhenAny(inflight.Values), tick)).ConfigureAwait(false);
                 ct.ThrowIfCancellationRequested();
-                foreach (var (i, t) in inflight.Where(kv => kv.Value.IsCompleted).ToList())
+                foreach (var (i, done) in inflight.Where(kv => kv.Value.IsCompleted).ToList())
                 {
                     inflight.Remove(i);
-                    await t.ConfigureAwait(false);
+                    await done.ConfigureAwait(false);
                     fetched[i] = true;
+                    Fetched++;
                 }
             }
         }
