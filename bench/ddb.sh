@@ -14,7 +14,7 @@
 # Targets are created beforehand WITHOUT a stream: DynamoDB Local slows down every write to a stream-enabled table by
 # the number of stream records other tables hold (measured: ~2,000 items/s alone, ~350/s next to a 4,000-record
 # stream, ~100/s next to 20,000), an emulator artefact that would otherwise dominate (create_target adds a stream).
-# Prints Markdown rows for docs/benchmarks-ddb.md.
+# Prints Markdown rows for docs/benchmarks.md.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

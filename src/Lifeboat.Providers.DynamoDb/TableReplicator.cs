@@ -24,8 +24,10 @@ public sealed record TableRunResult(long Scanned, long Written, long Swept, int 
 /// per segment) and then the source table's stream, shard by shard in lineage order (a child only after its parent is
 /// finished), with a checkpoint per shard in the state store.
 /// Invariants (shared/design/CORRECTNESS.md, DynamoDB Streams):
-/// - the stream is read from TRIM_HORIZON of the shards that exist when the sync starts, so every change made while the
-///   scan runs is applied after it (re-applying older records is harmless: per key the last record wins);
+/// - the stream is read from where each shard stood when the sync's scan started (the first record after that moment;
+///   TRIM_HORIZON when that position is unknown, e.g. after a crash before it was found, or for a first sync into a
+///   target that already holds items), so every change made while the scan runs is applied after it; a record that may
+///   be older than the scan's end is written only when the target does not already hold its result;
 /// - a checkpoint names only records whose effect is durable on the target (BatchWriteItem answered, unprocessed items
 ///   retried);
 /// - within a GetRecords batch only each key's last change is written (the final state), and a key's changes are
@@ -272,9 +274,10 @@ public sealed class TableReplicator : IDisposable
 
     /// <summary>Copies every item of the source with <see cref="TableResource.Concurrency"/> parallel Scan segments.
     /// Each segment checkpoints its LastEvaluatedKey after the page's items are durable, so a crash resumes there.
-    /// Before the first page, the stream's current ARN is recorded and every shard's checkpoint cleared, so the tail
-    /// starts at TRIM_HORIZON of all shards: changes made during the scan are applied after it. A re-sync (after a gap)
-    /// then sweeps the target for items that are gone from the source.</summary>
+    /// Before the first page, the stream's current ARN is recorded, every shard's checkpoint cleared and, for a target
+    /// that is empty (or a re-sync, whose sweep finds deletes), each shard's position taken
+    /// (<see cref="FindStreamPositionsAsync"/>): the tail starts there (else at TRIM_HORIZON), so changes made during the
+    /// scan are applied after it. A re-sync (after a gap) then sweeps the target for items that are gone from the source.</summary>
     public async Task<TableSyncResult> InitialSyncAsync(CancellationToken ct, CancellationToken stop = default, bool cachedTable = false)
     {
         // Continuous mode calls this before every tail pass: the table is described again (a new stream ARN means a

@@ -54,6 +54,18 @@ public sealed class TableSeenTimeTests
         Assert.False(TableReplicator.CoveredBySync(T0, long.MinValue));                         // start unknown: apply
     }
 
+    [Fact]
+    public void MayBeInCopy_RecordsNotCertainlyMadeAfterTheScanEnded()
+    {
+        var done = Ms(T0.AddMinutes(10).AddSeconds(30));
+        Assert.True(TableReplicator.MayBeInCopy(T0.AddMinutes(10), done));                      // DynamoDB Local's minute of the scan's end
+        Assert.True(TableReplicator.MayBeInCopy(T0.AddMinutes(10).AddSeconds(32), done));       // within the 2 s clock margin
+        Assert.False(TableReplicator.MayBeInCopy(T0.AddMinutes(10).AddSeconds(33), done));      // certainly after: written without a read
+        Assert.False(TableReplicator.MayBeInCopy(T0.AddMinutes(11), done));
+        Assert.True(TableReplicator.MayBeInCopy(null, done));                                   // no timestamp: compare
+        Assert.False(TableReplicator.MayBeInCopy(T0, long.MinValue));                           // end unknown (an older state): write
+    }
+
     private const string Table = """
         stores:
           a: { type: dynamodb, region: us-east-1 }
