@@ -461,6 +461,7 @@ public sealed class TableReplicator : IDisposable
     {
         _state.SetCheckpoint(Name, SyncCheckpoint, null, NowMs);
         _state.SetCheckpoint(Name, SyncStartedCheckpoint, null, NowMs);
+        _state.SetCheckpoint(Name, SyncDoneCheckpoint, null, NowMs);
         _state.SetCheckpoint(Name, SweepCheckpoint, null, NowMs);
         for (var i = 0; i < 64; i++) _state.SetCheckpoint(Name, ScanPrefix + i.ToString(CultureInfo.InvariantCulture), null, NowMs);
     }
