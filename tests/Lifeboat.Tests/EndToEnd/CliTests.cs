@@ -1,5 +1,7 @@
 using System.Text;
 using Lifeboat.Core.Abstractions;
+using Lifeboat.Core.Config;
+using Lifeboat.Providers.S3;
 using Lifeboat.Core.Storage;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;
@@ -109,6 +111,83 @@ public sealed class CliTests
         Assert.Equal(2, code);
         Assert.Contains($"role_arn: STS at {rgw.StsEndpoint} refused AssumeRole for arn:aws:iam:::role/no-such-role", output);
         AssertNoStackTrace(output);
+    }
+
+    /// <summary>
+    /// The two other ways a platform engineer hands Lifeboat a role, both of which the SDK would serve with an STS
+    /// client it finds by reflection (impossible in the AOT release, where both failed with "missing runtime
+    /// dependency" while `dotnet run` worked): a `profile:` that assumes a role from a source_profile (Lifeboat assumes
+    /// it, signed with the source profile's keys: a read-only role's refused write shows the role is in use), and the
+    /// default chain's web identity (an EKS service account: AWS_ROLE_ARN and a token file, STS asked without signing)
+    /// against moto's STS and S3. This class runs again against the release package.
+    /// </summary>
+    [Fact]
+    public async Task ARoleProfile_AndWebIdentity_AssumeTheirRoles()
+    {
+        using var dir = new TempDir();
+        var rgw = RgwServer.Instance;
+        var src = RgwServer.NewBucketName("rp");
+        var dst = RgwServer.NewBucketName("rp-dr");
+        await SeedRgwAsync(src, 3);
+        await using (var s3 = rgw.CreateStore()) await s3.CreateBucketAsync(dst, CancellationToken.None);
+        string RoleProfile(string role) => dir.File("aws-config", $"[profile dr]\nrole_arn = {role}\nsource_profile = lifeboat-test\n");
+        var config = dir.File("rp.yaml", $"""
+            state: state/lifeboat.db
+            stores:
+              primary:  {"{"} type: s3, endpoint: {rgw.Endpoint}, region: us-east-1, force_path_style: true, profile: lifeboat-test {"}"}
+              recovery: {"{"} type: s3, endpoint: {rgw.StsEndpoint}, region: us-east-1, force_path_style: true, profile: dr {"}"}
+            resources:
+              - name: photos
+                source: {"{"} store: primary, bucket: {src} {"}"}
+                target: {"{"} store: recovery, bucket: {dst} {"}"}
+            """);
+        var env = Env(dir);
+        env["AWS_CONFIG_FILE"] = RoleProfile(rgw.ReadOnlyRoleArn);
+        env["AWS_ENDPOINT_URL_STS"] = rgw.StsEndpoint;
+        var (code, output) = LifeboatCli.Run(dir.Path, env, "replicate", "-c", config, "--once");
+        Assert.True(code == 2, output);
+        Assert.Contains("cannot write its claim marker", output);
+        AssertNoStackTrace(output);
+        RoleProfile(rgw.RoleArn);
+        (code, output) = LifeboatCli.Run(dir.Path, env, "replicate", "-c", config, "--once");
+        Assert.True(code == 0, output);
+        Assert.Contains("3 listed, 0 already in sync, 3 copied", output);
+        RoleProfile("arn:aws:iam:::role/no-such-role");
+        (code, output) = LifeboatCli.Run(dir.Path, env, "replicate", "-c", config, "--once");
+        Assert.True(code == 2, output);
+        Assert.Equal($"lifeboat: {config}:4: stores.recovery.profile: profile 'dr': STS at {rgw.StsEndpoint} refused AssumeRole for arn:aws:iam:::role/no-such-role: NoSuchEntity (HTTP 404)",
+            output.Trim());
+
+        // Web identity from the default chain, against moto (which accepts any token and any keys it issued).
+        var moto = MotoServer.Instance;
+        var bucket = RgwServer.NewBucketName("wi");
+        var (ak, sk) = moto.CredentialEnv();
+        await using (var m = new S3Store(new StoreConfig("moto", StoreType.S3, new ConfigLocation("test", 1, "moto"),
+                         Endpoint: moto.Endpoint, Region: "us-east-1", AccessKeyEnv: ak, SecretKeyEnv: sk)))
+            await m.CreateBucketAsync(bucket, CancellationToken.None);
+        Directory.CreateDirectory(Path.Combine(dir.Path, "files", "docs"));
+        File.WriteAllText(Path.Combine(dir.Path, "files", "docs", "a.txt"), "web identity");
+        var wi = dir.File("wi.yaml", $"""
+            state: state/wi.db
+            stores:
+              primary:  {"{"} type: file, path: files {"}"}
+              recovery: {"{"} type: s3, endpoint: {moto.Endpoint}, region: us-east-1 {"}"}
+            resources:
+              - name: docs
+                source: {"{"} store: primary, bucket: docs {"}"}
+                target: {"{"} store: recovery, bucket: {bucket} {"}"}
+            """);
+        env = Env(dir);
+        foreach (var v in new[] { "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE" }) env[v] = null;
+        env["AWS_WEB_IDENTITY_TOKEN_FILE"] = dir.File("token", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJsaWZlYm9hdCJ9.");
+        env["AWS_ROLE_ARN"] = "arn:aws:iam::123456789012:role/lifeboat-dr";
+        env["AWS_ROLE_SESSION_NAME"] = "lifeboat-test";
+        env["AWS_REGION"] = "us-east-1";
+        env["AWS_ENDPOINT_URL_STS"] = moto.Endpoint;
+        env["AWS_EC2_METADATA_DISABLED"] = "true";
+        (code, output) = LifeboatCli.Run(dir.Path, env, "replicate", "-c", wi, "--once");
+        Assert.True(code == 0, output);
+        Assert.Contains("1 copied", output);
     }
 
     /// <summary>
