@@ -4,6 +4,8 @@ using System.Security.Cryptography;
 using System.Xml;
 using System.Xml.Linq;
 using Amazon.Runtime;
+using Lifeboat.Core.Abstractions;
+using RetryPolicy = Lifeboat.Core.Abstractions.RetryPolicy;
 
 namespace Lifeboat.Providers.Aws;
 
@@ -63,7 +65,8 @@ public sealed record AwsClientOptions
 /// <summary>
 /// Sends SigV4-signed requests to an XML AWS API (RDS's Query protocol, Route 53's REST-XML) and reads the XML answer.
 /// Throttling (Throttling, ThrottlingException, RequestLimitExceeded, PriorRequestNotComplete, HTTP 429), 5xx and
-/// network errors are retried with capped exponential backoff and jitter on the injected clock; every other error is
+/// network errors are retried with the one <see cref="RetryPolicy"/> (capped exponential backoff and jitter, on the
+/// injected clock); every other error is
 /// thrown at once as an <see cref="AwsServiceException"/> with the service's code and message. Error bodies of both
 /// shapes are read: <c>ErrorResponse/Error/{Code,Message}</c> and Route 53's <c>InvalidChangeBatch/Messages/Message</c>.
 /// </summary>
@@ -77,11 +80,13 @@ public sealed class AwsHttp : IDisposable
 
     private readonly AwsClientOptions _o;
     private readonly HttpClient _http;
+    private readonly RetryPolicy _retry;
     private long _retries;
 
     public AwsHttp(AwsClientOptions options)
     {
         _o = options;
+        _retry = new RetryPolicy(options.MaxAttempts - 1, options.BaseDelay, options.MaxDelay);
         _http = new HttpClient(options.Handler ?? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectCallback = QuickAckConnection.ConnectAsync },
             disposeHandler: options.Handler is null) { Timeout = Timeout.InfiniteTimeSpan };
     }
@@ -91,27 +96,9 @@ public sealed class AwsHttp : IDisposable
     public string Describe => $"{_o.Service} {_o.Region} ({_o.Endpoint.Authority})";
 
     /// <summary>Sends the request (retrying transient failures) and returns the parsed XML answer.</summary>
-    public async Task<XElement> SendAsync(HttpMethod method, string pathAndQuery, byte[]? body, string? contentType, string op, CancellationToken ct)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await SendOnceAsync(method, pathAndQuery, body, contentType, op, ct).ConfigureAwait(false);
-            }
-            catch (AwsServiceException e) when (e.Transient && attempt < _o.MaxAttempts && !ct.IsCancellationRequested)
-            {
-                Interlocked.Increment(ref _retries);
-                await Task.Delay(Backoff(attempt), _o.Time, ct).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private TimeSpan Backoff(int attempt)
-    {
-        var cap = Math.Min(_o.MaxDelay.TotalMilliseconds, _o.BaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 30)));
-        return TimeSpan.FromMilliseconds(cap * (0.5 + Random.Shared.NextDouble() / 2));
-    }
+    public Task<XElement> SendAsync(HttpMethod method, string pathAndQuery, byte[]? body, string? contentType, string op, CancellationToken ct) =>
+        _retry.RunAsync(t => SendOnceAsync(method, pathAndQuery, body, contentType, op, t),
+            e => e is AwsServiceException { Transient: true }, _o.Time, (_, _) => Interlocked.Increment(ref _retries), ct);
 
     /// <summary>The credentials to sign with now.</summary>
     public Task<ImmutableCredentials> KeysAsync() => AwsCredentialResolver.KeysAsync(_o.Credentials, Describe);

@@ -4,6 +4,8 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text.Json;
 using Amazon.Runtime;
+using Lifeboat.Core.Abstractions;
+using RetryPolicy = Lifeboat.Core.Abstractions.RetryPolicy;
 using Lifeboat.Core.Config;
 using Lifeboat.Providers.Aws;
 
@@ -51,11 +53,13 @@ public sealed class StreamsClient : IDisposable
 
     private readonly StreamsClientOptions _o;
     private readonly HttpClient _http;
+    private readonly RetryPolicy _retry;
     private long _retries;
 
     public StreamsClient(StreamsClientOptions options)
     {
         _o = options;
+        _retry = new RetryPolicy(options.MaxAttempts - 1, options.BaseDelay, options.MaxDelay);
         _http = new HttpClient(options.Handler ?? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) },
             disposeHandler: options.Handler is null)
         {
@@ -263,32 +267,15 @@ public sealed class StreamsClient : IDisposable
             payload = ms.ToArray();
         }
 
-        DynamoDbStreamsException? last = null;
-        for (var attempt = 1; ; attempt++)
+        try
         {
-            ct.ThrowIfCancellationRequested();
-            try
-            {
-                return await SendOnceAsync(op, payload, ct).ConfigureAwait(false);
-            }
-            catch (DynamoDbStreamsException e) when (e.IsTransient)
-            {
-                last = e;
-            }
-            if (attempt >= _o.MaxAttempts)
-                throw new DynamoDbStreamsException(last.ErrorCode, last.StatusCode,
-                    $"{last.Message} (gave up after {attempt} attempts)", transient: true, last);
-            Interlocked.Increment(ref _retries);
-            await Task.Delay(Backoff(attempt), _o.Time, ct).ConfigureAwait(false);
+            return await _retry.RunAsync(t => SendOnceAsync(op, payload, t), e => e is DynamoDbStreamsException { IsTransient: true },
+                _o.Time, (_, _) => Interlocked.Increment(ref _retries), ct).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>Capped exponential backoff with jitter: a random delay between half and all of
-    /// min(MaxDelay, BaseDelay * 2^(attempt-1)).</summary>
-    private TimeSpan Backoff(int attempt)
-    {
-        var cap = Math.Min(_o.MaxDelay.TotalMilliseconds, _o.BaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 30)));
-        return TimeSpan.FromMilliseconds(cap * (0.5 + Random.Shared.NextDouble() / 2));
+        catch (DynamoDbStreamsException e) when (e.IsTransient && RetryPolicy.AttemptsBehind(e) is var n and > 0)
+        {
+            throw new DynamoDbStreamsException(e.ErrorCode, e.StatusCode, $"{e.Message} (gave up after {n} attempts)", transient: true, e);
+        }
     }
 
     private async Task<JsonDocument> SendOnceAsync(string op, byte[] payload, CancellationToken ct)

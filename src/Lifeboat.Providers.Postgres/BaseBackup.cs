@@ -197,18 +197,13 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
         }
     }
 
-    private async Task RetryAsync(Func<Task> op, string what, CancellationToken ct)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try { await op().ConfigureAwait(false); return; }
-            catch (StoreException e) when (e.Kind == StoreErrorKind.Transient && attempt < 5)
-            {
-                log.LogWarning("{Resource}: storing {What} failed (attempt {Attempt}): {Error}", res.Name, what, attempt, e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), time, ct).ConfigureAwait(false);
-            }
-        }
-    }
+    /// <summary>A chunk's store, retried with the one policy (4 retries from 200 ms): under the store client's own
+    /// loop, which then uses this budget; what that loop gave up on is not retried again.</summary>
+    private Task RetryAsync(Func<Task> op, string what, CancellationToken ct) =>
+        ChunkRetry.ExecuteAsync(_ => op(), time,
+            (n, e) => log.LogWarning("{Resource}: storing {What} failed (retry {Retry}): {Error}", res.Name, what, n, e.Message), ct);
+
+    private static readonly RetryPolicy ChunkRetry = new(4, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2));
 
     private static string OneLine(string s) => Regex.Replace(s.Trim(), @"\s*\n\s*", "; ");
 

@@ -5,6 +5,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Xml;
 using Amazon.Runtime;
+using Lifeboat.Core.Abstractions;
+using RetryPolicy = Lifeboat.Core.Abstractions.RetryPolicy;
 using Lifeboat.Providers.Aws;
 
 namespace Lifeboat.Providers.S3;
@@ -34,14 +36,15 @@ internal sealed class S3Request(HttpMethod method, string bucket, string? key)
 /// The lean S3 request path: REST calls over one pooled <see cref="HttpClient"/> (SocketsHttpHandler), signed with
 /// SigV4 by <see cref="S3Signer"/>. It exists for speed: AWSSDK.S3 spends ~2 ms of CPU per request and ~0.5 s on its
 /// first one, which on a small machine shared with the S3 server is wall time (docs/benchmarks.md).
-/// Retries transient failures (5xx, 429/SlowDown, RequestTimeout, connection errors, timeouts) twice with jittered
-/// exponential backoff, as the SDK did with MaxErrorRetry = 2; every request body is in memory, so a retry resends it.
+/// Retries transient failures (5xx, 429/SlowDown, RequestTimeout, connection errors, timeouts) with the one
+/// <see cref="RetryPolicy"/>: twice, quickly, on its own (a start-up check fails fast), or with the budget of the
+/// retrying caller it runs under (a copy under the replicator); every request body is in memory, so a retry resends it.
 /// Payloads are signed with their SHA-256 over plain HTTP and sent as UNSIGNED-PAYLOAD over TLS (where Content-MD5
 /// and TLS protect the body), as the SDK does.
 /// </summary>
 internal sealed class S3Http : IDisposable
 {
-    private const int MaxRetries = 2;
+    private static readonly RetryPolicy Retry = new(2, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(400));
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(60);
     private static readonly UriCreationOptions RawUri = new() { DangerousDisablePathAndQueryCanonicalization = true };
 
@@ -84,22 +87,8 @@ internal sealed class S3Http : IDisposable
 
     /// <summary>Sends <paramref name="req"/> (retrying transient failures) and returns the successful response; the
     /// caller disposes it. With <paramref name="stream"/> the body is left unread on the connection.</summary>
-    public async Task<HttpResponseMessage> SendAsync(S3Request req, CancellationToken ct, bool stream = false)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                return await SendOnceAsync(req, stream, ct).ConfigureAwait(false);
-            }
-            catch (Exception e) when (attempt < MaxRetries && !ct.IsCancellationRequested && Retryable(e))
-            {
-                // Full jitter on 100 ms * 4^attempt (the SDK's standard mode uses a comparable base and cap).
-                var cap = 100.0 * Math.Pow(4, attempt);
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * cap + 10), _time, ct).ConfigureAwait(false);
-            }
-        }
-    }
+    public Task<HttpResponseMessage> SendAsync(S3Request req, CancellationToken ct, bool stream = false) =>
+        Retry.RunAsync(t => SendOnceAsync(req, stream, t), Retryable, _time, null, ct);
 
     private static bool Retryable(Exception e) => e switch
     {

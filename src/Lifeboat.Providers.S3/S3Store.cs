@@ -36,7 +36,7 @@ public sealed class S3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
                    !string.Equals(Environment.GetEnvironmentVariable("LIFEBOAT_S3_CLIENT"), "sdk", StringComparison.OrdinalIgnoreCase);
         _impl = lean
             ? new HttpS3Store(cfg, profile, AwsCredentialResolver.Source(creds, cfg.Where.ToString()), time, Describe, EndpointIdentity) { Budget = budget }
-            : new SdkS3Store(cfg, profile, creds, Describe, endpoint, EndpointIdentity) { Budget = budget };
+            : new SdkS3Store(cfg, profile, creds, Describe, endpoint, EndpointIdentity, time) { Budget = budget };
     }
 
     /// <summary>The credentials a store config names (key env vars, profile, role_arn), or null for the SDK's default chain.

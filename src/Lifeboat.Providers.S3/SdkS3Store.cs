@@ -28,12 +28,19 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
     private readonly string _endpoint;
     private readonly EndpointProfile _profile;
     private readonly bool _https;
+    private readonly TimeProvider _time;
+
+    /// <summary>The one retry policy (as the lean client's: twice, quickly, on its own; the caller's budget under a
+    /// retrying caller). The SDK's own retries are off (MaxErrorRetry = 0): they nested inside the replicator's.</summary>
+    private static readonly Lifeboat.Core.Abstractions.RetryPolicy Retry = new(2, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(400));
 
     /// <summary>Bounds the bytes this store holds in upload buffers (shared with the other stores of the process).</summary>
     public MemoryBudget Budget { get; init; } = new(MemoryBudget.DefaultBytes);
 
-    public SdkS3Store(StoreConfig cfg, EndpointProfile profile, AWSCredentials? creds, string describe, string endpoint, string identity)
+    public SdkS3Store(StoreConfig cfg, EndpointProfile profile, AWSCredentials? creds, string describe, string endpoint, string identity,
+        TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _profile = profile;
         // The SDK allows unsigned payloads only over TLS; over plain HTTP it signs the payload's SHA-256.
         _https = cfg.Endpoint is null || cfg.Endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
@@ -45,7 +52,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
             ForcePathStyle = cfg.ForcePathStyle ?? profile.ForcePathStyle,
             RequestChecksumCalculation = profile.RequestChecksums,
             ResponseChecksumValidation = profile.ResponseChecksums,
-            MaxErrorRetry = 2,
+            MaxErrorRetry = 0, // retried by Call, with the one policy
             Timeout = TimeSpan.FromSeconds(60),
             MaxConnectionsPerServer = 64,
         };
@@ -88,27 +95,29 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
         }
     }
 
-    private async Task<T> Call<T>(string what, Func<Task<T>> f, CancellationToken ct)
-    {
-        try { return await f().ConfigureAwait(false); }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
-        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
-        catch (Exception e) { throw Map(e, what); }
-    }
+    /// <summary>One SDK call, retried with the one policy (transient errors only; a request body is a MemoryStream the
+    /// caller rewinds in <paramref name="f"/>), its errors mapped to <see cref="StoreException"/>.</summary>
+    private Task<T> Call<T>(string what, Func<Task<T>> f, CancellationToken ct) =>
+        Retry.RunAsync(async _ =>
+        {
+            try { return await f().ConfigureAwait(false); }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+            catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
+            catch (StoreException) { throw; }
+            catch (Exception e) { throw Map(e, what); }
+        }, e => e is StoreException { Kind: StoreErrorKind.Transient }, _time, null, ct);
 
     public async Task CheckBucketAsync(string bucket, CancellationToken ct)
     {
         try
         {
             // URL-encoded keys: the first key may hold a character the SDK's XML reader refuses (ListAsync).
-            await _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, MaxKeys = 1, Encoding = EncodingType.Url }, ct).ConfigureAwait(false);
+            await Call($"bucket '{bucket}'", () => _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, MaxKeys = 1, Encoding = EncodingType.Url }, ct), ct)
+                .ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
-        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
-        catch (Exception e)
+        catch (StoreException m) when (m.Kind == StoreErrorKind.NotFound)
         {
-            var m = Map(e, $"bucket '{bucket}'");
-            throw new StoreException(m.Kind == StoreErrorKind.NotFound ? StoreErrorKind.Permanent : m.Kind, m.Message, e);
+            throw new StoreException(StoreErrorKind.Permanent, m.Message, m.InnerException);
         }
     }
 
@@ -177,16 +186,10 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
     {
         try
         {
-            return await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
+            return await Call($"head {bucket}/{key}", () => _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key }, ct), ct)
+                .ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
-        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
-        catch (Exception e)
-        {
-            var m = Map(e, $"head {bucket}/{key}");
-            if (m.Kind == StoreErrorKind.NotFound) return null;
-            throw m;
-        }
+        catch (StoreException m) when (m.Kind == StoreErrorKind.NotFound) { return null; }
     }
 
     public async Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct)
@@ -205,12 +208,12 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
     {
         try
         {
-            var resp = await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key, PartNumber = 1 }, ct).ConfigureAwait(false);
+            var resp = await Call($"head part 1 of {bucket}/{key}",
+                () => _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key, PartNumber = 1 }, ct), ct).ConfigureAwait(false);
             // A server that ignores partNumber (Ceph RGW 16) answers with the whole object and no parts count.
             return resp.PartsCount is > 0 ? resp.ContentLength : null;
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
-        catch (AmazonS3Exception) { return null; }
+        catch (StoreException e) when (e.InnerException is AmazonS3Exception) { return null; }
     }
 
     public async Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct)
@@ -218,16 +221,9 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
         GetObjectResponse resp;
         try
         {
-            resp = await _s3.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
+            resp = await Call($"get {bucket}/{key}", () => _s3.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = key }, ct), ct).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
-        catch (UserErrorException) { throw; } // e.g. refused AssumeRole: one line, no retries (as on the lean path)
-        catch (Exception e)
-        {
-            var m = Map(e, $"get {bucket}/{key}");
-            if (m.Kind == StoreErrorKind.NotFound) return null;
-            throw m;
-        }
+        catch (StoreException m) when (m.Kind == StoreErrorKind.NotFound) { return null; }
         try
         {
             IReadOnlyDictionary<string, string> tags = (resp.TagCount ?? 0) > 0
@@ -312,7 +308,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
                 };
                 Apply(metadata, v => req.ContentType = v, req.Headers, req.Metadata);
                 if (metadata.Tags.Count > 0) req.TagSet = Tags(metadata);
-                var resp = await Call($"put {bucket}/{key}", () => _s3.PutObjectAsync(req, ct), ct).ConfigureAwait(false);
+                var resp = await Call($"put {bucket}/{key}", () => { req.InputStream.Position = 0; return _s3.PutObjectAsync(req, ct); }, ct).ConfigureAwait(false);
                 return ETags.Normalize(resp.ETag);
             }
             finally { ArrayPool<byte>.Shared.Return(buf); }
@@ -401,7 +397,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
                 UseChunkEncoding = _profile.ChunkedUploads,
                 DisablePayloadSigning = _https,
             };
-            var resp = await Call($"upload part {number} of {bucket}/{key}", () => _s3.UploadPartAsync(req, ct), ct).ConfigureAwait(false);
+            var resp = await Call($"upload part {number} of {bucket}/{key}", () => { req.InputStream.Position = 0; return _s3.UploadPartAsync(req, ct); }, ct).ConfigureAwait(false);
             return new PartETag(number, resp.ETag);
         }
         finally { ArrayPool<byte>.Shared.Return(buf); }

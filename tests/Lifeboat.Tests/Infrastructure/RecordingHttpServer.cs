@@ -18,6 +18,7 @@ public sealed class RecordingHttpServer : IDisposable
     private readonly WebApplication _app;
     private readonly List<string> _bodies = [];
     private int _stopped;
+    private int _requests;
 
     public RecordingHttpServer(string host = "127.0.0.1", int? port = null, string name = "service")
     {
@@ -30,6 +31,7 @@ public sealed class RecordingHttpServer : IDisposable
         _app = builder.Build();
         _app.Run(async http =>
         {
+            Interlocked.Increment(ref _requests);
             if (HttpMethods.IsPost(http.Request.Method))
             {
                 using var r = new StreamReader(http.Request.Body, Encoding.UTF8);
@@ -49,6 +51,9 @@ public sealed class RecordingHttpServer : IDisposable
     public int Port { get; }
     public string Url { get; }
     public volatile bool Healthy = true;
+
+    /// <summary>Requests answered so far (any method).</summary>
+    public int Requests => Volatile.Read(ref _requests);
 
     public IReadOnlyList<string> Bodies { get { lock (_bodies) return [.. _bodies]; } }
 
