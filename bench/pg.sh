@@ -10,6 +10,8 @@
 #      (Lifeboat zlib level 2 (zlib-ng: the size of classic zlib level 1), pgBackRest gz level 1 and lz4; process-max 2 = cores)
 #   2. steady pgbench (-c 4, -R 300 tx/s) for 60 s while `lifeboat replicate` streams: WAL lag = time from a server
 #      position being flushed (sampled every 0.2 s) until wal-tip.json says it is archived; p50/p99/max
+#      pgBackRest's restore fetches WAL asynchronously ([global:archive-get] archive-async=y, queue 128 MiB, as its user
+#      guide recommends for restores); LIFEBOAT_BENCH_BR_ASYNC_GET=n gives its default one-process-per-segment fetch
 #   3. ~500 MB more WAL (unthrottled pgbench), then point-in-time restore to a time after it, started and promoted:
 #      `lifeboat pg restore --time T --start` vs `pgbackrest restore --type=time` + pg_ctl start until promoted; the
 #      phases of both (files restored, server start and sync, redo, promotion) are logged from the servers' logs
@@ -57,6 +59,7 @@ spool-path=$work/spool
 log-path=$work/spool
 lock-path=$work/spool
 log-level-console=warn
+$( [ "${LIFEBOAT_BENCH_BR_ASYNC_GET:-y}" = y ] && printf '[global:archive-get]\narchive-async=y\narchive-get-queue-max=128MiB\n' )
 [bench]
 pg1-path=$work/data
 pg1-port=$port

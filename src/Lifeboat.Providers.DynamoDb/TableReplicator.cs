@@ -162,7 +162,7 @@ public sealed class TableReplicator : IDisposable
     public TableResource Resource => _res;
 
     private MetricsRegistry? _metrics;
-    private (string, string)[] _label = [];
+    private string[] _labels = [];
 
     /// <summary>Where this replicator reports its Prometheus metrics (the same names as bucket resources, labelled by
     /// resource: lifeboat_replication_lag_seconds, lifeboat_backlog, lifeboat_errors_total, ...); null = none.</summary>
@@ -172,11 +172,10 @@ public sealed class TableReplicator : IDisposable
         set
         {
             _metrics = value;
-            _label = [("resource", Name)];
-            value?.Gauge("lifeboat_backlog", "Changes seen at the source and not yet durable on the target", () => _state.Backlog(Name), _label);
+            _labels = [Name];
+            value?.Gauge(Instruments.Backlog, () => _state.Backlog(Name), _labels);
             if (_res.Canary is not null)
-                value?.Gauge("lifeboat_canary_lag_seconds", "Canary: time from the marker's write at the source to its arrival at the target (last arrived)",
-                    () => _state.Canary(Name, NowMs).LastLagMs is { } l ? l / 1000.0 : double.NaN, _label);
+                value?.Gauge(Instruments.CanaryLag, () => _state.Canary(Name, NowMs).LastLagMs is { } l ? l / 1000.0 : double.NaN, _labels);
         }
     }
 
@@ -404,7 +403,7 @@ public sealed class TableReplicator : IDisposable
             }
             written += writes.Count;
             Interlocked.Add(ref _itemsWritten, writes.Count);
-            _metrics?.Inc("lifeboat_table_sync_items_total", "Items written to the target by an initial sync or re-sync", writes.Count, _label);
+            _metrics?.Inc(Instruments.TableSyncItems, writes.Count, _labels);
             if (last is null)
             {
                 _state.SetCheckpoint(Name, name, Done, NowMs);
@@ -650,7 +649,7 @@ public sealed class TableReplicator : IDisposable
     private void MarkGap(string why)
     {
         _checkedAt = null;
-        _metrics?.Inc("lifeboat_table_gaps_total", "Stream gaps detected (records lost before they were read); each triggers a full re-sync", 1, _label);
+        _metrics?.Inc(Instruments.TableGaps, 1, _labels);
         _log.LogError("{Resource}: changes were lost to this replica ({Why}); a full re-sync follows", Name, why);
         _readers.Clear();
         _watchers.Clear();
@@ -924,12 +923,11 @@ public sealed class TableReplicator : IDisposable
         if (_metrics is { } m)
         {
             foreach (var c in changes)
-                m.Observe("lifeboat_replication_lag_seconds", "Time from a change being seen at the source to being durable on the target",
-                    Math.Max(0, now - c.SeenAtMs) / 1000.0, MetricsRegistry.LagBuckets, _label);
-            m.Inc("lifeboat_table_records_total", "Stream records read and applied (or found covered by the initial sync)", batch.Count, _label);
+                m.Observe(Instruments.ReplicationLag, Math.Max(0, now - c.SeenAtMs) / 1000.0, _labels);
+            m.Inc(Instruments.TableRecords, batch.Count, _labels);
             var deletes = changes.Count(c => c.Op == ChangeOp.Delete);
-            if (deletes > 0) m.Inc("lifeboat_deletes_total", "Deletes applied to the target", deletes, _label);
-            if (changes.Count > deletes) m.Inc("lifeboat_table_puts_total", "Items written to the target from the stream", changes.Count - deletes, _label);
+            if (deletes > 0) m.Inc(Instruments.Deletes, deletes, _labels);
+            if (changes.Count > deletes) m.Inc(Instruments.TablePuts, changes.Count - deletes, _labels);
         }
         foreach (var (key, seen) in holds)
             _state.Hold(Name, key, seen, _res.Deletes.Mode == DeleteMode.Delayed ? seen + (long)_res.Deletes.Delay.TotalMilliseconds : null);
@@ -1042,7 +1040,7 @@ public sealed class TableReplicator : IDisposable
             catch (Exception e)
             {
                 failures++;
-                _metrics?.Inc("lifeboat_errors_total", "Changes that failed after retries, by kind", 1, ("resource", Name), ("kind", "table"));
+                _metrics?.Inc(Instruments.Errors, 1, Name, "table");
                 var wait = TimeSpan.FromMilliseconds(Math.Min(30_000, interval.TotalMilliseconds * Math.Pow(2, Math.Min(failures, 10))));
                 _log.LogWarning("{Resource}: {Error}; retrying in {Wait}", Name, e.Message, Durations.Format(wait));
                 try { await Task.Delay(wait, _time, stop).ConfigureAwait(false); }

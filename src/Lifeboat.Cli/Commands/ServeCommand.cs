@@ -3,6 +3,7 @@ using System.Text.Json;
 using Lifeboat.Cli.Hosting;
 using Lifeboat.Cli.Hosting.Kinds;
 using Lifeboat.Core.Config;
+using Lifeboat.Core.Metrics;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.DynamoDb;
 using Lifeboat.Recovery;
@@ -51,12 +52,12 @@ public static class ServeCommand
         var monitors = cfg.Recovery.Checks.Select(c => new CheckMonitor(c, rec.Context.Probes.Create(c.Probe), rt.Time, rec.Context.Log)).ToList();
         foreach (var m in monitors)
         {
-            var label = ("check", m.Config.Name);
-            rt.Metrics.Gauge("lifeboat_check_failing", "1 while the check is past its failure threshold", () => m.Failing ? 1 : 0, label);
-            rt.Metrics.Gauge("lifeboat_check_last_ok", "1 when the last probe of the check passed", () => m.Last?.Ok == true ? 1 : 0, label);
-            rt.Metrics.Gauge("lifeboat_check_last_unknown", "1 when the last probe of the check had no evidence either way (an alarm not measured yet)", () => m.Last?.Unknown == true ? 1 : 0, label);
+            var label = m.Config.Name;
+            rt.Metrics.Gauge(Instruments.CheckFailing, () => m.Failing ? 1 : 0, label);
+            rt.Metrics.Gauge(Instruments.CheckLastOk, () => m.Last?.Ok == true ? 1 : 0, label);
+            rt.Metrics.Gauge(Instruments.CheckLastUnknown, () => m.Last?.Unknown == true ? 1 : 0, label);
         }
-        rt.Metrics.Gauge("lifeboat_executions_active", "Runbook executions awaiting approval or running", () => rec.Executions.List(100, activeOnly: true).Count);
+        rt.Metrics.Gauge(Instruments.ExecutionsActive, () => rec.Executions.List(100, activeOnly: true).Count);
 
         var servers = new List<WebhookServer>();
         var serveCfg = cfg.Recovery.Serve;

@@ -52,7 +52,7 @@ public sealed class WebhookServer : IAsyncDisposable
             var topics = new HashSet<string>(route.TopicArns ?? [], StringComparer.Ordinal);
             IResult Refuse(string reason, int status, string message, LogLevel level = LogLevel.Warning)
             {
-                metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", reason));
+                metrics.Inc(Instruments.WebhookRejected, 1, reason);
                 log.Log(level, "webhook: rejected a request to {Path}: {Error}", route.Path, message);
                 return Results.Text(message + "\n", statusCode: status);
             }
@@ -60,7 +60,7 @@ public sealed class WebhookServer : IAsyncDisposable
             {
                 if (route.Token is not null && AuthProblem(http.Request, route.Token) is { } denied)
                 {
-                    metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", "token"));
+                    metrics.Inc(Instruments.WebhookRejected, 1, "token");
                     return Results.Text(denied + "\n", statusCode: 401);
                 }
                 byte[] body;
@@ -109,7 +109,7 @@ public sealed class WebhookServer : IAsyncDisposable
                         }
                         if (matched == 0 && n.Records.Count > 0)
                         {
-                            metrics.Inc("lifeboat_events_unmatched_total", "Events for buckets or prefixes no resource replicates", n.Records.Count);
+                            metrics.Inc(Instruments.EventsUnmatched, n.Records.Count);
                             log.LogWarning("webhook: event for {Bucket}/{Key} matches no resource", S3Events.Shown(n.Records[0].Bucket), S3Events.Shown(n.Records[0].Key));
                         }
                         return Results.Text("ok\n");
@@ -120,7 +120,7 @@ public sealed class WebhookServer : IAsyncDisposable
                         if (await sns.ConfirmAsync(c, http.RequestAborted).ConfigureAwait(false) is { } failed)
                         {
                             // 502: the sender (SNS) retries the confirmation later.
-                            metrics.Inc("lifeboat_webhook_rejected_total", "Webhook requests rejected", 1, ("reason", "sns-confirm-failed"));
+                            metrics.Inc(Instruments.WebhookRejected, 1, "sns-confirm-failed");
                             log.LogError("webhook: confirming the SNS subscription to {Topic} failed: {Error}", c.TopicArn, failed);
                             return Results.Text($"confirming the subscription failed: {failed}\n", statusCode: 502);
                         }

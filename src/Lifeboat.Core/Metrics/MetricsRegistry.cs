@@ -6,9 +6,10 @@ namespace Lifeboat.Core.Metrics;
 
 /// <summary>
 /// A minimal Prometheus registry (counters, gauges, histograms with labels) rendered in the text exposition
-/// format. Written here when no Prometheus client package was in the NuGet copy this project can reach; prometheus-net
-/// 8.2.1 is served since 2026-12-01, and replacing this registry with it or with System.Diagnostics.Metrics (typed
-/// instruments, issue 15 item 4) waits for a measurement of its Native AOT start-up cost (ADR 0006/0008).
+/// format, written to through the typed definitions in <see cref="Instruments"/> (no name or help text at a call site).
+/// Written here when no Prometheus client package was in the NuGet copy this project can reach; prometheus-net 8.2.1
+/// is served since 2026-12-01, and replacing this registry with it or with System.Diagnostics.Metrics waits for a
+/// measurement of its Native AOT start-up cost (ADR 0006/0008).
 /// </summary>
 public sealed class MetricsRegistry
 {
@@ -44,26 +45,29 @@ public sealed class MetricsRegistry
         return fam.Series.GetOrAdd(Labels(labels), _ => new Series(buckets?.Length ?? 0));
     }
 
-    public void Inc(string name, string help, double by = 1, params (string, string)[] labels)
+    private Series Get(Instrument i, string type, string[] values)
     {
-        var s = Get(name, help, "counter", null, labels);
+        if (i.Type != type || values.Length != i.LabelNames.Length)
+            throw new InvalidOperationException($"metric {i.Name} is a {i.Type} with labels ({string.Join(", ", i.LabelNames)}); used as a {type} with {values.Length} label values");
+        var labels = new (string, string)[values.Length];
+        for (var k = 0; k < values.Length; k++) labels[k] = (i.LabelNames[k], values[k]);
+        return Get(i.Name, i.Help, i.Type, i.Buckets, labels);
+    }
+
+    /// <summary>Adds <paramref name="by"/> to a counter; label values in the order the instrument names them.</summary>
+    public void Inc(Instrument counter, double by, params string[] labelValues)
+    {
+        var s = Get(counter, "counter", labelValues);
         lock (s.Gate) s.Value += by;
     }
 
-    public void Set(string name, string help, double value, params (string, string)[] labels)
+    /// <summary>A gauge read when the metrics are rendered.</summary>
+    public void Gauge(Instrument gauge, Func<double> read, params string[] labelValues) => Get(gauge, "gauge", labelValues).Callback = read;
+
+    public void Observe(Instrument histogram, double value, params string[] labelValues)
     {
-        var s = Get(name, help, "gauge", null, labels);
-        lock (s.Gate) s.Value = value;
-    }
-
-    public void Gauge(string name, string help, Func<double> read, params (string, string)[] labels) =>
-        Get(name, help, "gauge", null, labels).Callback = read;
-
-    public static readonly double[] LagBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600];
-
-    public void Observe(string name, string help, double value, double[] buckets, params (string, string)[] labels)
-    {
-        var s = Get(name, help, "histogram", buckets, labels);
+        var s = Get(histogram, "histogram", labelValues);
+        var buckets = histogram.Buckets!;
         lock (s.Gate)
         {
             for (var i = 0; i < buckets.Length; i++) if (value <= buckets[i]) s.Counts[i]++;
@@ -72,6 +76,7 @@ public sealed class MetricsRegistry
         }
     }
 
+    /// <summary>A series' current value (a histogram's count), 0 when it was never written; for tests and status.</summary>
     public double Read(string name, params (string, string)[] labels) =>
         _families.TryGetValue(name, out var f) && f.Series.TryGetValue(Labels(labels), out var s)
             ? (s.Callback?.Invoke() ?? (f.Type == "histogram" ? s.Count : s.Value))

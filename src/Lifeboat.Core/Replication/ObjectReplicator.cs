@@ -55,7 +55,7 @@ public sealed class ObjectReplicator
     private readonly KeyLocks _locks = new();
     private readonly RetryPolicy _retry;
     private readonly bool _serverSide;
-    private readonly (string, string)[] _label;
+    private readonly string[] _labels;
     private readonly bool _onlyMissing;
 
     private readonly Channel<string> _queue = Channel.CreateUnbounded<string>();
@@ -75,11 +75,11 @@ public sealed class ObjectReplicator
         _time = time;
         _metrics = metrics;
         _log = log;
-        _label = [("resource", res.Name)];
+        _labels = [res.Name];
         _serverSide = source.Capabilities.ServerSideCopy && target.Capabilities.ServerSideCopy &&
                       source.EndpointIdentity == target.EndpointIdentity;
         _retry = retry ?? RetryPolicy.Default;
-        _metrics.Gauge("lifeboat_backlog", "Changes seen at the source and not yet durable on the target", () => _state.Backlog(_res.Name), _label);
+        _metrics.Gauge(Instruments.Backlog, () => _state.Backlog(_res.Name), _labels);
     }
 
     public BucketResource Resource => _res;
@@ -91,7 +91,7 @@ public sealed class ObjectReplicator
 
     private void OnRetry(int retry, StoreException e)
     {
-        _metrics.Inc("lifeboat_retries_total", "Transient errors retried", 1, _label);
+        _metrics.Inc(Instruments.Retries, 1, _labels);
         _log.LogWarning("{Resource}: transient error, retry {Retry} of {Max}: {Error}", _res.Name, retry, _retry.MaxRetries, e.Message);
     }
 
@@ -226,7 +226,7 @@ public sealed class ObjectReplicator
         catch (StoreException e)
         {
             _state.MarkFailed(id, e.Message, permanent: true);
-            _metrics.Inc("lifeboat_errors_total", "Changes that failed after retries, by kind", 1, ("resource", _res.Name), ("kind", e.Kind.ToString().ToLowerInvariant()));
+            _metrics.Inc(Instruments.Errors, 1, _res.Name, e.Kind.ToString().ToLowerInvariant());
             _log.LogError("{Resource}: {Key}: {Error}", _res.Name, sourceKey, e.Message);
             return SyncOutcome.Failed;
         }
@@ -340,12 +340,11 @@ public sealed class ObjectReplicator
     {
         var now = NowMs;
         _state.MarkDurable(id, now, rec, _res.Name, sourceKey);
-        _metrics.Observe("lifeboat_replication_lag_seconds", "Time from a change being seen at the source to being durable on the target",
-            Math.Max(0, now - seenMs) / 1000.0, MetricsRegistry.LagBuckets, _label);
+        _metrics.Observe(Instruments.ReplicationLag, Math.Max(0, now - seenMs) / 1000.0, _labels);
         if (rec is not null && copied)
         {
-            _metrics.Inc("lifeboat_copies_total", "Objects copied and verified", 1, _label);
-            _metrics.Inc("lifeboat_bytes_total", "Bytes copied and verified", bytes, _label);
+            _metrics.Inc(Instruments.Copies, 1, _labels);
+            _metrics.Inc(Instruments.Bytes, bytes, _labels);
         }
     }
 
@@ -394,7 +393,7 @@ public sealed class ObjectReplicator
             case DeleteMode.Propagate:
                 await _target.DeleteAsync(_res.Target.Bucket, targetKey, ct).ConfigureAwait(false);
                 Durable(id, seenMs, sourceKey, null, 0);
-                _metrics.Inc("lifeboat_deletes_total", "Deletes applied to the target", 1, _label);
+                _metrics.Inc(Instruments.Deletes, 1, _labels);
                 _log.LogInformation("{Resource}: deleted {Key} from the target (source deleted it; policy propagate)", _res.Name, targetKey);
                 return SyncOutcome.Deleted;
             case DeleteMode.Delayed:
@@ -429,13 +428,13 @@ public sealed class ObjectReplicator
                     await _target.DeleteAsync(_res.Target.Bucket, TargetKey(h.Key), t).ConfigureAwait(false);
                     var (id, _) = _state.BeginChange(_res.Name, h.Key, ChangeOp.Delete, h.SeenAtMs);
                     Durable(id, h.SeenAtMs, h.Key, null, 0);
-                    _metrics.Inc("lifeboat_deletes_total", "Deletes applied to the target", 1, _label);
+                    _metrics.Inc(Instruments.Deletes, 1, _labels);
                     applied++;
                 }, ct).ConfigureAwait(false);
             }
             catch (StoreException e)
             {
-                _metrics.Inc("lifeboat_errors_total", "Changes that failed after retries, by kind", 1, ("resource", _res.Name), ("kind", e.Kind.ToString().ToLowerInvariant()));
+                _metrics.Inc(Instruments.Errors, 1, _res.Name, e.Kind.ToString().ToLowerInvariant());
                 _log.LogError("{Resource}: delayed delete of {Key}: {Error}", _res.Name, h.Key, e.Message);
             }
         }
@@ -578,7 +577,7 @@ public sealed class ObjectReplicator
                 Report();
             }
         }
-        _metrics.Inc("lifeboat_passes_total", "Full reconciliation passes completed", completed ? 1 : 0, _label);
+        _metrics.Inc(Instruments.Passes, completed ? 1 : 0, _labels);
         return new PassResult(listed, inSync, copied, bytes, deleted, held, failed, completed);
     }
 
@@ -667,7 +666,7 @@ public sealed class ObjectReplicator
         if (completed)
         {
             _state.SetCheckpoint(_res.Name, LastDeepPassCheckpoint, NowMs.ToString(System.Globalization.CultureInfo.InvariantCulture), NowMs);
-            _metrics.Inc("lifeboat_deep_passes_total", "Deep passes (metadata and tags of every object) completed", 1, _label);
+            _metrics.Inc(Instruments.DeepPasses, 1, _labels);
         }
         return new DeepPassResult(checkedCount, repaired, failed, completed);
     }
@@ -701,7 +700,7 @@ public sealed class ObjectReplicator
                     Durable(id, seenMs, sourceKey, new ReplicatedRecord(s.Info.ETag, s.Info.Size, g.Info.ETag, NowMs), 0, copied: false);
                 else if (await SyncOnceAsync(sourceKey, id, seenMs, s.Info, t).ConfigureAwait(false) != SyncOutcome.Copied)
                     return DeepOutcome.Changed; // gone from the source meanwhile: handled by the delete policy
-                _metrics.Inc("lifeboat_metadata_repairs_total", "Objects whose metadata or tags a deep pass repaired on the target", 1, _label);
+                _metrics.Inc(Instruments.MetadataRepairs, 1, _labels);
                 _log.LogInformation("{Resource}: {Key}: metadata/tags repaired on the target ({Differences})", _res.Name, sourceKey, string.Join("; ", diffs));
                 return DeepOutcome.Repaired;
             }, ct).ConfigureAwait(false);
@@ -710,7 +709,7 @@ public sealed class ObjectReplicator
         {
             if (id < 0) (id, _) = _state.BeginChange(_res.Name, sourceKey, ChangeOp.Put, NowMs);
             _state.MarkFailed(id, e.Message, permanent: true);
-            _metrics.Inc("lifeboat_errors_total", "Changes that failed after retries, by kind", 1, ("resource", _res.Name), ("kind", e.Kind.ToString().ToLowerInvariant()));
+            _metrics.Inc(Instruments.Errors, 1, _res.Name, e.Kind.ToString().ToLowerInvariant());
             _log.LogError("{Resource}: {Key}: deep pass: {Error}", _res.Name, sourceKey, e.Message);
             return DeepOutcome.Failed;
         }
@@ -753,7 +752,7 @@ public sealed class ObjectReplicator
             }
             catch (StoreException e)
             {
-                _metrics.Inc("lifeboat_errors_total", "Changes that failed after retries, by kind", 1, ("resource", _res.Name), ("kind", e.Kind.ToString().ToLowerInvariant()));
+                _metrics.Inc(Instruments.Errors, 1, _res.Name, e.Kind.ToString().ToLowerInvariant());
                 _log.LogError("{Resource}: deep pass failed, tried again in {Delay}: {Error}", _res.Name, Durations.Format(_res.ReconcileEvery), e.Message);
             }
             try { await Task.Delay(_res.ReconcileEvery, _time, stop).ConfigureAwait(false); }
@@ -771,13 +770,13 @@ public sealed class ObjectReplicator
         if (!Covers(_res.Source.Bucket, hint.SourceKey)) return false;
         if (KeyProblem(hint.SourceKey) is { } problem)
         {
-            _metrics.Inc("lifeboat_events_refused_total", "Change events refused, by reason", 1, ("resource", _res.Name), ("reason", "invalid-key"));
+            _metrics.Inc(Instruments.EventsRefused, 1, _res.Name, "invalid-key");
             _log.LogWarning("{Resource}: ignored an event for a key that cannot exist at the source ({Problem}): '{Key}'",
                 _res.Name, problem, S3Events.Shown(hint.SourceKey));
             return false;
         }
         _state.RecordSeen(_res.Name, hint.SourceKey, ChangeOp.Put, NowMs);
-        _metrics.Inc("lifeboat_events_total", "Change events received", 1, _label);
+        _metrics.Inc(Instruments.Events, 1, _labels);
         lock (_queued)
             if (!_queued.Add(hint.SourceKey)) return true;
         _queue.Writer.TryWrite(hint.SourceKey);
