@@ -77,8 +77,11 @@ switch (args[0])
     }
     case "count":
     {
+        // The replicated objects: Lifeboat's claim marker on a target (PREFIX.lifeboat/, ADR 0009) is not one.
+        var prefix = args.Length > 2 ? args[2] : "";
         var n = 0;
-        await foreach (var _ in s3.ListAsync(args[1], args.Length > 2 ? args[2] : "", null, ct)) n++;
+        await foreach (var o in s3.ListAsync(args[1], prefix, null, ct))
+            if (!o.Key.StartsWith(prefix + Lifeboat.Core.Replication.TargetClaim.Reserved, StringComparison.Ordinal)) n++;
         Console.WriteLine(n);
         break;
     }
