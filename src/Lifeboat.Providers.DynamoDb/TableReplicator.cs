@@ -242,8 +242,7 @@ public sealed class TableReplicator : IDisposable
         var where = $"{_res.Target.Store}/{_res.Target.Table}";
         if (TakeOverClaim)
         {
-            _log.LogWarning("--reset-state: resource '{Resource}': target table {Target} already holds items this state file ({Path}, state {Id}) has no record of; replicating into it",
-                Name, where, _state.Path, me.Short);
+            _log.TargetTakenOver(Name, where, _state.Path, me.Short);
             return;
         }
         throw new UserErrorException($"resource '{Name}': target table {where} already holds items, and the state file {_state.Path} " +
@@ -317,8 +316,7 @@ public sealed class TableReplicator : IDisposable
             _state.SetCheckpoint(Name, SyncStartedCheckpoint, started, NowMs);
         }
 
-        _log.LogInformation("{Resource}: {Kind} of {Source} -> {Target} with {Segments} scan segments", Name, resync ? "re-sync" : "initial sync",
-            _res.Source.Table, _res.Target.Table, segments);
+        _log.SyncStarting(Name, resync ? "re-sync" : "initial sync", _res.Source.Table, _res.Target.Table, segments);
         long scanned = 0, written = 0, swept = 0;
         bool complete = true, finished = false;
         using var scanDone = new CancellationTokenSource();
@@ -362,7 +360,7 @@ public sealed class TableReplicator : IDisposable
         _state.SetCheckpoint(Name, SyncCheckpoint, Done, NowMs);
         _state.SetCheckpoint(Name, SyncedOnceCheckpoint, NowMs.ToString(CultureInfo.InvariantCulture), NowMs);
         _state.SetCheckpoint(Name, "last-full-pass", NowMs.ToString(CultureInfo.InvariantCulture), NowMs);
-        _log.LogInformation("{Resource}: initial sync done: {Scanned} items scanned, {Written} written{Swept}", Name, scanned, written,
+        _log.SyncDone(Name, scanned, written,
             resync ? $", {swept} target items no longer at the source handled by the delete policy" : "");
         return new TableSyncResult(scanned, written, true, swept);
     }
@@ -501,7 +499,7 @@ public sealed class TableReplicator : IDisposable
             _watchers[shard.ShardId] = new ShardReader(_streams, arn, shard.ShardId, ShardIteratorType.Latest);
         }
         foreach (var (id, reader) in _watchers.ToList()) await WatchOnceAsync(arn, id, reader, ct).ConfigureAwait(false);
-        _log.LogDebug("{Resource}: {Shards} shards; {Watched} open shards watched for the first record after the scan's start", Name, desc.Shards.Count, _watchers.Count);
+        _log.ShardsWatched(Name, desc.Shards.Count, _watchers.Count);
     }
 
     /// <summary>Polls the shards of <see cref="_watchers"/> until <paramref name="scanDone"/>; never throws.</summary>
@@ -533,8 +531,7 @@ public sealed class TableReplicator : IDisposable
         catch (Exception e)
         {
             // Not a loss: the shard keeps checkpoint "" and the tail reads it from TRIM_HORIZON.
-            _log.LogWarning("{Resource}: shard {Shard}: its position at the scan's start is unknown ({Error}); the stream tail reads it from its oldest record",
-                Name, shardId, e.Message);
+            _log.ShardPositionUnknown(Name, shardId, e.Message);
         }
         _watchers.Remove(shardId);
     }
@@ -630,7 +627,7 @@ public sealed class TableReplicator : IDisposable
         {
             _state.SetCheckpoint(Name, CaughtUpCheckpoint, passStart.ToString(CultureInfo.InvariantCulture), NowMs);
             var settled = _state.SettleOpen(Name, maxId, NowMs);
-            if (settled > 0) _log.LogInformation("{Resource}: {Count} changes left open by an earlier run are covered by this pass", Name, settled);
+            if (settled > 0) _log.OpenChangesSettled(Name, settled);
         }
         return new TailResult(records, keys, read, finished, CaughtUp: !stopped);
     }
@@ -650,7 +647,7 @@ public sealed class TableReplicator : IDisposable
     {
         _checkedAt = null;
         _metrics?.Inc(Instruments.TableGaps, 1, _labels);
-        _log.LogError("{Resource}: changes were lost to this replica ({Why}); a full re-sync follows", Name, why);
+        _log.StreamGap(Name, why);
         _readers.Clear();
         _watchers.Clear();
         _desc = null;
@@ -717,8 +714,7 @@ public sealed class TableReplicator : IDisposable
                     keys += applied;
                     records += batch.Count;
                     Interlocked.Add(ref _recordsApplied, batch.Count);
-                    _log.LogDebug("{Resource}: shard {Shard}: {Records} records ({Full}), {Keys} keys written in {Ms} ms", Name, shard.ShardId,
-                        batch.Count, full ? "full" : "to the tip", applied, (int)_time.GetElapsedTime(applyStart).TotalMilliseconds);
+                    _log.ShardBatchApplied(Name, shard.ShardId, batch.Count, full ? "full" : "to the tip", applied, (int)_time.GetElapsedTime(applyStart).TotalMilliseconds);
                 }
                 if (finished)
                 {
@@ -1042,7 +1038,7 @@ public sealed class TableReplicator : IDisposable
                 failures++;
                 _metrics?.Inc(Instruments.Errors, 1, Name, "table");
                 var wait = TimeSpan.FromMilliseconds(Math.Min(30_000, interval.TotalMilliseconds * Math.Pow(2, Math.Min(failures, 10))));
-                _log.LogWarning("{Resource}: {Error}; retrying in {Wait}", Name, e.Message, Durations.Format(wait));
+                _log.TailRetrying(Name, e.Message, Durations.Format(wait));
                 try { await Task.Delay(wait, _time, stop).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
             }
@@ -1078,7 +1074,7 @@ public sealed class TableReplicator : IDisposable
                 seq++;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
-            catch (Exception e) { _log.LogWarning("{Resource}: canary write failed: {Error}", Name, e.Message); }
+            catch (Exception e) { _log.CanaryFailed(Name, e.Message); }
             try { await Task.Delay(canary.Every, _time, stop).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
         }

@@ -73,8 +73,7 @@ public static class TableSchema
                 KeySchema = l.KeySchema.Select(k => new KeySchemaElement(k.AttributeName, k.KeyType)).ToList(),
                 Projection = CopyProjection(l.Projection),
             }).ToList();
-        log.LogInformation("{Why}: creating table {Table} in store {Store} ({Keys}; {Billing}; {Gsi} global and {Lsi} local indexes; stream NEW_AND_OLD_IMAGES)",
-            why, loc.Table, loc.Store, Keys(template), req.BillingMode.Value, req.GlobalSecondaryIndexes?.Count ?? 0, req.LocalSecondaryIndexes?.Count ?? 0);
+        log.CreatingTable(why, loc.Table, loc.Store, Keys(template), req.BillingMode.Value, req.GlobalSecondaryIndexes?.Count ?? 0, req.LocalSecondaryIndexes?.Count ?? 0);
         try { await client.CreateTableAsync(req, ct).ConfigureAwait(false); }
         catch (ResourceInUseException) { /* created meanwhile (another run): wait for it below */ }
 

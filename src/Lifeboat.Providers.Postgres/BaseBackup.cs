@@ -43,7 +43,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
         }
         var id = time.GetUtcNow().ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
         await archive.Store.CreateBucketAsync(archive.Bucket, ct).ConfigureAwait(false);
-        log.LogInformation("{Resource}: base backup {Id} starting", res.Name, id);
+        log.BackupStarting(res.Name, id);
 
         var bin = PgServer.BinDir(res);
         var psi = new ProcessStartInfo(Path.Combine(bin, "pg_basebackup"))
@@ -119,7 +119,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
             if (!proc.HasExited) { try { proc.Kill(); } catch (InvalidOperationException) { } }
             try { await Task.WhenAll(uploaders).ConfigureAwait(false); } catch (Exception) { /* reported through failure */ }
             try { await archive.DeleteBackupAsync(id, CancellationToken.None).ConfigureAwait(false); }
-            catch (StoreException de) { log.LogWarning("{Resource}: removing the chunks of the failed backup {Id} failed: {Error}", res.Name, id, de.Message); }
+            catch (StoreException de) { log.FailedBackupNotRemoved(res.Name, id, de.Message); }
         }
         if (failure is not null)
         {
@@ -155,9 +155,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
             startedAt, consistentAt, tarBytes, stored, Math.Round(sw.Elapsed.TotalSeconds, 3),
             chunks.OrderBy(c => c.Offset).ToList(), catalog.Files);
         await archive.PutJsonAsync(archive.BackupPrefix(id) + "manifest.json", manifest, PgJson.Default.BackupManifest, ct).ConfigureAwait(false);
-        log.LogInformation("{Resource}: base backup {Id} done: {Files} files, {Size} MB ({Stored} MB stored) in {Seconds:0.00} s " +
-                           "(data {Streamed:0.00} s, then waiting for its WAL to be archived {Wait:0.00} s); WAL {Start} - {Stop}",
-            res.Name, id, catalog.Files.Count, tarBytes >> 20, stored >> 20, sw.Elapsed.TotalSeconds, streamed.TotalSeconds,
+        log.BackupDone(res.Name, id, catalog.Files.Count, tarBytes >> 20, stored >> 20, sw.Elapsed.TotalSeconds, streamed.TotalSeconds,
             (sw.Elapsed - streamed).TotalSeconds, manifest.StartLsn, manifest.StopLsn);
         return manifest;
     }
@@ -201,7 +199,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
     /// loop, which then uses this budget; what that loop gave up on is not retried again.</summary>
     private Task RetryAsync(Func<Task> op, string what, CancellationToken ct) =>
         ChunkRetry.ExecuteAsync(_ => op(), time,
-            (n, e) => log.LogWarning("{Resource}: storing {What} failed (retry {Retry}): {Error}", res.Name, what, n, e.Message), ct);
+            (n, e) => log.ChunkStoreRetry(res.Name, what, n, e.Message), ct);
 
     private static readonly RetryPolicy ChunkRetry = new(4, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2));
 
@@ -220,7 +218,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
         {
             await archive.DeleteBackupAsync(b.Id, ct).ConfigureAwait(false);
             deleted++;
-            log.LogInformation("retention: deleted base backup {Id}", b.Id);
+            log.BackupExpired(b.Id);
         }
         var oldest = kept[0];
         foreach (var id in await archive.ListIncompleteBackupIdsAsync(ct).ConfigureAwait(false))
@@ -236,7 +234,7 @@ public sealed class BaseBackup(PostgresResource res, PgArchive archive, TimeProv
                 walDeleted++;
             }
         }
-        if (walDeleted > 0) log.LogInformation("retention: deleted {Count} WAL objects before {Segment} (oldest kept backup {Id})", walDeleted, oldest.StartSegment, oldest.Id);
+        if (walDeleted > 0) log.WalExpired(walDeleted, oldest.StartSegment, oldest.Id);
         return (deleted, walDeleted);
     }
 

@@ -42,7 +42,7 @@ public sealed class PgProtector(PostgresResource res, IObjectStore store, TimePr
         {
             var now = time.GetUtcNow();
             if (cron.Next(now) is not { } next) return;
-            log.LogInformation("{Resource}: next base backup at {Next:u}", res.Name, next);
+            log.NextBackup(res.Name, next);
             try
             {
                 var wait = Task.Delay(next - now, time, stop);
@@ -58,7 +58,7 @@ public sealed class PgProtector(PostgresResource res, IObjectStore store, TimePr
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                log.LogError("{Resource}: scheduled base backup failed: {Error}", res.Name, e.Message);
+                log.ScheduledBackupFailed(res.Name, e.Message);
             }
         }
     }

@@ -47,20 +47,20 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
                 throw new UserErrorException($"{res.Name}: the end of the archive cannot be reached: {chosen.Problem}; the latest reachable time is {Iso(chosen.To)} " +
                                              $"(restore with --time '{Iso(chosen.To)}' to accept that)");
         }
-        if (chosen.Problem is not null) log.LogWarning("{Resource}: {Problem}; the restore can reach {To} at most", res.Name, chosen.Problem, Iso(chosen.To));
+        if (chosen.Problem is not null) log.RestoreLimited(res.Name, chosen.Problem, Iso(chosen.To));
 
         var dir = Path.GetFullPath(o.TargetDir);
         if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
             throw new UserErrorException($"--target-dir {dir} is not empty: restore into a new or empty folder");
         Directory.CreateDirectory(dir);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        log.LogInformation("{Resource}: restoring base backup {Id} (consistent at {At}) into {Dir}", res.Name, chosen.Backup.Id, Iso(chosen.From), dir);
+        log.Restoring(res.Name, chosen.Backup.Id, Iso(chosen.From), dir);
         var walDir = Path.Combine(dir, "lifeboat_wal");
         // With --start, the WAL is fetched while the backup is unpacked and while the server replays (WalSpool); without
         // it, the folder must be complete on its own: every segment is fetched before the restore returns.
         var flock = o.Start ? WalSpool.FlockTool() : null;
         if (o.Start && flock is null)
-            log.LogInformation("{Resource}: flock(1) not found: fetching all WAL before starting the server", res.Name);
+            log.NoFlock(res.Name);
         await using var spool = flock is null ? null
             : WalSpool.Start(archive, chosen.Segments, walDir, flock, IsRoot ? await WalSpool.UserIdsAsync("postgres", ct).ConfigureAwait(false) : null, log);
         var bytes = await UnpackAsync(chosen.Backup, dir, ct).ConfigureAwait(false);
@@ -74,8 +74,7 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         WriteRecoverySettings(dir, o.Time, o.Port, spool is not null);
         await ChownAsync(dir, ct).ConfigureAwait(false);
         var prepare = sw.Elapsed.TotalSeconds;
-        log.LogInformation("{Resource}: data directory ready in {Seconds:0.0} s (base backup unpacked in {Unpacked:0.0} s; {Segments} WAL segments, {How})",
-            res.Name, prepare, unpacked, chosen.Segments.Count, spool is null ? "all fetched" : "fetched while the server replays");
+        log.DataDirectoryReady(res.Name, prepare, unpacked, chosen.Segments.Count, spool is null ? "all fetched" : "fetched while the server replays");
         if (!o.Start)
             return new RestoreResult(chosen.Backup.Id, chosen.Segments.Count, bytes, prepare, null, null, null, false, dir);
 
@@ -85,8 +84,7 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
         {
             // Promoted: PostgreSQL never reads the spool again (what is left are segments after the target).
             await spool.DisposeAsync().ConfigureAwait(false);
-            log.LogInformation("{Resource}: {Fetched} WAL segments fetched, the server waited {Waited:0.0} s for segments not fetched yet; recovered and promoted in {Seconds:0.0} s",
-                res.Name, spool.Fetched, spool.ServerWaited.TotalSeconds, rec.Elapsed.TotalSeconds);
+            log.RecoveredWhileFetching(res.Name, spool.Fetched, spool.ServerWaited.TotalSeconds, rec.Elapsed.TotalSeconds);
             Directory.Delete(walDir, recursive: true);
         }
         return new RestoreResult(chosen.Backup.Id, chosen.Segments.Count, bytes, prepare, rec.Elapsed.TotalSeconds, replay, stopMsg, true, dir);
@@ -279,8 +277,7 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
                 {
                     // Every archived transaction committed before T (no commit after T exists in the archive, which is
                     // complete up to w.To >= T): the state at T is the end of the archive. Recover to it.
-                    log.LogInformation("{Resource}: no transaction committed after {T} in the archive (complete to {To}): recovering to the end of the archive, which is the state at {T}",
-                        res.Name, Iso(t), Iso(w.To), Iso(t));
+                    log.RecoveringToArchiveEnd(res.Name, Iso(t), Iso(w.To));
                     await StopAsync(bin, dir, user, ct).ConfigureAwait(false);
                     var conf = Path.Combine(dir, "postgresql.auto.conf");
                     var lines = (await File.ReadAllLinesAsync(conf, ct).ConfigureAwait(false)).Where(l => !l.StartsWith("recovery_target_time", StringComparison.Ordinal));
@@ -303,7 +300,7 @@ public sealed class PgRestore(PostgresResource res, PgArchive archive, ILogger l
                 if (replay.Length == 0 || Wal.ParseLsn(replay) < lastStart)
                     throw new UserErrorException($"{res.Name}: recovery stopped at {replay} before the end of the archive (segment {last.Segment}); the restored server is running in {dir} but is NOT at the requested point");
             }
-            log.LogInformation("{Resource}: restored server promoted; replayed to {Lsn}{Stop}", res.Name, replay, stop is null ? "" : $" ({stop})");
+            log.RestorePromoted(res.Name, replay, stop is null ? "" : $" ({stop})");
             return (replay, stop);
         }
     }

@@ -53,8 +53,7 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
             catch (SlotBusyException) { throw; }
             catch (Exception e) when (e is NpgsqlException or PgUnreachableException or StoreException or IOException or TimeoutException)
             {
-                log.LogError("{Resource}: WAL streaming interrupted: {Error}; retrying in {Delay} (the slot keeps the server's WAL meanwhile)",
-                    res.Name, e is NpgsqlException && e is not PostgresException ? PgServer.Explain(res.Connection, e, "streaming WAL").Message : e.Message, delay);
+                log.StreamingInterrupted(res.Name, e is NpgsqlException && e is not PostgresException ? PgServer.Explain(res.Connection, e, "streaming WAL").Message : e.Message, delay);
                 try { await Task.Delay(delay, time, stop).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
@@ -70,10 +69,9 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
         if (slot is not null && slot.RestartLsn is not null) return slot;
         var created = await conn.CreateReplicationSlot(res.Slot, isTemporary: false, reserveWal: true, ct).ConfigureAwait(false);
         if (tip is not null)
-            log.LogWarning("{Resource}: replication slot '{Slot}' did not exist on {Server} although the archive has WAL up to {Lsn}: created it again; " +
-                           "WAL the server removed while the slot was missing cannot be archived (verify reports any gap)", res.Name, res.Slot, PgServer.Describe(res.Connection), tip.Lsn);
+            log.SlotRecreated(res.Name, res.Slot, PgServer.Describe(res.Connection), tip.Lsn);
         var read = await conn.ReadReplicationSlot(res.Slot, ct).ConfigureAwait(false) ?? created;
-        if (tip is null) log.LogInformation("{Resource}: created replication slot '{Slot}' at {Lsn}", res.Name, res.Slot, read.RestartLsn);
+        if (tip is null) log.SlotCreated(res.Name, res.Slot, read.RestartLsn);
         return read;
     }
 
@@ -94,7 +92,7 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
         else
         {
             if (tip is not null && tip.Timeline != _timeline)
-                log.LogWarning("{Resource}: the server is on timeline {Timeline}, the archive on {Old}: archiving the new timeline from the slot's position", res.Name, _timeline, tip.Timeline);
+                log.TimelineChanged(res.Name, _timeline, tip.Timeline);
             start = Wal.SegmentStart(Wal.SegmentNo((ulong)slot.RestartLsn!.Value));
         }
         if (_gapRestart is { } g && g > start)
@@ -109,7 +107,7 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
         DurableLsn = Math.Max(DurableLsn, tip is not null ? Wal.ParseLsn(tip.Lsn) : start);
         if (tip is not null) _completeUntil = tip.ServerTime;
 
-        log.LogInformation("{Resource}: streaming WAL from {Lsn} (timeline {Timeline}) with slot '{Slot}'", res.Name, Wal.FormatLsn(start), _timeline, res.Slot);
+        log.StreamingFrom(res.Name, Wal.FormatLsn(start), _timeline, res.Slot);
         await using var sql = await PgServer.OpenAsync(res.Connection, "reading the server's WAL position", stop).ConfigureAwait(false);
 
         using var session = CancellationTokenSource.CreateLinkedTokenSource(stop);
@@ -150,7 +148,7 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
             if (_filled > _shippedPartial)
             {
                 try { await ShipPartialAsync(CancellationToken.None).ConfigureAwait(false); }
-                catch (Exception e) when (e is StoreException or IOException) { log.LogWarning("{Resource}: storing the partial segment at stop failed: {Error}", res.Name, e.Message); }
+                catch (Exception e) when (e is StoreException or IOException) { log.PartialSegmentNotStored(res.Name, e.Message); }
             }
             session.Cancel();
             if (next is not null)
@@ -169,7 +167,7 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
         // continue from what the slot holds, so new backups are protected. Loud: verify and status report it.
         var gap = $"WAL from {Wal.FormatLsn(start)} was removed from {PgServer.Describe(res.Connection)} before Lifeboat archived it ({e.MessageText}); " +
                   $"the archive has a gap: point-in-time restore across it is impossible; take a new base backup (lifeboat pg backup)";
-        log.LogError("{Resource}: {Gap}", res.Name, gap); // logged before it is published, so a reader of GapMessage finds the log too
+        log.WalGap(res.Name, gap); // logged before it is published, so a reader of GapMessage finds the log too
         _gapRestart = (ulong?)slot.RestartLsn;
         GapMessage = gap;
         return new PgUnreachableException(gap, e);
@@ -206,7 +204,7 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
         if (_shippedPartial > 0)
         {
             try { await archive.Store.DeleteAsync(archive.Bucket, archive.WalKey(name, partial: true), CancellationToken.None).ConfigureAwait(false); }
-            catch (StoreException e) { log.LogWarning("{Resource}: deleting {Segment}.partial failed (harmless; the full segment is stored): {Error}", res.Name, name, e.Message); }
+            catch (StoreException e) { log.PartialSegmentNotDeleted(res.Name, name, e.Message); }
         }
         _segNo++;
         _filled = 0;
@@ -279,7 +277,7 @@ public sealed class WalStreamer(PostgresResource res, PgArchive archive, TimePro
             }
             catch (Exception e) when (e is StoreException { Kind: not StoreErrorKind.Permanent } or IOException or HttpRequestException)
             {
-                log.LogError("{Resource}: {What} failed: {Error}; retrying in {Delay} (nothing is confirmed to the server until it is stored)", res.Name, what, e.Message, delay);
+                log.WalStoreRetrying(res.Name, what, e.Message, delay);
                 await Task.Delay(delay, time, stop).ConfigureAwait(false);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
             }

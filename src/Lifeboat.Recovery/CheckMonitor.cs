@@ -48,7 +48,7 @@ public sealed class CheckMonitor(CheckConfig config, IProbe probe, TimeProvider 
             {
                 // No evidence: neither a pass nor a failure; the check keeps its state (logged when it starts).
                 if (!wasUnknown)
-                    log?.LogInformation("check {Check}: no evidence ({Detail}); holds its state ({State})", config.Name, r.Detail, Failing ? "failing" : "healthy");
+                    log?.CheckNoEvidence(config.Name, r.Detail, Failing ? "failing" : "healthy");
                 return null;
             }
             _window.Enqueue((r.Ok, at));

@@ -26,10 +26,10 @@ public sealed class Dispatcher(RecoveryContext ctx, RunbookEngine engine, EventM
     {
         if (!t.Failing)
         {
-            ctx.Log.LogInformation("check {Check} recovered: {Detail}", check.Name, t.Detail);
+            ctx.Log.CheckRecovered(check.Name, t.Detail);
             return;
         }
-        ctx.Log.LogWarning("check {Check} FAILING: {Detail}", check.Name, t.Detail);
+        ctx.Log.CheckFailing(check.Name, t.Detail);
         foreach (var a in check.OnFailure)
             await FireAsync($"check:{check.Name}", check.HoldDown, a, t.FirstFailureAt, t.At, t.Detail, ct).ConfigureAwait(false);
     }
@@ -46,7 +46,7 @@ public sealed class Dispatcher(RecoveryContext ctx, RunbookEngine engine, EventM
             if (matcher(rule.PatternJson, json)) matched.Add(rule);
         }
         ctx.Executions.RecordInbound(now.ToUnixTimeMilliseconds(), json, string.Join(",", matched.Select(r => r.Name)));
-        if (matched.Count == 0) ctx.Log.LogInformation("event matched no rule (recorded)");
+        if (matched.Count == 0) ctx.Log.EventMatchedNoRule();
         foreach (var rule in matched)
             foreach (var a in rule.Actions)
                 await FireAsync($"rule:{rule.Name}", rule.HoldDown, a, now, now, $"event matched rule {rule.Name}", ct).ConfigureAwait(false);
@@ -64,8 +64,8 @@ public sealed class Dispatcher(RecoveryContext ctx, RunbookEngine engine, EventM
                     ["trigger"] = trigger, ["detected_at"] = detectedAt.ToString("O"), ["runbook"] = action.Runbook,
                 }, ct).ConfigureAwait(false);
             }
-            catch (HttpRequestException e) { ctx.Log.LogError("notify {Url} failed: {Error}", Redact.Url(n.Url.OriginalString), e.Message); }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { ctx.Log.LogError("notify {Url} timed out", Redact.Url(n.Url.OriginalString)); }
+            catch (HttpRequestException e) { ctx.Log.NotifyFailed(Redact.Url(n.Url.OriginalString), e.Message); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { ctx.Log.NotifyTimedOut(Redact.Url(n.Url.OriginalString)); }
         }
         if (action.Runbook is not { } runbook) return;
         if (ctx.Executions.ActiveFor(runbook) is { } active)
@@ -75,13 +75,13 @@ public sealed class Dispatcher(RecoveryContext ctx, RunbookEngine engine, EventM
         }
         if (ctx.Executions.LastTriggered(trigger) is { } last && ctx.NowMs - last < holdDown.TotalMilliseconds)
         {
-            ctx.Log.LogWarning("{Trigger}: runbook {Runbook} not started again: hold-down ({HoldDown}) since its last start", trigger, runbook, Durations.Format(holdDown));
+            ctx.Log.RunbookHeldDown(trigger, runbook, Durations.Format(holdDown));
             return;
         }
         long id;
         try { id = engine.Create(runbook, RunbookEngine.KindFailover, trigger, action.Approval, faultAt, detectedAt, detail); }
         catch (ActiveExecutionException) { return; }
-        ctx.Log.LogWarning("{Trigger}: execution {Id} of runbook {Runbook} {State}", trigger, id, runbook,
+        ctx.Log.ExecutionCreated(trigger, id, runbook,
             action.Approval == ApprovalMode.Manual ? $"awaits approval: lifeboat approve {id}" : "started");
         Started?.Invoke(id);
         Track(id, ct);
@@ -96,7 +96,7 @@ public sealed class Dispatcher(RecoveryContext ctx, RunbookEngine engine, EventM
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             catch (Exception e)
             {
-                ctx.Log.LogError("execution {Id}: {Error}", id, e.Message);
+                ctx.Log.ExecutionFailed(id, e.Message);
             }
         }, CancellationToken.None);
         lock (_gate) _runs.Add(run);

@@ -32,7 +32,7 @@ public sealed class RunbookEngine(RecoveryContext ctx)
 
     private void Say(string line)
     {
-        ctx.Log.LogInformation("{Line}", line);
+        ctx.Log.RunbookProgress(line);
         ctx.Progress?.WriteLine(line);
     }
 
@@ -203,7 +203,7 @@ public sealed class RunbookEngine(RecoveryContext ctx)
                 // Whatever a step throws is that step's failure (retries and on_failure apply, the execution ends
                 // failed with the error on its timeline), never an escape that leaves the execution 'running'.
                 error = StepError(e);
-                if (!IsExpected(e)) ctx.Log.LogError(e, "execution {Id}: step {Step} threw an unexpected error", id, step.Name);
+                if (!IsExpected(e)) ctx.Log.StepThrew(e, id, step.Name);
             }
             var at = ctx.NowMs;
             if (attempt < maxAttempts)

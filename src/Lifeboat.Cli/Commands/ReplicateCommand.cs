@@ -169,23 +169,23 @@ public static class ReplicateCommand
                     .Select(pg => new WebhookServer.Route(pg.Key, pg.First().Resource.Events!.Token, Routed(supervisor, pg), pg.Any(b => b.Resource.Events!.VerifySns),
                         TopicArnsOf(pg))).ToList();
                 servers.Add(await WebhookServer.StartAsync(g.First().Resource.Events!.Listen, routes, rt.Metrics, rt.Logs, rt.Time, shutdown.Stop).ConfigureAwait(false));
-                log.LogInformation("listening for S3 events on http://{Listen} ({Paths}); metrics at /metrics", g.Key, string.Join(", ", routes.Select(r => r.Path)));
+                log.EventsListening(g.Key, string.Join(", ", routes.Select(r => r.Path)));
             }
             WarnInsecure(log, rt.Config);
             // A separate metrics listener, unless an events listener already serves /metrics on that address.
             if (rt.Config.Metrics is { } m && !byListener.Any(g => g.Key == m.Listen.ToString()))
             {
                 servers.Add(await WebhookServer.StartAsync(m.Listen, [], rt.Metrics, rt.Logs, rt.Time, shutdown.Stop).ConfigureAwait(false));
-                log.LogInformation("metrics at http://{Listen}/metrics", m.Listen);
+                log.MetricsListening(m.Listen);
             }
-            foreach (var t in tables.Where(IsReverse)) log.LogInformation("protecting {Resource}", Label(t));
+            foreach (var t in tables.Where(IsReverse)) log.Protecting(Label(t));
             // Every kind through the supervisor (ADR 0010), in the mode runbooks set; --reverse runs its tables as asked.
             var resources = reps.Select(r => (IProtectedResource)new BucketProtection(rt, r, supervisor))
                 .Concat(tables.Where(t => !IsReverse(t)).Select(t => new TableProtection(rt, t)))
                 .Concat(pgs.Select(p => new PostgresProtection(rt, p)))
                 .Concat(rds.Select(r => new RdsProtection(rt, r))).ToList();
-            foreach (var r in resources) log.LogInformation("protecting {Resource}", ResourceKinds.Describe(r.Config));
-            log.LogInformation("replicating {Count} resources continuously; SIGINT or SIGTERM stops after in-flight copies", resources.Count + tables.Count(IsReverse));
+            foreach (var r in resources) log.Protecting(ResourceKinds.Describe(r.Config));
+            log.ReplicatingContinuously(resources.Count + tables.Count(IsReverse));
             await Task.WhenAll(resources.Select(r => supervisor.RunAsync(r, shutdown.Stop, shutdown.Abort))
                 .Concat(tables.Where(IsReverse).Select(t => Task.WhenAll(t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250)), t.RunCanaryAsync(shutdown.Stop)))))
                 .ConfigureAwait(false);
@@ -194,7 +194,7 @@ public static class ReplicateCommand
         {
             foreach (var s in servers) await s.DisposeAsync().ConfigureAwait(false);
         }
-        log.LogInformation("stopped cleanly");
+        log.ReplicateStopped();
         return Cli.Ok;
     }
 
@@ -202,8 +202,7 @@ public static class ReplicateCommand
     internal static void WarnInsecure(ILogger log, LifeboatConfig cfg)
     {
         foreach (var r in cfg.Resources.Where(r => r.Events is { Insecure: true }))
-            log.LogWarning("{Resource}: events listener {Listen} is reachable from other hosts without a token (insecure: true): anyone who can reach it can post S3 events",
-                r.Name, r.Events!.Listen);
+            log.EventsListenerInsecure(r.Name, r.Events!.Listen);
     }
 
     private static bool IsReverse(TableReplicator t) => t.Resource.Name.EndsWith(TableReplicator.ReverseSuffix, StringComparison.Ordinal);

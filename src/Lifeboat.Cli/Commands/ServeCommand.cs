@@ -77,20 +77,19 @@ public static class ServeCommand
             var merged = byListener.FirstOrDefault(g => g.Key == serveCfg.Listen.ToString());
             servers.Add(await WebhookServer.StartAsync(serveCfg.Listen, merged is null ? [] : RoutesOf(merged), rt.Metrics, rt.Logs, rt.Time, stop,
                 app => MapApi(app, rec, monitors, serveCfg, stop)).ConfigureAwait(false));
-            log.LogInformation("serving on http://{Listen}: events at {Events}, API at /api, metrics at /metrics{Token}", serveCfg.Listen, serveCfg.EventsPath,
+            log.Serving(serveCfg.Listen, serveCfg.EventsPath,
                 serveCfg.Token is null ? " (no token configured: state-changing requests are refused)" : "");
             if (serveCfg.Insecure)
-                log.LogWarning("serve.listen {Listen} is reachable from other hosts without a token (insecure: true): anyone who can reach it reads the status and executions", serveCfg.Listen);
+                log.ServeInsecure(serveCfg.Listen);
             ReplicateCommand.WarnInsecure(log, cfg);
 
             foreach (var active in rec.Executions.List(100, activeOnly: true))
             {
-                log.LogWarning("resuming execution {Id} of runbook {Runbook} ({Status})", active.Id, active.Runbook, active.Status);
+                log.ExecutionResuming(active.Id, active.Runbook, active.Status);
                 rec.Dispatcher.Track(active.Id, stop);
             }
-            foreach (var r in resources) log.LogInformation("protecting {Resource}", ResourceKinds.Describe(r.Config));
-            log.LogInformation("{Resources} resources ({Kinds}); {Checks} checks, {Rules} rules, {Runbooks} runbooks",
-                resources.Count, resources.Count == 0 ? "none" : string.Join(", ", resources.GroupBy(r => r.Config.Type).Select(g => $"{g.Count()} {g.Key}")),
+            foreach (var r in resources) log.Protecting(ResourceKinds.Describe(r.Config));
+            log.ServeSummary(resources.Count, resources.Count == 0 ? "none" : string.Join(", ", resources.GroupBy(r => r.Config.Type).Select(g => $"{g.Count()} {g.Key}")),
                 monitors.Count, cfg.Recovery.Rules.Count, cfg.Recovery.Runbooks.Count);
 
             var tasks = resources.Select(r => supervisor.RunAsync(r, stop, shutdown.Abort))
@@ -106,7 +105,7 @@ public static class ServeCommand
         {
             foreach (var s in servers) await s.DisposeAsync().ConfigureAwait(false);
         }
-        log.LogInformation("stopped cleanly (interrupted executions resume on the next start)");
+        log.ServeStopped();
         return Cli.Ok;
     }
 

@@ -68,8 +68,7 @@ public sealed class ReplicationSupervisor(Runtime rt, ILogger log)
         {
             if (mode == ReplicationMode.Reversed && !caps.Actions.Contains(ReplicationAction.Reverse))
             {
-                log.LogError("{Resource}: replication is set to reversed, which a {Type} resource cannot do: holding it (`lifeboat failback` returns it to forward)",
-                    resource.Config.Name, resource.Config.Type);
+                log.ReverseNotSupported(resource.Config.Name, resource.Config.Type);
                 await Task.Delay(Timeout.InfiniteTimeSpan, rt.Time, token).ConfigureAwait(false);
                 return;
             }
@@ -85,7 +84,7 @@ public sealed class ReplicationSupervisor(Runtime rt, ILogger log)
         while (!stop.IsCancellationRequested)
         {
             var mode = Enter(name);
-            if (mode != previous && previous is not null) log.LogWarning("{Resource}: replication now {Mode} (set by a runbook or failback)", name, ReplicationControl.Name(mode));
+            if (mode != previous && previous is not null) log.ModeChanged(name, ReplicationControl.Name(mode));
             previous = mode;
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
             var watch = WatchAsync(name, mode, cts);

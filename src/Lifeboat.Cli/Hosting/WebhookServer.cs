@@ -53,7 +53,7 @@ public sealed class WebhookServer : IAsyncDisposable
             IResult Refuse(string reason, int status, string message, LogLevel level = LogLevel.Warning)
             {
                 metrics.Inc(Instruments.WebhookRejected, 1, reason);
-                log.Log(level, "webhook: rejected a request to {Path}: {Error}", route.Path, message);
+                log.WebhookRejected(level, route.Path, message);
                 return Results.Text(message + "\n", statusCode: status);
             }
             app.MapPost(route.Path, async (HttpContext http) =>
@@ -110,7 +110,7 @@ public sealed class WebhookServer : IAsyncDisposable
                         if (matched == 0 && n.Records.Count > 0)
                         {
                             metrics.Inc(Instruments.EventsUnmatched, n.Records.Count);
-                            log.LogWarning("webhook: event for {Bucket}/{Key} matches no resource", S3Events.Shown(n.Records[0].Bucket), S3Events.Shown(n.Records[0].Key));
+                            log.WebhookUnmatched(S3Events.Shown(n.Records[0].Bucket), S3Events.Shown(n.Records[0].Key));
                         }
                         return Results.Text("ok\n");
                     case SnsSubscriptionConfirmation c:
@@ -121,10 +121,10 @@ public sealed class WebhookServer : IAsyncDisposable
                         {
                             // 502: the sender (SNS) retries the confirmation later.
                             metrics.Inc(Instruments.WebhookRejected, 1, "sns-confirm-failed");
-                            log.LogError("webhook: confirming the SNS subscription to {Topic} failed: {Error}", c.TopicArn, failed);
+                            log.SnsConfirmFailed(c.TopicArn, failed);
                             return Results.Text($"confirming the subscription failed: {failed}\n", statusCode: 502);
                         }
-                        log.LogInformation("webhook: confirmed the SNS subscription to {Topic}", c.TopicArn);
+                        log.SnsConfirmed(c.TopicArn);
                         return Results.Text("confirmed\n");
                     default:
                         return Results.Text("ok\n");

@@ -92,7 +92,7 @@ public sealed class ObjectReplicator
     private void OnRetry(int retry, StoreException e)
     {
         _metrics.Inc(Instruments.Retries, 1, _labels);
-        _log.LogWarning("{Resource}: transient error, retry {Retry} of {Max}: {Error}", _res.Name, retry, _retry.MaxRetries, e.Message);
+        _log.TransientRetry(_res.Name, retry, _retry.MaxRetries, e.Message);
     }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -140,7 +140,7 @@ public sealed class ObjectReplicator
         {
             if (Claim != ClaimMode.Claim) return;
             await WriteClaimAsync(me, ct).ConfigureAwait(false);
-            _log.LogInformation("{Resource}: target {Target} is now protected by this state file ({Path}, state {Id})", _res.Name, where, _state.Path, me.Short);
+            _log.TargetClaimed(_res.Name, where, _state.Path, me.Short);
             return;
         }
         var problem = found.Unreadable is { } u ? $"has an unreadable claim marker {TargetClaim.Where(_target, _res.Target)} ({u})"
@@ -150,8 +150,7 @@ public sealed class ObjectReplicator
         {
             if (Claim != ClaimMode.Claim) return;
             await WriteClaimAsync(me, ct).ConfigureAwait(false);
-            _log.LogWarning("--reset-state: resource '{Resource}': target {Target} {Problem}; it is now protected by this state file ({Path}, state {Id})",
-                _res.Name, where, problem, _state.Path, me.Short);
+            _log.TargetClaimTakenOver(_res.Name, where, problem, _state.Path, me.Short);
             return;
         }
         var self = found.Claim is { } other && other.StateId == me.Id
@@ -227,7 +226,7 @@ public sealed class ObjectReplicator
         {
             _state.MarkFailed(id, e.Message, permanent: true);
             _metrics.Inc(Instruments.Errors, 1, _res.Name, e.Kind.ToString().ToLowerInvariant());
-            _log.LogError("{Resource}: {Key}: {Error}", _res.Name, sourceKey, e.Message);
+            _log.KeyFailed(_res.Name, sourceKey, e.Message);
             return SyncOutcome.Failed;
         }
     }
@@ -289,7 +288,7 @@ public sealed class ObjectReplicator
             // With a guessed part size a mismatch may only mean the source used another layout with the same part
             // count: the target's checksum was verified above, the source's read cannot be. With a known one it is an error.
             if (!partSizeCertain)
-                _log.LogDebug("{Resource}: {Key}: source multipart ETag not reproduced with a guessed part size of {PartSize}", _res.Name, sourceKey, sourcePartSize);
+                _log.GuessedPartSizeMissed(_res.Name, sourceKey, sourcePartSize);
             else throw new StoreException(StoreErrorKind.Transient, $"{_source.Describe}: {sourceKey}: recomputed multipart ETag {hashing.MultipartETag()} does not match the source's {info.ETag}");
         }
         if (info.ETag.StartsWith("W/", StringComparison.Ordinal))
@@ -394,7 +393,7 @@ public sealed class ObjectReplicator
                 await _target.DeleteAsync(_res.Target.Bucket, targetKey, ct).ConfigureAwait(false);
                 Durable(id, seenMs, sourceKey, null, 0);
                 _metrics.Inc(Instruments.Deletes, 1, _labels);
-                _log.LogInformation("{Resource}: deleted {Key} from the target (source deleted it; policy propagate)", _res.Name, targetKey);
+                _log.DeletePropagated(_res.Name, targetKey);
                 return SyncOutcome.Deleted;
             case DeleteMode.Delayed:
                 _state.Hold(_res.Name, sourceKey, seenMs, seenMs + (long)_res.Deletes.Delay.TotalMilliseconds);
@@ -435,7 +434,7 @@ public sealed class ObjectReplicator
             catch (StoreException e)
             {
                 _metrics.Inc(Instruments.Errors, 1, _res.Name, e.Kind.ToString().ToLowerInvariant());
-                _log.LogError("{Resource}: delayed delete of {Key}: {Error}", _res.Name, h.Key, e.Message);
+                _log.DelayedDeleteFailed(_res.Name, h.Key, e.Message);
             }
         }
         return applied;
@@ -484,7 +483,7 @@ public sealed class ObjectReplicator
             first = items.MoveNextAsync().AsTask();
         }
         _prefetched = null;
-        if (resume is not null) _log.LogInformation("{Resource}: resuming the interrupted pass after '{Key}'", _res.Name, resume);
+        if (resume is not null) _log.PassResuming(_res.Name, resume);
         long listed = 0, inSync = 0, copied = 0, bytes = 0, deleted = 0, held = 0, failed = 0;
         var tracker = new CompletionTracker();
         using var gate = new SemaphoreSlim(_res.Concurrency);
@@ -555,7 +554,7 @@ public sealed class ObjectReplicator
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            _log.LogInformation("{Resource}: stopping the pass; finishing {Count} copies in flight", _res.Name, running.Count(t => !t.IsCompleted));
+            _log.PassStopping(_res.Name, running.Count(t => !t.IsCompleted));
         }
         finally
         {
@@ -657,7 +656,7 @@ public sealed class ObjectReplicator
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            _log.LogInformation("{Resource}: stopping the deep pass; finishing {Count} repairs in flight", _res.Name, running.Count(t => !t.IsCompleted));
+            _log.DeepPassStopping(_res.Name, running.Count(t => !t.IsCompleted));
         }
         finally
         {
@@ -701,7 +700,7 @@ public sealed class ObjectReplicator
                 else if (await SyncOnceAsync(sourceKey, id, seenMs, s.Info, t).ConfigureAwait(false) != SyncOutcome.Copied)
                     return DeepOutcome.Changed; // gone from the source meanwhile: handled by the delete policy
                 _metrics.Inc(Instruments.MetadataRepairs, 1, _labels);
-                _log.LogInformation("{Resource}: {Key}: metadata/tags repaired on the target ({Differences})", _res.Name, sourceKey, string.Join("; ", diffs));
+                _log.MetadataRepaired(_res.Name, sourceKey, string.Join("; ", diffs));
                 return DeepOutcome.Repaired;
             }, ct).ConfigureAwait(false);
         }
@@ -710,7 +709,7 @@ public sealed class ObjectReplicator
             if (id < 0) (id, _) = _state.BeginChange(_res.Name, sourceKey, ChangeOp.Put, NowMs);
             _state.MarkFailed(id, e.Message, permanent: true);
             _metrics.Inc(Instruments.Errors, 1, _res.Name, e.Kind.ToString().ToLowerInvariant());
-            _log.LogError("{Resource}: {Key}: deep pass: {Error}", _res.Name, sourceKey, e.Message);
+            _log.DeepKeyFailed(_res.Name, sourceKey, e.Message);
             return DeepOutcome.Failed;
         }
     }
@@ -746,14 +745,13 @@ public sealed class ObjectReplicator
             {
                 var r = await DeepReconcileAsync(stop, abort).ConfigureAwait(false);
                 if (r.Completed)
-                    _log.LogInformation("{Resource}: deep pass done: {Checked} objects checked, {Repaired} metadata/tags repaired, {Failed} failed",
-                        _res.Name, r.Checked, r.Repaired, r.Failed);
+                    _log.DeepPassDone(_res.Name, r.Checked, r.Repaired, r.Failed);
                 continue;
             }
             catch (StoreException e)
             {
                 _metrics.Inc(Instruments.Errors, 1, _res.Name, e.Kind.ToString().ToLowerInvariant());
-                _log.LogError("{Resource}: deep pass failed, tried again in {Delay}: {Error}", _res.Name, Durations.Format(_res.ReconcileEvery), e.Message);
+                _log.DeepPassFailed(_res.Name, Durations.Format(_res.ReconcileEvery), e.Message);
             }
             try { await Task.Delay(_res.ReconcileEvery, _time, stop).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
@@ -771,8 +769,7 @@ public sealed class ObjectReplicator
         if (KeyProblem(hint.SourceKey) is { } problem)
         {
             _metrics.Inc(Instruments.EventsRefused, 1, _res.Name, "invalid-key");
-            _log.LogWarning("{Resource}: ignored an event for a key that cannot exist at the source ({Problem}): '{Key}'",
-                _res.Name, problem, S3Events.Shown(hint.SourceKey));
+            _log.EventKeyRefused(_res.Name, problem, S3Events.Shown(hint.SourceKey));
             return false;
         }
         _state.RecordSeen(_res.Name, hint.SourceKey, ChangeOp.Put, NowMs);
@@ -815,8 +812,7 @@ public sealed class ObjectReplicator
                 var r = await ReconcileAsync(progress, stop, abort).ConfigureAwait(false);
                 _state.Prune(NowMs - (long)JournalRetention.TotalMilliseconds);
                 if (r.Completed)
-                    _log.LogInformation("{Resource}: pass done: {Listed} listed, {Copied} copied, {Deleted} deleted, {Held} held, {Failed} failed",
-                        _res.Name, r.Listed, r.Copied, r.Deleted, r.Held, r.Failed);
+                    _log.PassDone(_res.Name, r.Listed, r.Copied, r.Deleted, r.Held, r.Failed);
                 try { await Task.Delay(_res.ReconcileEvery, _time, stop).ConfigureAwait(false); }
                 catch (OperationCanceledException) { break; }
                 _state.ReopenFailed(_res.Name);

@@ -126,8 +126,7 @@ public static class StateFile
         catch (DamagedException e) when (options.Reset)
         {
             var aside = MoveAside(full, options.Time ?? TimeProvider.System);
-            options.Log?.LogWarning("--reset-state: the state file {Path} {Problem}; moved it aside to {Aside} and started a new, empty state file",
-                full, e.Problem, aside);
+            options.Log?.StateFileReset(full, e.Problem, aside);
             try { return OpenChecked(full, options, aside); }
             catch (DamagedException again) { throw new UserErrorException(again.Message + "; " + ResetAdvice); }
         }

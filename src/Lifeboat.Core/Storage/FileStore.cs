@@ -175,7 +175,7 @@ public sealed partial class FileStore : IObjectStore, ISkippedEntries, IKeyRules
         catch (Exception e) when (IsFsError(e))
         {
             // A temp file that cannot be removed now is removed by the stale-temp sweep of a later start.
-            _log?.LogWarning("{Store}: could not remove the temp file {Path}: {Error}", Describe, Path.Combine(dir.Path, name), e.Message);
+            _log?.TempFileNotRemoved(Describe, Path.Combine(dir.Path, name), e.Message);
         }
     }
 
@@ -202,7 +202,7 @@ public sealed partial class FileStore : IObjectStore, ISkippedEntries, IKeyRules
                     catch (Exception e) when (IsFsError(e))
                     {
                         // Housekeeping only (a read-only folder, say): the bucket is usable; the next start tries again.
-                        _log?.LogWarning("{Store}: bucket '{Bucket}': stale temp files not removed: {Error}", Describe, bucket, e.Message);
+                        _log?.StaleTempFilesNotRemoved(Describe, bucket, e.Message);
                     }
                 }
             }
@@ -303,7 +303,7 @@ public sealed partial class FileStore : IObjectStore, ISkippedEntries, IKeyRules
         skipped.Sort((a, b) => KeyComparer.Instance.Compare(a.Path, b.Path));
         foreach (var s in skipped)
             if (_warned.Count < 10_000 && _warned.TryAdd(bucket + "/" + s.Path, true))
-                _log?.LogWarning("{Store}: {Bucket}/{Path} skipped: a {What} is not an object (never followed nor opened)", Describe, bucket, s.Path, s.What);
+                _log?.EntrySkipped(Describe, bucket, s.Path, s.What);
         if (startAfter is null) _skipped[(bucket, prefix)] = skipped;
     }
 
@@ -424,7 +424,7 @@ public sealed partial class FileStore : IObjectStore, ISkippedEntries, IKeyRules
             // No sidecar can be there (an earlier-layout name over the limit, a file or link on the way), or it cannot be
             // read: the object shows no metadata and a weak ETag, so the next copy rewrites it.
             if (e.Error == FsError.AccessDenied && _warned.TryAdd("sidecar:" + name, true))
-                _log?.LogWarning("{Store}: sidecar {Name} cannot be read, treated as absent: {Error}", Describe, name, e.Message);
+                _log?.SidecarUnreadable(Describe, name, e.Message);
             return null;
         }
     }

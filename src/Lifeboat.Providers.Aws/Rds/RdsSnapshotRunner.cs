@@ -174,7 +174,7 @@ public sealed class RdsSnapshotRunner
         };
         Save(c);
         if (!onDemand) _state.SetCheckpoint(Resource.Name, LastTickCheckpoint, c.TickMs.ToString(CultureInfo.InvariantCulture), NowMs);
-        _log.LogInformation("{Resource}: cycle {Snapshot} started ({Why})", Resource.Name, c.SnapshotId, onDemand ? "on demand" : $"scheduled {tick:u}");
+        _log.RdsCycleStarted(Resource.Name, c.SnapshotId, onDemand ? "on demand" : $"scheduled {tick:u}");
         return c;
     }
 
@@ -183,7 +183,7 @@ public sealed class RdsSnapshotRunner
         var text = $"{Resource.Name}: snapshot {c.SnapshotId}: {message}";
         _state.SetCheckpoint(Resource.Name, ErrorCheckpoint, JsonSerializer.Serialize(new RdsError(NowMs, c.SnapshotId, text), RdsJson.Default.RdsError), NowMs);
         _state.SetCheckpoint(Resource.Name, CycleCheckpoint, null, NowMs);
-        _log.LogError("{Message}", text);
+        _log.RdsCycleFailed(text);
         return new RdsCycleFailedException(text, inner);
     }
 
@@ -221,13 +221,13 @@ public sealed class RdsSnapshotRunner
         }
         catch (AwsServiceException e) when (e.Transient)
         {
-            _log.LogWarning("{Resource}: {Phase}: {Error} (will retry)", Resource.Name, c.Phase, e.Message);
+            _log.RdsTransientError(Resource.Name, c.Phase, e.Message);
             return Wait();
         }
         catch (RdsCopyLimitExceededException e)
         {
             Save(c with { Waiting = e.Message });
-            _log.LogWarning("{Resource}: {Error}; the copy waits", Resource.Name, e.Message);
+            _log.RdsCopyLimitExceeded(Resource.Name, e.Message);
             return Wait();
         }
         catch (AwsServiceException e)
@@ -250,7 +250,7 @@ public sealed class RdsSnapshotRunner
                     {
                         await _source.CreateSnapshotAsync(Resource.Instance, id,
                             new Dictionary<string, string> { [TagKey] = Resource.Name, ["lifeboat:instance"] = Resource.Instance }, ct).ConfigureAwait(false);
-                        _log.LogInformation("{Resource}: creating snapshot {Snapshot} of {Instance} in {Region}", Resource.Name, id, Resource.Instance, Resource.SourceRegion);
+                        _log.RdsSnapshotCreating(Resource.Name, id, Resource.Instance, Resource.SourceRegion);
                     }
                     catch (RdsSnapshotAlreadyExistsException)
                     {
@@ -276,7 +276,7 @@ public sealed class RdsSnapshotRunner
                     if (s.Encrypted && Resource.KmsKeyId is null)
                         throw Fail(c, $"the snapshot is encrypted: set kms_key_id to a KMS key in {Resource.TargetRegion} ({Resource.Where})");
                     Save(c with { Phase = "copy", SourceArn = s.Arn, Encrypted = s.Encrypted, CreatedAtMs = NowMs });
-                    _log.LogInformation("{Resource}: snapshot {Snapshot} available in {Region}", Resource.Name, id, Resource.SourceRegion);
+                    _log.RdsSnapshotAvailable(Resource.Name, id, Resource.SourceRegion);
                     return new RdsStep(RdsStepKind.Continue);
                 }
                 if (IsFailed(s.Status)) throw Fail(c, $"RDS reports the snapshot as {s.Status} in {Resource.SourceRegion}");
@@ -299,7 +299,7 @@ public sealed class RdsSnapshotRunner
                 if (t.Status == "available")
                 {
                     Save(c with { Phase = "tag", TargetArn = t.Arn, CopiedAtMs = NowMs, Waiting = null });
-                    _log.LogInformation("{Resource}: copy {Snapshot} available in {Region}", Resource.Name, id, Resource.TargetRegion);
+                    _log.RdsCopyAvailable(Resource.Name, id, Resource.TargetRegion);
                     return new RdsStep(RdsStepKind.Continue);
                 }
                 if (IsFailed(t.Status)) throw Fail(c, $"RDS reports the copy as {t.Status} in {Resource.TargetRegion}");
@@ -328,8 +328,7 @@ public sealed class RdsSnapshotRunner
                 _state.SetCheckpoint(Resource.Name, LastCheckpoint, JsonSerializer.Serialize(last, RdsJson.Default.RdsLast), NowMs);
                 _state.SetCheckpoint(Resource.Name, ErrorCheckpoint, null, NowMs);
                 _state.SetCheckpoint(Resource.Name, CycleCheckpoint, null, NowMs);
-                _log.LogInformation("{Resource}: cycle {Snapshot} done: copied to {Region}; expired {Target} copies, {Source} source snapshots",
-                    Resource.Name, id, Resource.TargetRegion, t, s);
+                _log.RdsCycleDone(Resource.Name, id, Resource.TargetRegion, t, s);
                 return new RdsStep(RdsStepKind.Done, Completed: last);
             }
             default:
@@ -352,7 +351,7 @@ public sealed class RdsSnapshotRunner
                 if (inProgress >= MaxConcurrentCopies)
                 {
                     var why = $"{inProgress} snapshot copies are in progress in {Resource.TargetRegion} (RDS allows {MaxConcurrentCopies}); the copy waits";
-                    if (c.Waiting != why) _log.LogWarning("{Resource}: {Why}", Resource.Name, why);
+                    if (c.Waiting != why) _log.RdsCopyWaits(Resource.Name, why);
                     Save(c with { Waiting = why });
                     return Wait();
                 }
@@ -363,7 +362,7 @@ public sealed class RdsSnapshotRunner
                 {
                     await _target.CopySnapshotAsync(c.SourceArn!, Resource.SourceRegion, _source.Endpoint, c.SnapshotId, Resource.KmsKeyId,
                         new Dictionary<string, string> { [TagKey] = Resource.Name, ["lifeboat:source"] = c.SourceArn! }, ct).ConfigureAwait(false);
-                    _log.LogInformation("{Resource}: copying {Snapshot} to {Region}", Resource.Name, c.SnapshotId, Resource.TargetRegion);
+                    _log.RdsCopying(Resource.Name, c.SnapshotId, Resource.TargetRegion);
                 }
                 catch (RdsSnapshotAlreadyExistsException)
                 {
@@ -417,11 +416,11 @@ public sealed class RdsSnapshotRunner
             try
             {
                 if (await client.DeleteSnapshotAsync(s.Id, ct).ConfigureAwait(false)) deleted++;
-                _log.LogInformation("{Resource}: expired {Snapshot} in {Region} (keep {Keep})", Resource.Name, s.Id, region, Resource.Keep);
+                _log.RdsSnapshotExpired(Resource.Name, s.Id, region, Resource.Keep);
             }
             catch (AwsServiceException e) when (e.Code == "InvalidDBSnapshotState")
             {
-                _log.LogWarning("{Resource}: cannot expire {Snapshot} in {Region} now: {Error}", Resource.Name, s.Id, region, e.Message);
+                _log.RdsSnapshotNotExpired(Resource.Name, s.Id, region, e.Message);
             }
         }
         return deleted;
