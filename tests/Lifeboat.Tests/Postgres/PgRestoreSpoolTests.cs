@@ -22,33 +22,20 @@ public sealed class PgRestoreSpoolTests
 
     /// <summary>The real folder store, watched: each WAL GET is recorded (with whether the restored server was running
     /// at that moment), and one segment can be made to vanish. A wrapper for observation and fault injection.</summary>
-    private sealed class WatchedStore(IObjectStore inner) : IObjectStore
+    private sealed class WatchedStore(IObjectStore inner) : ForwardingStore(inner)
     {
         public readonly List<(string Key, bool ServerRunning)> WalGets = [];
         public string? RunningFlag;
         public string? Vanish;
-        public string Describe => inner.Describe;
-        public string EndpointIdentity => inner.EndpointIdentity;
-        public StoreCapabilities Capabilities => inner.Capabilities;
-        public Task CheckBucketAsync(string bucket, CancellationToken ct) => inner.CheckBucketAsync(bucket, ct);
-        public Task CreateBucketAsync(string bucket, CancellationToken ct) => inner.CreateBucketAsync(bucket, ct);
-        public IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix, string? startAfter, CancellationToken ct) => inner.ListAsync(bucket, prefix, startAfter, ct);
-        public Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct) => inner.HeadAsync(bucket, key, ct);
-        public Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct) => inner.StatAsync(bucket, key, ct);
-        public Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct)
+        public override Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct)
         {
             if (key.Contains("/wal/", StringComparison.Ordinal))
             {
                 lock (WalGets) WalGets.Add((key, RunningFlag is not null && File.Exists(RunningFlag)));
                 if (Vanish is not null && key.Contains(Vanish, StringComparison.Ordinal)) return Task.FromResult<ObjectReader?>(null);
             }
-            return inner.GetAsync(bucket, key, ct);
+            return Inner.GetAsync(bucket, key, ct);
         }
-        public Task<string> PutAsync(string bucket, string key, Stream content, long length, ObjectMetadata metadata, PartLayout layout, CancellationToken ct) =>
-            inner.PutAsync(bucket, key, content, length, metadata, layout, ct);
-        public Task<string> CopyAsync(string sb, string sk, string tb, string tk, ObjectMetadata m, CancellationToken ct) => inner.CopyAsync(sb, sk, tb, tk, m, ct);
-        public Task DeleteAsync(string bucket, string key, CancellationToken ct) => inner.DeleteAsync(bucket, key, ct);
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     private sealed record Archive(string Config, Lifeboat.Core.Config.PostgresResource Res, string Store, List<string> Segments,

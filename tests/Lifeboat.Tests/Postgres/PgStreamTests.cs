@@ -269,27 +269,15 @@ public sealed class PgStreamTests(ITestOutputHelper output)
     }
 
     /// <summary>Fails every write while <see cref="Down"/> (a store that stops answering in the middle of a segment).</summary>
-    private sealed class FlakyStore(IObjectStore inner) : IObjectStore
+    private sealed class FlakyStore(IObjectStore inner) : ForwardingStore(inner)
     {
         public volatile bool Down;
         public int Refused;
-        public string Describe => inner.Describe;
-        public string EndpointIdentity => inner.EndpointIdentity;
-        public StoreCapabilities Capabilities => inner.Capabilities;
-        public Task CheckBucketAsync(string bucket, CancellationToken ct) => inner.CheckBucketAsync(bucket, ct);
-        public Task CreateBucketAsync(string bucket, CancellationToken ct) => inner.CreateBucketAsync(bucket, ct);
-        public IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix, string? startAfter, CancellationToken ct) => inner.ListAsync(bucket, prefix, startAfter, ct);
-        public Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct) => inner.HeadAsync(bucket, key, ct);
-        public Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct) => inner.StatAsync(bucket, key, ct);
-        public Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct) => inner.GetAsync(bucket, key, ct);
-        public Task<string> PutAsync(string bucket, string key, Stream content, long length, ObjectMetadata metadata, PartLayout layout, CancellationToken ct)
+        public override Task<string> PutAsync(string bucket, string key, Stream content, long length, ObjectMetadata metadata, PartLayout layout, CancellationToken ct)
         {
             if (Down) { Interlocked.Increment(ref Refused); throw new StoreException(StoreErrorKind.Transient, $"{Describe}: connection refused (test)"); }
-            return inner.PutAsync(bucket, key, content, length, metadata, layout, ct);
+            return Inner.PutAsync(bucket, key, content, length, metadata, layout, ct);
         }
-        public Task<string> CopyAsync(string sb, string sk, string tb, string tk, ObjectMetadata m, CancellationToken ct) => inner.CopyAsync(sb, sk, tb, tk, m, ct);
-        public Task DeleteAsync(string bucket, string key, CancellationToken ct) => inner.DeleteAsync(bucket, key, ct);
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     [Fact]

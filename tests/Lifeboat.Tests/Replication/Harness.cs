@@ -118,7 +118,7 @@ public sealed class Harness : IAsyncDisposable
 /// Fault injection around a real store (not a mock: every call that is not failed goes to the real store).
 /// Fails the first <c>failures</c> calls of the chosen operations with the given kind.
 /// </summary>
-public sealed class FaultyStore(IObjectStore inner, StoreErrorKind kind, int failures, Func<string, bool>? keyFilter = null, string ops = "put") : IObjectStore
+public sealed class FaultyStore(IObjectStore inner, StoreErrorKind kind, int failures, Func<string, bool>? keyFilter = null, string ops = "put") : ForwardingStore(inner)
 {
     private int _left = failures;
     public int Puts;
@@ -130,34 +130,28 @@ public sealed class FaultyStore(IObjectStore inner, StoreErrorKind kind, int fai
             throw new StoreException(kind, $"injected {kind} failure on {op} {key}");
     }
 
-    public string Describe => inner.Describe;
-    public string EndpointIdentity => inner.EndpointIdentity;
-    public StoreCapabilities Capabilities => inner.Capabilities;
-    public Task CheckBucketAsync(string bucket, CancellationToken ct) => inner.CheckBucketAsync(bucket, ct);
-    public Task CreateBucketAsync(string bucket, CancellationToken ct) => inner.CreateBucketAsync(bucket, ct);
     /// <summary>When set, a listing waits for it before its first answer (a slow side).</summary>
     public Task? ListGate { get; init; }
     public int ListFailures;
-    public IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix, string? startAfter, CancellationToken ct) => ListCoreAsync(bucket, prefix, startAfter, ct);
+    public override IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix, string? startAfter, CancellationToken ct) => ListCoreAsync(bucket, prefix, startAfter, ct);
     private async IAsyncEnumerable<ObjectInfo> ListCoreAsync(string bucket, string prefix, string? startAfter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         if (ListGate is { } gate) await gate.WaitAsync(ct);
         try { MaybeFail("list", bucket); }
         catch (StoreException) { Interlocked.Increment(ref ListFailures); throw; }
-        await foreach (var o in inner.ListAsync(bucket, prefix, startAfter, ct)) yield return o;
+        await foreach (var o in Inner.ListAsync(bucket, prefix, startAfter, ct)) yield return o;
     }
     /// <summary>HEAD and Stat requests made (the deep pass's; a normal pass over keys in sync makes none).</summary>
     public int Heads;
-    public Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct) { Interlocked.Increment(ref Heads); return inner.HeadAsync(bucket, key, ct); }
-    public Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct) { Interlocked.Increment(ref Heads); return inner.StatAsync(bucket, key, ct); }
-    public Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct) { MaybeFail("get", key); return inner.GetAsync(bucket, key, ct); }
-    public Task<string> PutAsync(string bucket, string key, Stream content, long length, ObjectMetadata metadata, PartLayout layout, CancellationToken ct)
+    public override Task<ObjectHead?> HeadAsync(string bucket, string key, CancellationToken ct) { Interlocked.Increment(ref Heads); return Inner.HeadAsync(bucket, key, ct); }
+    public override Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken ct) { Interlocked.Increment(ref Heads); return Inner.StatAsync(bucket, key, ct); }
+    public override Task<ObjectReader?> GetAsync(string bucket, string key, CancellationToken ct) { MaybeFail("get", key); return Inner.GetAsync(bucket, key, ct); }
+    public override Task<string> PutAsync(string bucket, string key, Stream content, long length, ObjectMetadata metadata, PartLayout layout, CancellationToken ct)
     {
         MaybeFail("put", key);
         Interlocked.Increment(ref Puts);
-        return inner.PutAsync(bucket, key, content, length, metadata, layout, ct);
+        return Inner.PutAsync(bucket, key, content, length, metadata, layout, ct);
     }
-    public Task<string> CopyAsync(string sb, string sk, string tb, string tk, ObjectMetadata m, CancellationToken ct) => inner.CopyAsync(sb, sk, tb, tk, m, ct);
-    public Task DeleteAsync(string bucket, string key, CancellationToken ct) { MaybeFail("delete", key); return inner.DeleteAsync(bucket, key, ct); }
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public override Task DeleteAsync(string bucket, string key, CancellationToken ct) { MaybeFail("delete", key); return Inner.DeleteAsync(bucket, key, ct); }
+    public override ValueTask DisposeAsync() => ValueTask.CompletedTask; // the inner store is the test's to dispose
 }
