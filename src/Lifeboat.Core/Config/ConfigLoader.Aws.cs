@@ -33,6 +33,7 @@ public static partial class ConfigLoader
     {
         var name = ResourceName(r);
         ResourceType(r);
+        RefuseHistory(r, "an rds resource's history is its snapshots (keep: sets how many): history: is for bucket and table resources");
         var instance = r.String("instance");
         if (instance.Length > 63 || !InstancePattern().IsMatch(instance))
             throw r.Error("instance", $"'{instance}' is not an RDS DB instance identifier (1 to 63 letters, digits or hyphens, starting with a letter)");

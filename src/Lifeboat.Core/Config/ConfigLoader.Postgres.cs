@@ -10,6 +10,7 @@ public static partial class ConfigLoader
     {
         var name = ResourceName(r);
         ResourceType(r);
+        RefuseHistory(r, "a postgres resource's history is its base backups and WAL (restore it to any time with `lifeboat pg restore --time`): history: is for bucket and table resources");
         var c = r.Map("connection");
         var port = c.OptInt("port", 1, 65535) ?? 5432;
         var conn = new PgConnection(

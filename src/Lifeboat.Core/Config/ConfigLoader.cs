@@ -193,7 +193,7 @@ public static partial class ConfigLoader
             Rpo: r.OptDuration("rpo", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(15),
             Concurrency: r.OptInt("concurrency", 1, 64) ?? 4,
             Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path),
-            Canary: ReadCanary(r));
+            Canary: ReadCanary(r)) { History = ReadHistory(r, stores, table: true) };
         r.EnsureNoUnknownKeys();
         return res;
     }
@@ -285,7 +285,11 @@ public static partial class ConfigLoader
             Workload: r.OptMap("workload")) // for `lifeboat cost`, which validates its keys
         {
             DeepReconcileEvery = ReadDeepReconcileEvery(r),
+            History = ReadHistory(r, stores, table: false),
         };
+        if (res.History?.Place is { } hp && hp.Store == target.Store && hp.Bucket == target.Bucket && !hp.Prefix.StartsWith(target.Prefix + Replication.TargetClaim.Reserved, StringComparison.Ordinal)
+            && (hp.Prefix.StartsWith(target.Prefix, StringComparison.Ordinal) || target.Prefix.StartsWith(hp.Prefix, StringComparison.Ordinal)))
+            throw r.Map("history").Error("prefix", "the history overlaps the replica's own keys: give it another bucket or a prefix outside the target's");
         r.EnsureNoUnknownKeys();
         return res;
     }
@@ -344,5 +348,54 @@ public static partial class ConfigLoader
                     $"resources sharing the listener {g.Key} must use the same token");
             }
         }
+    }
+
+    private static readonly Dictionary<string, HistoryLock> HistoryLocks = new() { ["governance"] = HistoryLock.Governance, ["compliance"] = HistoryLock.Compliance };
+
+    /// <summary><c>history:</c> of a bucket or table resource (ADR 0011). A table's history needs an object store
+    /// (<c>store</c> + <c>bucket</c>); <c>lock:</c> needs a separate history bucket in an s3 store (a bucket created with
+    /// Object Lock; checked online by <c>validate --online</c> and at start-up).</summary>
+    private static HistoryConfig? ReadHistory(YamlMap r, Dictionary<string, StoreConfig> stores, bool table)
+    {
+        if (r.OptMap("history") is not { } h) return null;
+        var where = new ConfigLocation(h.File, h.Node.Start.Line, h.Path);
+        var keep = h.OptDuration("keep", TimeSpan.FromHours(1)) ?? throw h.Error("keep", "is required (how long replaced versions are kept, e.g. 30d)");
+        var lockMode = h.OneOf("lock", HistoryLocks, HistoryLock.None);
+        Location? place = null;
+        if (h.Has("store") || h.Has("bucket"))
+        {
+            var store = ReadStoreRef(h, stores);
+            var st = stores[store].Type;
+            if (st is not (StoreType.S3 or StoreType.File))
+                throw h.Error("store", $"store '{store}' is of type {TypeName(st)}: history is kept in an s3 or file store");
+            var bucket = h.String("bucket");
+            if (bucket.Contains('/') || bucket is "." or ".." || bucket.StartsWith('.'))
+                throw h.Error("bucket", $"'{bucket}' is not a valid bucket name");
+            var prefix = h.OptString("prefix") ?? "";
+            if (prefix.Length > 0 && !prefix.EndsWith('/')) throw h.Error("prefix", $"'{prefix}' must end with '/'");
+            place = new Location(store, bucket, prefix, where);
+        }
+        else if (h.Has("prefix")) throw h.Error("prefix", "give store and bucket with a prefix");
+        if (table && place is null)
+            throw h.Error("store", "a table's history goes to an object store: give store and bucket (e.g. history: { keep: 14d, store: vault, bucket: orders-history })");
+        TimeSpan? snapshotEvery = null;
+        if (table) snapshotEvery = h.OptDuration("snapshot_every", TimeSpan.FromMinutes(1)) ?? HistoryConfig.DefaultSnapshotEvery;
+        else if (h.Has("snapshot_every")) throw h.Error("snapshot_every", "is for table resources (a bucket keeps every replaced version, no snapshots)");
+        if (lockMode != HistoryLock.None)
+        {
+            if (place is null)
+                throw h.Error("lock", "Object Lock needs a separate history bucket created with Object Lock enabled (give store and bucket): the replica itself is never locked");
+            if (stores[place.Store].Type == StoreType.File)
+                throw h.Error("lock", $"store '{place.Store}' is a folder store, which cannot lock objects: use an s3 store whose bucket has Object Lock enabled");
+        }
+        h.EnsureNoUnknownKeys();
+        return new HistoryConfig(keep, lockMode, place, snapshotEvery, where);
+    }
+
+    /// <summary><c>history:</c> on a kind that keeps its history another way (postgres: base backups + WAL; rds:
+    /// snapshots) is refused where it is written.</summary>
+    private static void RefuseHistory(YamlMap r, string why)
+    {
+        if (r.Has("history")) throw r.Error("history", why);
     }
 }

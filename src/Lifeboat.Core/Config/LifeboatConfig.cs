@@ -74,7 +74,7 @@ public sealed record BucketResource(
     YamlMap? Workload = null) : ResourceConfig(Name, Where)
 {
     public override string Type => "bucket";
-    public override ResourceCapabilities Capabilities => Replicated;
+    public override ResourceCapabilities Capabilities => History is null ? Replicated : ReplicatedWithHistory;
     public override string Describe() =>
         $"bucket {Source.Store}/{Source.Bucket}/{Source.Prefix} -> {Target.Store}/{Target.Bucket}/{Target.Prefix}{(Events is null ? "" : $", events on {Events.Listen}{Events.Path}")}";
 
@@ -83,6 +83,9 @@ public sealed record BucketResource(
     public TimeSpan? DeepReconcileEvery { get; init; } = DefaultDeepReconcileEvery;
 
     public static TimeSpan DefaultDeepReconcileEvery { get; } = TimeSpan.FromHours(24);
+
+    /// <summary><c>history:</c>: replaced and deleted versions kept for a while (ADR 0011); null = a mirror only.</summary>
+    public HistoryConfig? History { get; init; }
 }
 
 /// <summary>A DynamoDB table in a <c>type: dynamodb</c> store.</summary>
@@ -108,7 +111,10 @@ public sealed record TableResource(
     TableCanary? Canary = null) : ResourceConfig(Name, Where)
 {
     public override string Type => "table";
-    public override ResourceCapabilities Capabilities => Replicated;
+    public override ResourceCapabilities Capabilities => History is null ? Replicated : ReplicatedWithHistory;
+
+    /// <summary><c>history:</c>: archived stream changes and periodic snapshots (ADR 0011); null = a mirror only.</summary>
+    public HistoryConfig? History { get; init; }
     public override string Describe() => $"table {Source.Store}/{Source.Table} -> {Target.Store}/{Target.Table} (stream)";
 }
 

@@ -49,4 +49,7 @@ public abstract record ResourceConfig(string Name, ConfigLocation Where)
     protected static readonly ResourceCapabilities Replicated = new(true,
         Set(ReplicationAction.Pause, ReplicationAction.Resume, ReplicationAction.Stop, ReplicationAction.Reverse),
         Set(StatusFigure.Lag, StatusFigure.Rpo, StatusFigure.Backlog, StatusFigure.Failed), Restore: true, PointInTime: false);
+
+    /// <summary><see cref="Replicated"/> with <c>history:</c>: restores to a point in time too.</summary>
+    protected static readonly ResourceCapabilities ReplicatedWithHistory = Replicated with { PointInTime = true };
 }
