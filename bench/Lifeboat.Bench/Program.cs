@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Providers.S3;
 

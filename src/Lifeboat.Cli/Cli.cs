@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Microsoft.Extensions.Logging;
 

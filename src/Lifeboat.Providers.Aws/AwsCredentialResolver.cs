@@ -139,7 +139,7 @@ internal sealed class StsAssumeRoleCredentials : RefreshingAWSCredentials
         ?? (Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL_STS") is { Length: > 0 } sts ? sts
             : Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL") is { Length: > 0 } any ? any : null);
 
-    private string Sts => Endpoint is { } e ? $"STS at {Lifeboat.Core.Abstractions.Redact.Url(e) ?? e}" : $"AWS STS ({_region})";
+    private string Sts => Endpoint is { } e ? $"STS at {Lifeboat.Abstractions.Redact.Url(e) ?? e}" : $"AWS STS ({_region})";
 
     protected override CredentialsRefreshState GenerateNewCredentials() => GenerateNewCredentialsAsync().GetAwaiter().GetResult();
 

@@ -4,17 +4,17 @@ using System.Security.Cryptography;
 using System.Xml;
 using System.Xml.Linq;
 using Amazon.Runtime;
-using Lifeboat.Core.Abstractions;
-using RetryPolicy = Lifeboat.Core.Abstractions.RetryPolicy;
+using Lifeboat.Abstractions;
+using RetryPolicy = Lifeboat.Abstractions.RetryPolicy;
 
 namespace Lifeboat.Providers.Aws;
 
 /// <summary>An AWS service's error answer (or a network failure on the way to it): the error code and message as the
 /// service sent them, the HTTP status, and whether retrying the same request can help.</summary>
 public class AwsServiceException(string code, int status, string message, bool transient, string? requestId = null, Exception? inner = null)
-    : Exception(message, inner), Lifeboat.Core.Abstractions.IClassifiedError
+    : Exception(message, inner), Lifeboat.Abstractions.IClassifiedError
 {
-    public Lifeboat.Core.Abstractions.ErrorClass Class => Transient ? Lifeboat.Core.Abstractions.ErrorClass.Transient : Lifeboat.Core.Abstractions.ErrorClass.Permanent;
+    public Lifeboat.Abstractions.ErrorClass Class => Transient ? Lifeboat.Abstractions.ErrorClass.Transient : Lifeboat.Abstractions.ErrorClass.Permanent;
     public string Code { get; } = code;
     public int Status { get; } = status;
     public bool Transient { get; } = transient;
@@ -27,7 +27,7 @@ public class AwsServiceException(string code, int status, string message, bool t
 public sealed class AwsEndpointUnreachableException(string endpoint, string message, Exception inner)
     : AwsServiceException("", 0, message, transient: true, inner: inner)
 {
-    /// <summary>The endpoint, as shown to users (<see cref="Lifeboat.Core.Abstractions.Redact.Url"/>).</summary>
+    /// <summary>The endpoint, as shown to users (<see cref="Lifeboat.Abstractions.Redact.Url"/>).</summary>
     public string Endpoint { get; } = endpoint;
 
     /// <summary>Whether <paramref name="e"/> (or an exception inside it) says the name did not resolve or the
@@ -141,7 +141,7 @@ public sealed class AwsHttp : IDisposable
         }
         catch (Exception e) when (e is HttpRequestException or IOException or SocketException)
         {
-            var endpoint = Lifeboat.Core.Abstractions.Redact.Url(_o.Endpoint.OriginalString) ?? "";
+            var endpoint = Lifeboat.Abstractions.Redact.Url(_o.Endpoint.OriginalString) ?? "";
             var message = $"{Describe}: {op}: cannot reach {endpoint}: {e.Message.ReplaceLineEndings(" ")}";
             if (AwsEndpointUnreachableException.IsUnreachable(e)) throw new AwsEndpointUnreachableException(endpoint, message, e);
             throw new AwsServiceException("", 0, message, transient: true, inner: e);

@@ -4,8 +4,8 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text.Json;
 using Amazon.Runtime;
-using Lifeboat.Core.Abstractions;
-using RetryPolicy = Lifeboat.Core.Abstractions.RetryPolicy;
+using Lifeboat.Abstractions;
+using RetryPolicy = Lifeboat.Abstractions.RetryPolicy;
 using Lifeboat.Core.Config;
 using Lifeboat.Providers.Aws;
 
@@ -65,7 +65,7 @@ public sealed class StreamsClient : IDisposable
         {
             Timeout = Timeout.InfiniteTimeSpan, // per attempt, through RequestTimeout
         };
-        Describe = $"DynamoDB Streams ({Lifeboat.Core.Abstractions.Redact.Url(options.Endpoint.OriginalString)})";
+        Describe = $"DynamoDB Streams ({Lifeboat.Abstractions.Redact.Url(options.Endpoint.OriginalString)})";
     }
 
     /// <summary>A client for a <c>type: dynamodb</c> store: its endpoint (or AWS's Streams endpoint for its region) and
@@ -330,7 +330,7 @@ public sealed class StreamsClient : IDisposable
         }
         catch (Exception e) when (e is HttpRequestException or IOException or SocketException)
         {
-            throw new DynamoDbStreamsException("", 0, $"{Describe}: {op}: cannot reach {Lifeboat.Core.Abstractions.Redact.Url(_o.Endpoint.OriginalString)}: {e.Message}", transient: true, e);
+            throw new DynamoDbStreamsException("", 0, $"{Describe}: {op}: cannot reach {Lifeboat.Abstractions.Redact.Url(_o.Endpoint.OriginalString)}: {e.Message}", transient: true, e);
         }
 
         using (resp)

@@ -62,9 +62,9 @@ public static class SequenceNumbers
 
 /// <summary>An error answered by the Streams API (or the last of a series of retried transient ones).</summary>
 public class DynamoDbStreamsException(string errorCode, int statusCode, string message, bool transient, Exception? inner = null)
-    : Exception(message, inner), Lifeboat.Core.Abstractions.IClassifiedError
+    : Exception(message, inner), Lifeboat.Abstractions.IClassifiedError
 {
-    public Lifeboat.Core.Abstractions.ErrorClass Class => IsTransient ? Lifeboat.Core.Abstractions.ErrorClass.Transient : Lifeboat.Core.Abstractions.ErrorClass.Permanent;
+    public Lifeboat.Abstractions.ErrorClass Class => IsTransient ? Lifeboat.Abstractions.ErrorClass.Transient : Lifeboat.Abstractions.ErrorClass.Permanent;
     /// <summary>The AWS error code without its namespace (e.g. "ResourceNotFoundException"), or "" for network errors.</summary>
     public string ErrorCode { get; } = errorCode;
     /// <summary>The HTTP status, or 0 when no answer came.</summary>

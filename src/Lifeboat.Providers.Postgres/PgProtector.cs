@@ -1,4 +1,4 @@
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Scheduling;
 using Microsoft.Extensions.Logging;

@@ -132,7 +132,7 @@ public static class PgServer
 }
 
 /// <summary>The server cannot be reached (retrying may help).</summary>
-public sealed class PgUnreachableException(string message, Exception? inner = null) : Exception(message, inner), Lifeboat.Core.Abstractions.IClassifiedError
+public sealed class PgUnreachableException(string message, Exception? inner = null) : Exception(message, inner), Lifeboat.Abstractions.IClassifiedError
 {
-    public Lifeboat.Core.Abstractions.ErrorClass Class => Lifeboat.Core.Abstractions.ErrorClass.Transient;
+    public Lifeboat.Abstractions.ErrorClass Class => Lifeboat.Abstractions.ErrorClass.Transient;
 }

@@ -5,8 +5,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Xml;
 using Amazon.Runtime;
-using Lifeboat.Core.Abstractions;
-using RetryPolicy = Lifeboat.Core.Abstractions.RetryPolicy;
+using Lifeboat.Abstractions;
+using RetryPolicy = Lifeboat.Abstractions.RetryPolicy;
 using Lifeboat.Providers.Aws;
 
 namespace Lifeboat.Providers.S3;

@@ -1,6 +1,6 @@
 using Lifeboat.Core.Replication;
 using Amazon.Runtime;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Providers.Aws;
 

@@ -6,7 +6,7 @@ using System.Security.Cryptography;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 
@@ -32,7 +32,7 @@ internal sealed class SdkS3Store : IObjectStore, IPartSizeProbe, IMetadataUpdate
 
     /// <summary>The one retry policy (as the lean client's: twice, quickly, on its own; the caller's budget under a
     /// retrying caller). The SDK's own retries are off (MaxErrorRetry = 0): they nested inside the replicator's.</summary>
-    private static readonly Lifeboat.Core.Abstractions.RetryPolicy Retry = new(2, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(400));
+    private static readonly Lifeboat.Abstractions.RetryPolicy Retry = new(2, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(400));
 
     /// <summary>Bounds the bytes this store holds in upload buffers (shared with the other stores of the process).</summary>
     public MemoryBudget Budget { get; init; } = new(MemoryBudget.DefaultBytes);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Core.Traffic;
@@ -225,7 +225,7 @@ public sealed class RunbookEngine(RecoveryContext ctx)
     /// <summary>Errors of the outside world a step meets (a refused request, an unreachable server, a failed command):
     /// their message is the error. Anything else is a defect, shown with its type and logged with its stack.</summary>
     private static bool IsExpected(Exception e) =>
-        e is StepFailedException or Core.Abstractions.IClassifiedError or HttpRequestException or IOException or System.Net.Sockets.SocketException
+        e is StepFailedException or Abstractions.IClassifiedError or HttpRequestException or IOException or System.Net.Sockets.SocketException
             or TimeoutException or System.ComponentModel.Win32Exception or OperationCanceledException;
 
     private static string StepError(Exception e) => e switch

@@ -1,6 +1,7 @@
+using Lifeboat.Core.Storage;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Xunit;
 
 namespace Lifeboat.Tests.Unit;

@@ -1,4 +1,4 @@
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Xunit;
 
 namespace Lifeboat.Tests.Engine;

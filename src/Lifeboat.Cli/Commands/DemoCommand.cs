@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
-using Lifeboat.Cli.Hosting;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Hosting;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Microsoft.Extensions.Logging;

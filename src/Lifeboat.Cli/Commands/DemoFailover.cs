@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Lifeboat.Cli.Hosting;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Core.Traffic;

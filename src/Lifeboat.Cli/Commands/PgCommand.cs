@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using Lifeboat.Cli.Hosting;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Hosting;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Providers.Postgres;
 using Microsoft.Extensions.Logging;
@@ -16,12 +16,7 @@ public static class PgCommand
     public static IReadOnlyList<PostgresResource> Select(LifeboatConfig cfg, string? name) =>
         name is null ? cfg.Postgres : cfg.Postgres.Where(p => p.Name == name).ToList();
 
-    internal static PgArchive ArchiveOf(LifeboatConfig cfg, PostgresResource res, out IObjectStore store)
-    {
-        if (!cfg.Stores.TryGetValue(res.Target.Store, out var sc)) throw new UserErrorException($"{res.Target.Where}: no store '{res.Target.Store}'");
-        store = Runtime.CreateStore(sc);
-        return PgArchive.For(res, store);
-    }
+    internal static PgArchive ArchiveOf(LifeboatConfig cfg, PostgresResource res, out IObjectStore store) => Runtime.PgArchiveOf(cfg, res, out store);
 
     public static async Task<int> BackupAsync(string file, string resource, CancellationToken ct)
     {

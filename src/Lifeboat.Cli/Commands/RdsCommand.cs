@@ -1,4 +1,4 @@
-using Lifeboat.Cli.Hosting;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.State;
 using Lifeboat.Providers.Aws;

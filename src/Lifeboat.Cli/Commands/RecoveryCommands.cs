@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Lifeboat.Cli.Hosting;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Hosting;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.DynamoDb;

@@ -1,5 +1,5 @@
-using Lifeboat.Cli.Hosting;
-using Lifeboat.Cli.Hosting.Kinds;
+using Lifeboat.Hosting;
+using Lifeboat.Hosting.Kinds;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.DynamoDb;

@@ -1,4 +1,4 @@
-using Lifeboat.Cli.Hosting;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Microsoft.Extensions.Logging;
 

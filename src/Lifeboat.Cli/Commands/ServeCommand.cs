@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
-using Lifeboat.Cli.Hosting;
-using Lifeboat.Cli.Hosting.Kinds;
+using Lifeboat.Hosting;
+using Lifeboat.Hosting.Kinds;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Metrics;
 using Lifeboat.Core.Replication;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.State;
-using Lifeboat.Cli.Hosting.Kinds;
+using Lifeboat.Hosting.Kinds;
 using Lifeboat.Core.Status;
 
 namespace Lifeboat.Cli.Commands;

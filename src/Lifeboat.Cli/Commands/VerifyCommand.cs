@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Lifeboat.Cli.Hosting;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.Aws;
@@ -131,6 +131,6 @@ public static class VerifyCommand
                $"`lifeboat replicate -c {config} --resource {r.Resource} --once --deep` repairs {(n == 1 ? "it" : "them")}";
     }
 
-    private static List<(string Side, Lifeboat.Core.Abstractions.SkippedEntry Entry)> Skipped(VerifyResult r) =>
+    private static List<(string Side, Lifeboat.Abstractions.SkippedEntry Entry)> Skipped(VerifyResult r) =>
         (r.SkippedAtSource ?? []).Select(e => ("source", e)).Concat((r.SkippedAtTarget ?? []).Select(e => ("target", e))).ToList();
 }

@@ -1,5 +1,5 @@
 using System.Net;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 
 namespace Lifeboat.Core.Config;
 

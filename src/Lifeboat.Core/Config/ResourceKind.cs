@@ -31,7 +31,7 @@ public sealed record ResourceCapabilities(
 /// <summary>
 /// One configured resource of any kind (ADR 0010). Each kind's record derives from this and declares its
 /// <see cref="Type"/> (the <c>type:</c> in the config) and <see cref="Capabilities"/>; the hosting layer creates the
-/// running resource from it (<c>Lifeboat.Cli.Hosting.ResourceKinds</c>), and every command iterates
+/// running resource from it (<c>Lifeboat.Hosting.ResourceKinds</c>), and every command iterates
 /// <see cref="LifeboatConfig.All"/> instead of a list per kind.
 /// </summary>
 public abstract record ResourceConfig(string Name, ConfigLocation Where)

@@ -1,8 +1,9 @@
+using Lifeboat.Core.Storage;
 using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 
 namespace Lifeboat.Core.Events;

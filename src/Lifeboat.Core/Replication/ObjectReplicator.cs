@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Metrics;
 using Lifeboat.Core.State;

@@ -4,7 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using FsCheck;
 using FsCheck.Fluent;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Storage;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Storage;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;

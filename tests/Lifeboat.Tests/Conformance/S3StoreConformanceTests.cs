@@ -1,4 +1,4 @@
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Providers.S3;
 using Lifeboat.Tests.Infrastructure;

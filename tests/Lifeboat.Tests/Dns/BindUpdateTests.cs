@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Traffic;
 using Lifeboat.Providers.Dns;

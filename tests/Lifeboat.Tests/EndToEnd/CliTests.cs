@@ -1,5 +1,5 @@
 using System.Text;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Providers.S3;
 using Lifeboat.Core.Storage;

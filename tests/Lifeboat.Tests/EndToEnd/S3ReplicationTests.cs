@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Core.Storage;
@@ -173,7 +173,7 @@ public sealed class S3ReplicationTests
         var token = "t0k3n";
         var res = h.Resource with { ReconcileEvery = TimeSpan.FromHours(1), Events = new EventsConfig(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), token, "/events") };
         var rep = new ObjectReplicator(res, h.Source, h.Target, h.State, h.Time, h.Metrics, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, Harness.FastRetry);
-        await using var server = await Cli.Hosting.WebhookServer.StartAsync(res.Events.Listen, [new("/events", token, [rep])], h.Metrics,
+        await using var server = await Hosting.WebhookServer.StartAsync(res.Events.Listen, [new("/events", token, [rep])], h.Metrics,
             Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, h.Time, None);
         // The token as the push endpoint's user-info: RGW's HTTP client (libcurl) sends it as Authorization: Basic.
         await RgwNotifications.ConfigureAsync(rgw, h.SourceBucket, $"http://lifeboat:{token}@127.0.0.1:{port}/events");

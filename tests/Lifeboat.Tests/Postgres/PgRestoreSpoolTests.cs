@@ -1,5 +1,5 @@
 using System.Text;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Storage;
 using Lifeboat.Providers.Postgres;
 using Lifeboat.Tests.Infrastructure;

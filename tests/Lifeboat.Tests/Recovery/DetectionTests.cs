@@ -1,4 +1,4 @@
-using Lifeboat.Cli.Hosting;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.State;
 using Lifeboat.Recovery;
@@ -202,7 +202,7 @@ public sealed class DetectionTests
                   - name: a
                     exec: echo a >> order.txt
             """);
-        var d = new Dispatcher(h.Context, h.Engine, Cli.Hosting.RecoveryRuntime.Matcher);
+        var d = new Dispatcher(h.Context, h.Engine, Hosting.RecoveryRuntime.Matcher);
         var started = new List<long>();
         d.Started += started.Add;
         Assert.Empty(await d.OnEventAsync("""{"source":"aws.health","detail":{"service":"EC2","eventTypeCategory":"issue","affectedRegion":"us-east-1"}}""", CancellationToken.None));

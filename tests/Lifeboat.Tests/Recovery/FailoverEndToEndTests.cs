@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Providers.S3;
 using Lifeboat.Recovery;
 using Lifeboat.Tests.Infrastructure;

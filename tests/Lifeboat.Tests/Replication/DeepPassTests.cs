@@ -1,5 +1,5 @@
 using System.Globalization;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Replication;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;

@@ -1,4 +1,4 @@
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Metrics;
 using Lifeboat.Core.Replication;

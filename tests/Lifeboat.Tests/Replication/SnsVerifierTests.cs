@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
-using Lifeboat.Cli.Hosting;
+using Lifeboat.Hosting;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;
 

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using FsCheck;
 using FsCheck.Fluent;
-using Lifeboat.Cli.Hosting;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Tests.EndToEnd;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text;
-using Lifeboat.Cli.Hosting;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Tests.EndToEnd;

@@ -1,6 +1,6 @@
 using System.Text;
 using Amazon.DynamoDBv2;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.State;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;

@@ -1,4 +1,4 @@
-using Lifeboat.Cli.Hosting;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Recovery;
 using Microsoft.AspNetCore.Http;

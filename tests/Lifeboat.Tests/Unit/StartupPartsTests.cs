@@ -1,5 +1,5 @@
-using Lifeboat.Cli.Hosting;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Hosting;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Replication;
 using Microsoft.Extensions.Logging;
 using Lifeboat.Tests.Infrastructure;

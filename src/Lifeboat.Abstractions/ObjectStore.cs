@@ -1,4 +1,4 @@
-namespace Lifeboat.Core.Abstractions;
+namespace Lifeboat.Abstractions;
 
 /// <summary>One object as a listing reports it.</summary>
 /// <param name="Key">The full key, not URL-encoded.</param>

@@ -2,7 +2,7 @@ using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.Aws.Rds;
 
-namespace Lifeboat.Cli.Hosting.Kinds;
+namespace Lifeboat.Hosting.Kinds;
 
 /// <summary>An rds resource: the snapshot schedule (create, copy cross-region, tag, retention). Paused or stopped by
 /// a runbook, no new cycle starts; a cycle in flight resumes from the state store when protection resumes.</summary>

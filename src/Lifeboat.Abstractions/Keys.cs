@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Lifeboat.Core.Abstractions;
+namespace Lifeboat.Abstractions;
 
 /// <summary>S3 orders keys by their UTF-8 bytes; every listing and merge in Lifeboat uses the same order.</summary>
 public sealed class KeyComparer : IComparer<string>

@@ -2,7 +2,7 @@ using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.Postgres;
 
-namespace Lifeboat.Cli.Hosting.Kinds;
+namespace Lifeboat.Hosting.Kinds;
 
 /// <summary>A postgres resource: WAL streaming (stream mode; archive mode is shipped by the server's
 /// archive_command) and base backups on the configured schedule. Paused or stopped by a runbook, neither runs; resumed,

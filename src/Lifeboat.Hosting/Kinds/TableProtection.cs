@@ -2,7 +2,7 @@ using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Providers.DynamoDb;
 
-namespace Lifeboat.Cli.Hosting.Kinds;
+namespace Lifeboat.Hosting.Kinds;
 
 /// <summary>A table resource: stream replication (<see cref="TableReplicator"/>) with its canary forward, or from
 /// the target back to the source (journal NAME.reverse) as <c>replicate --reverse</c> does.</summary>

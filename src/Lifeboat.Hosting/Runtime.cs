@@ -1,4 +1,4 @@
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Metrics;
 using Lifeboat.Core.Replication;
@@ -8,7 +8,7 @@ using Lifeboat.Providers.DynamoDb;
 using Lifeboat.Providers.S3;
 using Microsoft.Extensions.Logging;
 
-namespace Lifeboat.Cli.Hosting;
+namespace Lifeboat.Hosting;
 
 /// <summary>
 /// The composition root: config -> stores -> replicators. The only place that knows every provider.
@@ -48,6 +48,14 @@ public sealed class Runtime : IAsyncDisposable
     private readonly Providers.Aws.Rds.RdsCopyGates _rdsGates = new();
 
     /// <param name="logs">Where a folder store reports the entries its listings skip (links, FIFOs, ...).</param>
+    /// <summary>The WAL and base-backup archive of a postgres resource, in a new store the caller disposes.</summary>
+    public static Providers.Postgres.PgArchive PgArchiveOf(LifeboatConfig cfg, PostgresResource res, out IObjectStore store)
+    {
+        if (!cfg.Stores.TryGetValue(res.Target.Store, out var sc)) throw new UserErrorException($"{res.Target.Where}: no store '{res.Target.Store}'");
+        store = CreateStore(sc);
+        return Providers.Postgres.PgArchive.For(res, store);
+    }
+
     public static IObjectStore CreateStore(StoreConfig cfg, ILoggerFactory? logs = null, MemoryBudget? budget = null) => cfg.Type switch
     {
         StoreType.File => new FileStore(cfg.Name, cfg.Path!, log: logs?.CreateLogger("lifeboat.store." + cfg.Name)),

@@ -1,5 +1,5 @@
 using System.Net;
-using Lifeboat.Core.Abstractions;
+using Lifeboat.Abstractions;
 using Lifeboat.Core.Metrics;
 using Lifeboat.Core.Replication;
 using Microsoft.AspNetCore.Builder;
@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Lifeboat.Cli.Hosting;
+namespace Lifeboat.Hosting;
 
 /// <summary>
 /// The HTTP side of continuous replication: S3 event webhooks (raw S3 event JSON as Ceph RGW and MinIO push it, and

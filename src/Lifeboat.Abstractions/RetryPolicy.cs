@@ -1,4 +1,4 @@
-namespace Lifeboat.Core.Abstractions;
+namespace Lifeboat.Abstractions;
 
 /// <summary>
 /// The one retry policy of every client (issue 15): up to <see cref="MaxRetries"/> more attempts, waiting an

@@ -2,7 +2,7 @@ using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Microsoft.Extensions.Logging;
 
-namespace Lifeboat.Cli.Hosting;
+namespace Lifeboat.Hosting;
 
 /// <summary>
 /// Runs each resource's continuous replication in the mode a runbook asked for (<see cref="ReplicationControl"/>):

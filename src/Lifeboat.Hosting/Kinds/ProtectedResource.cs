@@ -5,7 +5,7 @@ using Lifeboat.Core.Status;
 using Lifeboat.Providers.Aws.Rds;
 using Lifeboat.Providers.DynamoDb;
 
-namespace Lifeboat.Cli.Hosting.Kinds;
+namespace Lifeboat.Hosting.Kinds;
 
 /// <summary>
 /// One configured resource, running (ADR 0010): what <c>replicate</c> and <c>serve</c> protect continuously, through
@@ -50,7 +50,7 @@ public static class ResourceKinds
         switch (config)
         {
             case PostgresResource p:
-                var archive = Commands.PgCommand.ArchiveOf(cfg, p, out var store);
+                var archive = Runtime.PgArchiveOf(cfg, p, out var store);
                 await using (store)
                     return [await Providers.Postgres.PgStatusReader.ReadAsync(p, archive, now, ct).ConfigureAwait(false)];
             default:
@@ -71,5 +71,5 @@ public static class ResourceKinds
     /// <summary>How a resource is listed at start-up: its name, kind and what it protects from and to.</summary>
     public static string Describe(ResourceConfig r) => $"{r.Name} ({Redact(r.Describe())})";
 
-    private static string Redact(string text) => Core.Abstractions.Redact.Text(text);
+    private static string Redact(string text) => Abstractions.Redact.Text(text);
 }

@@ -1,4 +1,4 @@
-namespace Lifeboat.Core.Abstractions;
+namespace Lifeboat.Abstractions;
 
 /// <summary>
 /// The one error taxonomy every provider's errors declare: whether retrying the same request can help

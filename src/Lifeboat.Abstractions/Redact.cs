@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Lifeboat.Core.Abstractions;
+namespace Lifeboat.Abstractions;
 
 /// <summary>
 /// Shows URLs without the secrets they may carry, for every place a URL is printed: output, logs and the API.

@@ -1,4 +1,3 @@
-using Lifeboat.Cli.Commands;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Core.Traffic;
@@ -6,7 +5,7 @@ using Lifeboat.Providers.DynamoDb;
 using Lifeboat.Recovery;
 using Microsoft.Extensions.Logging;
 
-namespace Lifeboat.Cli.Hosting;
+namespace Lifeboat.Hosting;
 
 /// <summary>
 /// The recovery engine wired to this build's providers: traffic stores (routing files here; RFC 2136 zones and Route 53
@@ -106,7 +105,7 @@ public sealed class RecoveryRuntime : IDisposable
                     throw new StepFailedException($"restore of postgres resource '{pg.Name}' needs point_in_time (a time or 'latest') and target_dir");
                 DateTimeOffset? t = spec.PointInTime == "latest" ? null
                     : DateTimeOffset.Parse(spec.PointInTime, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal);
-                var archive = PgCommand.ArchiveOf(cfg, pg, out var archiveStore);
+                var archive = Runtime.PgArchiveOf(cfg, pg, out var archiveStore);
                 await using var _ = archiveStore;
                 var r = await new Providers.Postgres.PgRestore(pg, archive, rt.Logs.CreateLogger("lifeboat." + pg.Name))
                     .RunAsync(new Providers.Postgres.RestoreOptions(spec.TargetDir, t, spec.Port is not null, spec.Port), ct).ConfigureAwait(false);

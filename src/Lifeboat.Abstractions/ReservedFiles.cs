@@ -1,4 +1,4 @@
-namespace Lifeboat.Core.Abstractions;
+namespace Lifeboat.Abstractions;
 
 /// <summary>
 /// A store with a place for Lifeboat's own small files beside a bucket's objects but outside its key space (the

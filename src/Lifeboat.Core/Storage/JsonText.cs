@@ -1,9 +1,8 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Lifeboat.Core.Storage;
 
-namespace Lifeboat.Core.Abstractions;
+namespace Lifeboat.Core.Storage;
 
 /// <summary>JSON without reflection (the release package is compiled ahead of time: reflection-based serialisation
 /// is off there, ADR 0008).</summary>

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Lifeboat.Cli.Hosting;
+namespace Lifeboat.Hosting;
 
 /// <summary>
 /// Console logs, one line per entry, in the format of Microsoft.Extensions.Logging's simple console logger with
@@ -43,7 +43,7 @@ public sealed class LineLoggerProvider(TimeProvider time, TextWriter? output = n
             if (exception is not null) message = message.Length == 0 ? exception.ToString() : $"{message} {exception}";
             if (message.Length == 0) return;
             // A URL from the config (a webhook, an endpoint with user-info) never shows its secrets in a log.
-            message = Lifeboat.Core.Abstractions.Redact.Text(message);
+            message = Lifeboat.Abstractions.Redact.Text(message);
             var at = owner._time.GetLocalNow();
             // Single line: embedded line breaks (an exception's stack) are folded as the simple console logger does.
             owner._out.Write($"{at:HH:mm:ss.fff} {LevelName(logLevel)}: {category}[{eventId.Id}] {message.ReplaceLineEndings(" ")}{Environment.NewLine}");

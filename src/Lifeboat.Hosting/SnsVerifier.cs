@@ -6,7 +6,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Lifeboat.Core.Replication;
 
-namespace Lifeboat.Cli.Hosting;
+namespace Lifeboat.Hosting;
 
 /// <summary>
 /// Checks that a message posted to the webhook in SNS's shape really comes from Amazon SNS, as AWS documents it
@@ -147,7 +147,7 @@ public sealed partial class SnsVerifier(Func<Uri, CancellationToken, Task<byte[]
         var m = doc.RootElement;
         var certUrl = m.TryGetProperty("SigningCertURL", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
         if (!m.TryGetProperty("Signature", out _)) return "an SNS message without a signature";
-        if (!IsSnsCertificateUrl(certUrl)) return $"SigningCertURL '{S3Events.Shown(Lifeboat.Core.Abstractions.Redact.Url(certUrl))}' is not an HTTPS .pem URL of an Amazon SNS host";
+        if (!IsSnsCertificateUrl(certUrl)) return $"SigningCertURL '{S3Events.Shown(Lifeboat.Abstractions.Redact.Url(certUrl))}' is not an HTTPS .pem URL of an Amazon SNS host";
         X509Certificate2 cert;
         try
         {

@@ -1,7 +1,7 @@
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 
-namespace Lifeboat.Cli.Hosting.Kinds;
+namespace Lifeboat.Hosting.Kinds;
 
 /// <summary>A bucket resource: object replication (<see cref="ObjectReplicator"/>) forward, or reversed with source
 /// and target swapped and deletes retained. Event routes that enqueue into it follow the live replicator.</summary>
