@@ -144,34 +144,6 @@ public static class PgCommand
         return list;
     }
 
-    /// <summary>replicate --once: ships WAL up to the server's current position (stream mode), then exits.</summary>
-    public static async Task<bool> OnceAsync(Runtime rt, List<PgProtector> pgs, CancellationToken ct)
-    {
-        var ok = true;
-        foreach (var p in pgs)
-        {
-            var res = p.Resource;
-            if (p.Streamer is null) { Console.WriteLine($"{res.Name}: wal: archive (shipped by the server's archive_command)"); continue; }
-            try
-            {
-                var st = await PgStatusReader.ReadAsync(res, p.Archive, rt.Time.GetUtcNow(), ct).ConfigureAwait(false);
-                var target = st.ServerLsn is { } s ? Wal.ParseLsn(s) : 0;
-                using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                cts.CancelAfter(TimeSpan.FromMinutes(10));
-                await p.Streamer.RunAsync(cts.Token, target).ConfigureAwait(false);
-                var done = p.Streamer.DurableLsn >= target;
-                Console.WriteLine($"{res.Name}: WAL archived to {Wal.FormatLsn(p.Streamer.DurableLsn)} ({p.Streamer.SegmentsStored} segments, {p.Streamer.PartialsStored} partial){(done ? "" : " (did not catch up)")}");
-                ok &= done && p.Streamer.GapMessage is null;
-            }
-            catch (Exception e) when (e is SlotBusyException or PgUnreachableException)
-            {
-                Console.WriteLine($"{res.Name}: FAILED: {e.Message}");
-                ok = false;
-            }
-        }
-        return ok;
-    }
-
     /// <summary>Each postgres resource's status; an archive not created yet, or not readable, is that row's state
     /// (<see cref="PgStatus.Archive"/>), never an error for the others.</summary>
     public static async Task<List<PgStatus>> StatusAsync(LifeboatConfig cfg, DateTimeOffset now, CancellationToken ct)

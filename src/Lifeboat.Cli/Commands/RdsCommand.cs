@@ -17,32 +17,7 @@ public static class RdsCommand
         using var logs = Cli.Logs();
         await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         rt.LockResource(res.Name);
-        return await RunCycleAsync(rt.RdsRunner(res), ct).ConfigureAwait(false) ? Cli.Ok : Cli.Failed;
+        return await new Hosting.Kinds.RdsProtection(rt, res).RunOnceAsync(new(), Console.Out, ct, ct).ConfigureAwait(false) ? Cli.Ok : Cli.Failed;
     }
 
-    /// <summary>Runs one cycle to its end and prints the outcome; false when it failed (the reason is printed).</summary>
-    public static async Task<bool> RunCycleAsync(RdsSnapshotRunner runner, CancellationToken ct)
-    {
-        var r = runner.Resource;
-        try
-        {
-            var last = await runner.RunCycleAsync(ct).ConfigureAwait(false);
-            Console.WriteLine($"{r.Name}: snapshot {last.SnapshotId} of {r.Instance} copied {r.SourceRegion} -> {r.TargetRegion}" +
-                              $" (created in {D(last.CreatedAtMs - last.StartedAtMs)}, copied in {D(last.CopiedAtMs - last.CreatedAtMs)});" +
-                              $" expired {last.ExpiredTarget} copies in {r.TargetRegion} and {last.ExpiredSource} snapshots in {r.SourceRegion} (keep {r.Keep})");
-            return true;
-        }
-        catch (RdsCycleFailedException e)
-        {
-            Console.WriteLine($"{r.Name}: FAILED: {e.Message}");
-            return false;
-        }
-        catch (AwsServiceException e)
-        {
-            Console.WriteLine($"{r.Name}: FAILED: {e.Message}");
-            return false;
-        }
-    }
-
-    private static string D(long? ms) => ms is { } v ? Durations.Format(TimeSpan.FromMilliseconds(Math.Max(0, v))) : "-";
 }

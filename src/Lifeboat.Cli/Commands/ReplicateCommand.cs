@@ -55,10 +55,22 @@ public static class ReplicateCommand
         var tableReps = tables.Select(t => rt.TableReplicator(t, reverse, ClaimMode.Claim)).ToList();
         foreach (var rep in tableReps) await rep.PrepareAsync(shutdown.Abort).ConfigureAwait(false);
         var pgProtectors = await PgCommand.PrepareAsync(rt, pgs, shutdown.Abort).ConfigureAwait(false);
+        // Every kind through its contract (ADR 0010), in the order of the config file.
+        var prepared = reps.Select(r => (IProtectedResource)new BucketProtection(rt, r, null))
+            .Concat(tables.Zip(tableReps, (t, rep) => new TableProtection(rt, t, rep)))
+            .Concat(pgProtectors.Select(p => new PostgresProtection(rt, p)))
+            .Concat(rdsRunners.Select(r => new RdsProtection(rt, r)))
+            .OrderBy(r => IndexOf(cfg, r.Config.Name)).ToList();
         return once
-            ? Math.Max(Math.Max(await OnceAsync(rt, reps, tableReps, shutdown, rdsRunners, deep).ConfigureAwait(false),
-                await PgCommand.OnceAsync(rt, pgProtectors, shutdown.Stop).ConfigureAwait(false) ? Cli.Ok : Cli.Failed), held.Count > 0 ? Cli.Failed : Cli.Ok)
-            : await ContinuousAsync(rt, reps, tableReps, shutdown, rdsRunners, pgProtectors).ConfigureAwait(false);
+            ? Math.Max(await OnceAsync(prepared, shutdown, deep).ConfigureAwait(false), held.Count > 0 ? Cli.Failed : Cli.Ok)
+            : await ContinuousAsync(rt, prepared, shutdown).ConfigureAwait(false);
+    }
+
+    private static int IndexOf(LifeboatConfig cfg, string name)
+    {
+        for (var i = 0; i < cfg.All.Count; i++)
+            if (cfg.All[i].Name == name) return i;
+        return cfg.All.Count;
     }
 
     /// <summary>The resources whose replication mode does not allow this run (forward needs forward; --reverse needs
@@ -77,58 +89,15 @@ public static class ReplicateCommand
         return held;
     }
 
-    /// <summary>How a table replicator is named in output: the resource, and the direction when reversed.</summary>
-    public static string Label(TableReplicator rep) => rep.Resource.Name.EndsWith(TableReplicator.ReverseSuffix, StringComparison.Ordinal)
-        ? $"{rep.Resource.Name[..^TableReplicator.ReverseSuffix.Length]} (reverse: {rep.Resource.Source.Store}/{rep.Resource.Source.Table} -> {rep.Resource.Target.Store}/{rep.Resource.Target.Table})"
-        : rep.Resource.Name;
+    public static string Label(TableReplicator rep) => TableProtection.Label(rep);
 
-    private static async Task<int> OnceAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown,
-        List<Providers.Aws.Rds.RdsSnapshotRunner> rds, bool deep)
+    /// <summary>One pass of every resource, each kind through <see cref="IProtectedResource.RunOnceAsync"/>; exit 1 when
+    /// any left something undone.</summary>
+    private static async Task<int> OnceAsync(List<IProtectedResource> resources, Cli.Shutdown shutdown, bool deep)
     {
         var ok = true;
-        foreach (var runner in rds) ok &= await RdsCommand.RunCycleAsync(runner, shutdown.Abort).ConfigureAwait(false);
-        foreach (var rep in reps)
-        {
-            var name = rep.Resource.Name;
-            var retry = await rep.RetryOpenChangesAsync(shutdown.Abort).ConfigureAwait(false);
-            // Without this line, objects an earlier run failed to copy and this one did would only show as "in sync".
-            if (retry.Retried > 0)
-                Console.WriteLine($"{name}: {retry.Retried} changes left open by an earlier run retried first: {retry.Copied} copied, {retry.Failed} failed");
-            var result = await WithProgressAsync(name, p => rep.ReconcileAsync(p, shutdown.Stop, shutdown.Abort)).ConfigureAwait(false);
-            await rep.ApplyDueDeletesAsync(shutdown.Abort).ConfigureAwait(false);
-            // --deep: metadata and tags of every object, which listings cannot show (after a complete pass only).
-            var deepPass = deep && result.Completed ? await rep.DeepReconcileAsync(shutdown.Stop, shutdown.Abort).ConfigureAwait(false) : null;
-            var failed = rt.State.Failed(name);
-            var backlog = rt.State.Backlog(name);
-            Console.WriteLine($"{name}: {result.Listed} listed, {result.InSync} already in sync, {result.Copied} copied ({Sizes.Format(result.Bytes)}), " +
-                              $"{result.Deleted} deleted, {result.Held} deletes held, {failed.Count} failed{(result.Completed ? "" : " (pass interrupted)")}" +
-                              (deepPass is null ? "" : $"; deep pass: {deepPass.Checked} checked, {deepPass.Repaired} metadata/tag drifts repaired{(deepPass.Completed ? "" : " (interrupted)")}"));
-            if (deepPass is { Completed: false }) ok = false;
-            foreach (var f in failed.Take(20)) Console.WriteLine($"  FAILED {f.Key}: {f.Error}");
-            if (failed.Count > 20) Console.WriteLine($"  ... and {failed.Count - 20} more");
-            if (!result.Completed || failed.Count > 0 || backlog > 0) ok = false;
-        }
-        foreach (var rep in tables)
-        {
-            var name = rep.Resource.Name;
-            try
-            {
-                var r = await rep.RunOnceAsync(shutdown.Abort, shutdown.Stop).ConfigureAwait(false);
-                var backlog = rt.State.Backlog(name);
-                string T(TimeSpan t) => Durations.Format(t);
-                var sync = r.Scanned > 0 || r.Written > 0 || r.Swept > 0
-                    ? $"initial sync: {r.Scanned} items scanned, {r.Written} written{(r.Swept > 0 ? $", {r.Swept} gone from the source" : "")} in {T(r.SyncTime)}; "
-                    : "";
-                Console.WriteLine($"{Label(rep)}: {sync}stream: {r.Records} records read ({r.CoveredBySync} already in the initial copy), {r.Keys} items written or deleted in {T(r.TailTime)}" +
-                                  $"{(r.DeletesApplied > 0 ? $", {r.DeletesApplied} delayed deletes applied" : "")}; backlog {backlog}{(r.Completed ? "" : " (interrupted)")}");
-                if (!r.Completed || backlog > 0) ok = false;
-            }
-            catch (Exception e) when (e is not UserErrorException and not OperationCanceledException)
-            {
-                Console.WriteLine($"{Label(rep)}: FAILED: {e.Message}");
-                ok = false;
-            }
-        }
+        var options = new OnceOptions(deep, WithProgressAsync);
+        foreach (var r in resources) ok &= await r.RunOnceAsync(options, Console.Out, shutdown.Stop, shutdown.Abort).ConfigureAwait(false);
         return ok ? Cli.Ok : Cli.Failed;
     }
 
@@ -153,13 +122,14 @@ public static class ReplicateCommand
         return result;
     }
 
-    private static async Task<int> ContinuousAsync(Runtime rt, List<ObjectReplicator> reps, List<TableReplicator> tables, Cli.Shutdown shutdown,
-        List<Providers.Aws.Rds.RdsSnapshotRunner> rds, List<Providers.Postgres.PgProtector> pgs)
+    private static async Task<int> ContinuousAsync(Runtime rt, List<IProtectedResource> prepared, Cli.Shutdown shutdown)
     {
         var log = rt.Logs.CreateLogger("lifeboat");
         var servers = new List<WebhookServer>();
         // Runs each resource in the mode runbooks set (forward, paused, stopped, reversed): see ReplicationSupervisor.
         var supervisor = new ReplicationSupervisor(rt, log);
+        var reps = prepared.OfType<BucketProtection>().Select(b => b.First).ToList();
+        var tables = prepared.OfType<TableProtection>().Where(t => t.Reverse).ToList();
         try
         {
             var byListener = reps.Where(r => r.Resource.Events is not null).GroupBy(r => r.Resource.Events!.Listen.ToString());
@@ -178,16 +148,14 @@ public static class ReplicateCommand
                 servers.Add(await WebhookServer.StartAsync(m.Listen, [], rt.Metrics, rt.Logs, rt.Time, shutdown.Stop).ConfigureAwait(false));
                 log.MetricsListening(m.Listen);
             }
-            foreach (var t in tables.Where(IsReverse)) log.Protecting(Label(t));
+            foreach (var t in tables) log.Protecting(t.Describe());
             // Every kind through the supervisor (ADR 0010), in the mode runbooks set; --reverse runs its tables as asked.
-            var resources = reps.Select(r => (IProtectedResource)new BucketProtection(rt, r, supervisor))
-                .Concat(tables.Where(t => !IsReverse(t)).Select(t => new TableProtection(rt, t)))
-                .Concat(pgs.Select(p => new PostgresProtection(rt, p)))
-                .Concat(rds.Select(r => new RdsProtection(rt, r))).ToList();
+            var resources = prepared.Where(r => r is not TableProtection { Reverse: true })
+                .Select(r => r is BucketProtection b ? new BucketProtection(rt, b.First, supervisor) : r).ToList();
             foreach (var r in resources) log.Protecting(ResourceKinds.Describe(r.Config));
-            log.ReplicatingContinuously(resources.Count + tables.Count(IsReverse));
+            log.ReplicatingContinuously(resources.Count + tables.Count);
             await Task.WhenAll(resources.Select(r => supervisor.RunAsync(r, shutdown.Stop, shutdown.Abort))
-                .Concat(tables.Where(IsReverse).Select(t => Task.WhenAll(t.RunAsync(shutdown.Stop, shutdown.Abort, TimeSpan.FromMilliseconds(250)), t.RunCanaryAsync(shutdown.Stop)))))
+                .Concat(tables.Select(t => t.RunAsync(ReplicationMode.Reversed, shutdown.Stop, shutdown.Abort))))
                 .ConfigureAwait(false);
         }
         finally
@@ -205,7 +173,6 @@ public static class ReplicateCommand
             log.EventsListenerInsecure(r.Name, r.Events!.Listen);
     }
 
-    private static bool IsReverse(TableReplicator t) => t.Resource.Name.EndsWith(TableReplicator.ReverseSuffix, StringComparison.Ordinal);
 
     private static ObjectReplicator[] Routed(ReplicationSupervisor supervisor, IEnumerable<ObjectReplicator> reps)
     {

@@ -64,6 +64,32 @@ public sealed class BucketProtection : IProtectedResource
         await rev.RunAsync(null, stop, abort).ConfigureAwait(false);
     }
 
+    public async Task<bool> RunOnceAsync(OnceOptions options, TextWriter output, CancellationToken stop, CancellationToken abort)
+    {
+        var rep = _fresh ?? First;
+        if (_fresh is null) await rep.PrepareAsync(abort).ConfigureAwait(false);
+        _fresh = null;
+        var name = Resource.Name;
+        var retry = await rep.RetryOpenChangesAsync(abort).ConfigureAwait(false);
+        // Without this line, objects an earlier run failed to copy and this one did would only show as "in sync".
+        if (retry.Retried > 0)
+            output.WriteLine($"{name}: {retry.Retried} changes left open by an earlier run retried first: {retry.Copied} copied, {retry.Failed} failed");
+        var result = options.ShowPass is { } show
+            ? await show(name, p => rep.ReconcileAsync(p, stop, abort)).ConfigureAwait(false)
+            : await rep.ReconcileAsync(null, stop, abort).ConfigureAwait(false);
+        await rep.ApplyDueDeletesAsync(abort).ConfigureAwait(false);
+        // --deep: metadata and tags of every object, which listings cannot show (after a complete pass only).
+        var deepPass = options.Deep && result.Completed ? await rep.DeepReconcileAsync(stop, abort).ConfigureAwait(false) : null;
+        var failed = _rt.State.Failed(name);
+        var backlog = _rt.State.Backlog(name);
+        output.WriteLine($"{name}: {result.Listed} listed, {result.InSync} already in sync, {result.Copied} copied ({Sizes.Format(result.Bytes)}), " +
+                         $"{result.Deleted} deleted, {result.Held} deletes held, {failed.Count} failed{(result.Completed ? "" : " (pass interrupted)")}" +
+                         (deepPass is null ? "" : $"; deep pass: {deepPass.Checked} checked, {deepPass.Repaired} metadata/tag drifts repaired{(deepPass.Completed ? "" : " (interrupted)")}"));
+        foreach (var f in failed.Take(20)) output.WriteLine($"  FAILED {f.Key}: {f.Error}");
+        if (failed.Count > 20) output.WriteLine($"  ... and {failed.Count - 20} more");
+        return result.Completed && failed.Count == 0 && backlog == 0 && deepPass is not { Completed: false };
+    }
+
     public static BucketResource Reverse(BucketResource res) => res with
     {
         Name = res.Name + Providers.DynamoDb.TableReplicator.ReverseSuffix,

@@ -38,4 +38,29 @@ public sealed class PostgresProtection(Runtime rt, PostgresResource res) : IProt
         Current = p;
         await p.RunAsync(stop).ConfigureAwait(false);
     }
+
+    /// <summary>Ships WAL up to the server's current position (stream mode; archive mode is shipped by the server's
+    /// archive_command), at most 10 minutes.</summary>
+    public async Task<bool> RunOnceAsync(OnceOptions options, TextWriter output, CancellationToken stop, CancellationToken abort)
+    {
+        var p = _fresh ?? await CreateAsync(abort).ConfigureAwait(false);
+        _fresh = null;
+        if (p.Streamer is null) { output.WriteLine($"{res.Name}: wal: archive (shipped by the server's archive_command)"); return true; }
+        try
+        {
+            var st = await PgStatusReader.ReadAsync(res, p.Archive, rt.Time.GetUtcNow(), stop).ConfigureAwait(false);
+            var target = st.ServerLsn is { } s ? Wal.ParseLsn(s) : 0;
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            cts.CancelAfter(TimeSpan.FromMinutes(10));
+            await p.Streamer.RunAsync(cts.Token, target).ConfigureAwait(false);
+            var done = p.Streamer.DurableLsn >= target;
+            output.WriteLine($"{res.Name}: WAL archived to {Wal.FormatLsn(p.Streamer.DurableLsn)} ({p.Streamer.SegmentsStored} segments, {p.Streamer.PartialsStored} partial){(done ? "" : " (did not catch up)")}");
+            return done && p.Streamer.GapMessage is null;
+        }
+        catch (Exception e) when (e is SlotBusyException or PgUnreachableException)
+        {
+            output.WriteLine($"{res.Name}: FAILED: {e.Message}");
+            return false;
+        }
+    }
 }

@@ -23,7 +23,18 @@ public interface IProtectedResource
     /// <see cref="ReplicationMode.Reversed"/> for kinds whose capabilities include reverse) until
     /// <paramref name="stop"/>: work in flight finishes first; <paramref name="abort"/> cancels it.</summary>
     Task RunAsync(ReplicationMode mode, CancellationToken stop, CancellationToken abort);
+
+    /// <summary><c>replicate --once</c>: one pass that brings the copy up to the source's present (buckets: a listing
+    /// pass; tables: the initial sync if needed and the stream to its end; postgres: WAL up to the server's position;
+    /// rds: one snapshot cycle), its outcome written to <paramref name="output"/> as lines starting with the resource's
+    /// name. False when anything is left undone (failed copies, a backlog, an interrupted pass).</summary>
+    Task<bool> RunOnceAsync(OnceOptions options, TextWriter output, CancellationToken stop, CancellationToken abort);
 }
+
+/// <summary>How <c>replicate --once</c> runs. <see cref="Deep"/>: buckets also compare metadata and tags of every object
+/// (after a complete pass). <see cref="ShowPass"/>: how a bucket pass is shown while it runs (the CLI's progress bar on
+/// a terminal); null = no progress.</summary>
+public sealed record OnceOptions(bool Deep = false, Func<string, Func<IProgress<PassProgress>?, Task<PassResult>>, Task<PassResult>>? ShowPass = null);
 
 /// <summary>
 /// The registry of resource kinds: the one place that maps a kind's configuration to its running implementation.

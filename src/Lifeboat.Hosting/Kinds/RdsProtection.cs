@@ -27,4 +27,25 @@ public sealed class RdsProtection(Runtime rt, RdsResource res) : IProtectedResou
             throw new UserErrorException($"{res.Where}: an rds resource cannot be replicated {ReplicationControl.Name(mode)} (set by a runbook or failback)");
         return (_runner ??= rt.RdsRunner(res)).RunAsync(stop);
     }
+
+    /// <summary>One snapshot cycle to its end (snapshot, cross-region copy, retention), its outcome on one line.</summary>
+    public async Task<bool> RunOnceAsync(OnceOptions options, TextWriter output, CancellationToken stop, CancellationToken abort)
+    {
+        var runner = _runner ??= rt.RdsRunner(res);
+        try
+        {
+            var last = await runner.RunCycleAsync(abort).ConfigureAwait(false);
+            output.WriteLine($"{res.Name}: snapshot {last.SnapshotId} of {res.Instance} copied {res.SourceRegion} -> {res.TargetRegion}" +
+                             $" (created in {D(last.CreatedAtMs - last.StartedAtMs)}, copied in {D(last.CopiedAtMs - last.CreatedAtMs)});" +
+                             $" expired {last.ExpiredTarget} copies in {res.TargetRegion} and {last.ExpiredSource} snapshots in {res.SourceRegion} (keep {res.Keep})");
+            return true;
+        }
+        catch (Exception e) when (e is RdsCycleFailedException or Providers.Aws.AwsServiceException)
+        {
+            output.WriteLine($"{res.Name}: FAILED: {e.Message}");
+            return false;
+        }
+    }
+
+    private static string D(long? ms) => ms is { } v ? Durations.Format(TimeSpan.FromMilliseconds(Math.Max(0, v))) : "-";
 }
