@@ -1,3 +1,4 @@
+using Lifeboat.Providers.Postgres;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Core.Traffic;

@@ -1,3 +1,5 @@
+using Lifeboat.Providers.Postgres;
+using Lifeboat.Providers.Aws.Rds;
 using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Metrics;

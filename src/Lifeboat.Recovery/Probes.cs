@@ -49,9 +49,7 @@ public sealed class ProbeFactory(LifeboatConfig config, HttpClient http, Func<st
         : throw new InvalidOperationException("probe without a kind");
 
     private TimeSpan RpoOf(string resource) =>
-        config.Resources.FirstOrDefault(r => r.Name == resource)?.Rpo
-        ?? config.Tables.FirstOrDefault(r => r.Name == resource)?.Rpo
-        ?? TimeSpan.FromMinutes(15);
+        config.All.FirstOrDefault(r => r.Name == resource)?.TargetRpo ?? TimeSpan.FromMinutes(15);
 }
 
 public sealed class HttpProbe(HttpProbeSpec spec, HttpClient http) : IProbe

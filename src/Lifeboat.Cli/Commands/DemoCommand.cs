@@ -43,7 +43,7 @@ public static class DemoCommand
 
         Console.WriteLine($"Lifeboat demo in {root}");
         Console.WriteLine($"  config: {configPath}");
-        var cfg = ConfigLoader.Load(configPath);
+        var cfg = Configs.Load(configPath);
         var res = cfg.Resource("photos");
         using var logs = Cli.Logs(LogLevel.Warning);
         await using var rt = new Runtime(cfg, TimeProvider.System, logs);

@@ -20,7 +20,7 @@ public static class PgCommand
 
     public static async Task<int> BackupAsync(string file, string resource, CancellationToken ct)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var res = cfg.PostgresResource(resource);
         using var logs = Cli.Logs();
         ArchiveOf(cfg, res, out var store);
@@ -41,7 +41,7 @@ public static class PgCommand
 
     public static async Task<int> RestoreAsync(string file, string resource, string targetDir, string? timeText, bool latest, bool start, int? port, CancellationToken ct)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var res = cfg.PostgresResource(resource);
         if (timeText is not null && latest) throw new UserErrorException("give --time or --latest, not both");
         if (timeText is null && !latest) throw new UserErrorException("give --time T (e.g. '2026-11-22 03:00:00+00') or --latest");
@@ -65,7 +65,7 @@ public static class PgCommand
 
     public static async Task<int> VerifyAsync(string file, string? resource, bool json, CancellationToken ct)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var list = resource is null ? cfg.Postgres : [cfg.PostgresResource(resource)];
         if (list.Count == 0) throw new UserErrorException($"{file}: no postgres resources");
         var ok = true;
@@ -102,7 +102,7 @@ public static class PgCommand
 
     public static async Task<int> WalPushAsync(string file, string resource, string path, CancellationToken ct)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var res = cfg.PostgresResource(resource);
         var archive = ArchiveOf(cfg, res, out var store);
         await using var _ = store;
@@ -118,7 +118,7 @@ public static class PgCommand
 
     public static async Task<int> WalFetchAsync(string file, string resource, string name, string dest, CancellationToken ct)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var res = cfg.PostgresResource(resource);
         var archive = ArchiveOf(cfg, res, out var store);
         await using var _ = store;

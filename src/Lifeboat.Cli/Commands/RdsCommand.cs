@@ -12,7 +12,7 @@ public static class RdsCommand
 {
     public static async Task<int> SnapshotAsync(string file, string resourceName, CancellationToken ct, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var res = cfg.RdsResource(resourceName);
         using var logs = Cli.Logs();
         await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);

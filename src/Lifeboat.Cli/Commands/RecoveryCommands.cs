@@ -82,7 +82,7 @@ public static class RecoveryCommands
 
     public static async Task<int> FailoverAsync(string file, string? runbookName, bool yes, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var name = PickRunbook(cfg, runbookName);
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs(LogLevel.Warning);
@@ -124,7 +124,7 @@ public static class RecoveryCommands
     /// </summary>
     public static async Task<int> FailbackAsync(string file, string? runbookName, bool yes, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var name = PickRunbook(cfg, runbookName, n => n.StartsWith("failback", StringComparison.Ordinal), "failback runbook");
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs(LogLevel.Warning);
@@ -247,7 +247,7 @@ public static class RecoveryCommands
 
     public static int Approve(string file, string execution, string? by, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var id = ParseId(execution);
         using var logs = Cli.Logs(LogLevel.Warning);
         using var store = OpenExecutions(cfg, resetState, logs);
@@ -259,7 +259,7 @@ public static class RecoveryCommands
 
     public static int Executions(string file, bool json, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         using var logs = Cli.Logs(LogLevel.Warning);
         using var store = OpenExecutions(cfg, resetState, logs);
         var list = store.List(100);
@@ -283,7 +283,7 @@ public static class RecoveryCommands
 
     public static int Report(string file, string execution, bool json, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         using var logs = Cli.Logs(LogLevel.Warning);
         using var store = OpenExecutions(cfg, resetState, logs);
         var rep = Reports.Build(store, ParseId(execution));
@@ -309,7 +309,7 @@ public static class RecoveryCommands
 
     public static int Plan(string file, string? name)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         var names = name is null ? cfg.Recovery.Runbooks.Keys.ToList() : [cfg.Recovery.Runbook(file, name).Name];
         if (names.Count == 0) throw new UserErrorException($"{file}: the config has no runbooks: section");
         foreach (var n in names) Console.Write(Reports.Plan(cfg.Recovery.Runbooks[n]));

@@ -1,3 +1,4 @@
+using Lifeboat.Providers.Aws.Rds;
 using Lifeboat.Hosting;
 using Lifeboat.Hosting.Kinds;
 using Lifeboat.Core.Config;
@@ -13,7 +14,7 @@ public static class ReplicateCommand
     public static async Task<int> RunAsync(string file, string? resourceName, bool once, bool reverse = false, bool resetState = false, bool deep = false)
     {
         if (deep && !once) throw new UserErrorException("--deep runs with --once; continuous mode runs a deep pass every deep_reconcile_every (default 24h)");
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         using var shutdown = new Cli.Shutdown();
         using var logs = Cli.Logs();
         await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);

@@ -1,3 +1,6 @@
+using Lifeboat.Providers.Postgres;
+using Lifeboat.Providers.Aws.Rds;
+using Lifeboat.Providers.DynamoDb;
 using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Microsoft.Extensions.Logging;
@@ -12,7 +15,7 @@ public static class RestoreCommand
     public static async Task<int> RunAsync(string file, string resourceName, string? prefix, string? toStore, string? toBucket, bool overwrite, CancellationToken ct,
         string? toTable = null, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         switch (cfg.Find(resourceName))
         {
             case PostgresResource:

@@ -32,7 +32,7 @@ public static class ServeCommand
 
     public static async Task<int> RunAsync(string file, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         // validate counts serve's listener only for a config with serve:, checks, rules or runbooks.
         ConfigLoader.CheckListeners(cfg, withServe: true);
         using var shutdown = new Cli.Shutdown();

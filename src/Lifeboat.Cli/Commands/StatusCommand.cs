@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using System.Globalization;
 using System.Text.Json;
 using Lifeboat.Core.Config;
@@ -11,7 +12,7 @@ public static class StatusCommand
 {
     public static int Run(string file, bool json, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         using var logs = Cli.Logs(Microsoft.Extensions.Logging.LogLevel.Warning);
         using var state = new StateStore(cfg.StatePath, new StateOpenOptions(resetState, TimeProvider.System, logs.CreateLogger("lifeboat.state")));
         var now = TimeProvider.System.GetUtcNow();

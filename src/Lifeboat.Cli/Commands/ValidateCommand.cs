@@ -1,3 +1,7 @@
+using Lifeboat.Providers.Postgres;
+using Lifeboat.Providers.DynamoDb;
+using Lifeboat.Providers.Aws.Rds;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 
 namespace Lifeboat.Cli.Commands;
@@ -6,7 +10,7 @@ public static class ValidateCommand
 {
     public static int Run(string file)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         Cost.Input.CostConfig.Load(file); // workload: blocks and prices:, with the cost command's rules
         Console.WriteLine($"{file}: OK ({cfg.Stores.Count} stores, {cfg.Resources.Count + cfg.Tables.Count + cfg.Rds.Count + cfg.Postgres.Count} resources; state {cfg.StatePath})");
         foreach (var r in cfg.Resources)

@@ -1,3 +1,4 @@
+using Lifeboat.Providers.Postgres;
 using System.Text.Json;
 using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
@@ -17,7 +18,7 @@ public static class VerifyCommand
     /// recovery side, e.g. written there during a failover.</summary>
     public static async Task<int> RunAsync(string file, string? resourceName, bool json, CancellationToken ct, bool reverse = false, bool resetState = false)
     {
-        var cfg = ConfigLoader.Load(file);
+        var cfg = Configs.Load(file);
         using var logs = Cli.Logs(Microsoft.Extensions.Logging.LogLevel.Warning);
         await using var rt = new Runtime(cfg, TimeProvider.System, logs, resetState);
         // Every kind (ADR 0010): the named resource of any kind, or all of them.

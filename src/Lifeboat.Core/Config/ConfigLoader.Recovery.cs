@@ -621,6 +621,9 @@ public static partial class ConfigLoader
         return new ReplicationStepSpec(res, action);
     }
 
+    /// <summary>The keys of a <c>restore:</c> step besides <c>resource</c>; each kind declares the ones it takes.</summary>
+    private static readonly string[] RestoreStepKeys = ["prefix", "to_store", "to_bucket", "to_table", "overwrite", "point_in_time", "exact", "target_dir", "port"];
+
     private static RestoreStepSpec ReadRestoreStep(YamlMap s, string k, Dictionary<string, StoreConfig> stores, IReadOnlySet<string> resources)
     {
         var r = s.Map(k);
@@ -630,6 +633,7 @@ public static partial class ConfigLoader
         if (r.Has("to_store")) { toStore = r.String("to_store"); if (!stores.ContainsKey(toStore)) throw r.Error("to_store", $"store '{toStore}' is not defined (stores: {string.Join(", ", stores.Keys)})"); }
         var spec = new RestoreStepSpec(res, r.OptString("prefix"), toStore, r.OptString("to_bucket"), r.OptString("to_table"), r.OptBool("overwrite") ?? false, r.OptString("point_in_time"))
         {
+            Exact = r.OptBool("exact") ?? false,
             // postgres resources: a point-in-time restore into a new data directory (relative to the config file),
             // started on `port` when given.
             TargetDir = r.OptString("target_dir") is { } dir ? System.IO.Path.GetFullPath(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(r.File)) ?? ".", dir)) : null,
@@ -637,20 +641,21 @@ public static partial class ConfigLoader
         };
         if (spec.PointInTime is { } pit && pit != "latest" && !DateTimeOffset.TryParse(pit, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out _))
             throw r.Error("point_in_time", $"expected 'latest' or a time like 2026-11-22T03:00:00Z, got '{pit}'");
-        if ((spec.PointInTime is null) != (spec.TargetDir is null))
-            throw r.Error(spec.PointInTime is null ? "target_dir" : "point_in_time", "a point-in-time restore (postgres resources) needs both point_in_time and target_dir");
         if (KindOf(resources, res) is { } kind)
         {
-            // What the kind can restore is checked here, so a failover never finds out half-way (ADR 0010).
-            if (!kind.Capabilities.Restore)
+            // What the kind can restore, and with which keys, is checked here (its capabilities), so a failover never
+            // finds out half-way (ADR 0010).
+            var caps = kind.Capabilities;
+            if (!caps.Restore)
                 throw r.Error("resource", $"'{res}' is a {kind.Type} resource, which a restore step cannot restore (restorable: {Having(resources, c => c.Restore)})");
-            if (kind.Capabilities.PointInTime && spec.PointInTime is null)
-                throw r.Error("resource", $"'{res}' is a {kind.Type} resource: its restore is point in time; give point_in_time (a time or 'latest') and target_dir");
-            if (!kind.Capabilities.PointInTime && spec.PointInTime is not null)
-                throw r.Error("point_in_time", $"'{res}' is a {kind.Type} resource: point_in_time is for kinds restored to a point in time ({Having(resources, c => c.PointInTime)})");
-            if (spec.ToTable is not null && kind is not TableResource) throw r.Error("to_table", $"'{res}' is a {kind.Type} resource: to_table is for table resources");
-            if (spec.ToBucket is not null && kind is not BucketResource) throw r.Error("to_bucket", $"'{res}' is a {kind.Type} resource: to_bucket is for bucket resources");
-            if (spec.Prefix is not null && kind is not BucketResource) throw r.Error("prefix", $"'{res}' is a {kind.Type} resource: prefix is for bucket resources");
+            foreach (var key in RestoreStepKeys)
+                if (r.Has(key) && !caps.RestoreKeys.Contains(key))
+                    throw r.Error(key, $"'{res}' is a {kind.Type} resource: {key} is for {(Having(resources, c => c.Restore && c.RestoreKeys.Contains(key)) is var h && h == "none" ? "other kinds (no resource of this config takes it)" : h)}" +
+                                       (key is "point_in_time" or "exact" && kind.Type is "bucket" or "table" ? " (give the resource history: to restore it to a point in time)" : ""));
+            if (caps.RestoreRequired.Where(k => !r.Has(k)).ToList() is { Count: > 0 } missing)
+                throw r.Error(missing.Count == caps.RestoreRequired.Count ? "resource" : missing[0],
+                    $"'{res}' is a {kind.Type} resource: its restore step needs {string.Join(" and ", caps.RestoreRequired)}" +
+                    (caps.RestoreRequired.Contains("point_in_time") ? " (its restore is point in time: a time or 'latest')" : ""));
         }
         r.EnsureNoUnknownKeys();
         return spec;

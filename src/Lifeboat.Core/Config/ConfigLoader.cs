@@ -16,11 +16,13 @@ public static partial class ConfigLoader
         ["route53"] = StoreType.Route53,
     };
 
-    public static LifeboatConfig Load(string file) => Build(YamlMap.Load(file), file);
+    /// <summary>Loads <paramref name="file"/>. <paramref name="kinds"/>: the resource kinds besides buckets (the hosting
+    /// layer's registry, <c>Lifeboat.Hosting.Configs</c>); without them only bucket resources are known.</summary>
+    public static LifeboatConfig Load(string file, IReadOnlyList<IResourceKindReader>? kinds = null) => Build(YamlMap.Load(file), file, kinds ?? []);
 
-    public static LifeboatConfig Parse(string file, string text) => Build(YamlMap.Parse(file, text), file);
+    public static LifeboatConfig Parse(string file, string text, IReadOnlyList<IResourceKindReader>? kinds = null) => Build(YamlMap.Parse(file, text), file, kinds ?? []);
 
-    private static LifeboatConfig Build(YamlMap root, string file)
+    private static LifeboatConfig Build(YamlMap root, string file, IReadOnlyList<IResourceKindReader> kinds)
     {
         var baseDir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file)) ?? ".";
         var statePath = root.OptString("state") ?? ".lifeboat/state.db";
@@ -37,43 +39,20 @@ public static partial class ConfigLoader
             }
         }
 
+        var readers = kinds.ToDictionary(k => k.Type, StringComparer.Ordinal);
+        var context = new ConfigReadContext(stores);
         var resources = new List<BucketResource>();
-        var tables = new List<TableResource>();
-        var postgres = new List<PostgresResource>();
-        var rds = new List<RdsResource>();
         var names = new ResourceNames();
         var all = new List<ResourceConfig>();
         foreach (var r in root.OptListOfMaps("resources"))
         {
-            string name;
-            if (ResourceType(r) == "postgres")
-            {
-                var pg = ReadPostgresResource(r, stores);
-                postgres.Add(pg);
-                name = pg.Name;
-            }
-            else if (ResourceType(r) == "rds")
-            {
-                var x = ReadRdsResource(r, stores);
-                rds.Add(x);
-                name = x.Name;
-            }
-            else if (ResourceType(r) == "table")
-            {
-                var t = ReadTableResource(r, stores);
-                tables.Add(t);
-                name = t.Name;
-            }
-            else
-            {
-                var b = ReadResource(r, stores);
-                resources.Add(b);
-                name = b.Name;
-            }
-            if (!names.Add(name)) throw r.Error("name", $"duplicate resource name '{name}'");
-            all.Add(postgres.LastOrDefault(x => x.Name == name) ?? rds.LastOrDefault(x => x.Name == name) ?? tables.LastOrDefault(x => x.Name == name)
-                ?? (ResourceConfig)resources.Last(x => x.Name == name));
-            names.Kinds[name] = all[^1];
+            // Each kind reads its own keys (ADR 0010); buckets are the engine's own kind.
+            var type = ResourceType(r, readers);
+            var res = type == "bucket" ? ReadResource(r, stores) : readers[type].Read(r, context);
+            if (!names.Add(res.Name)) throw r.Error("name", $"duplicate resource name '{res.Name}'");
+            if (res is BucketResource b) resources.Add(b);
+            all.Add(res);
+            names.Kinds[res.Name] = res;
         }
 
         MetricsConfig? metrics = null;
@@ -89,7 +68,7 @@ public static partial class ConfigLoader
         var recovery = ReadRecovery(root, stores, names);
         root.EnsureNoUnknownKeys();
         CheckListenerConflicts(resources, file);
-        var cfg = new LifeboatConfig(file, statePath, stores, resources, metrics) { Tables = tables, Postgres = postgres, Rds = rds, Recovery = recovery, All = all };
+        var cfg = new LifeboatConfig(file, statePath, stores, resources, metrics) { Recovery = recovery, All = all };
         // serve's listener counts when the config is meant for serve (`serve` checks again at its start in any case).
         CheckListeners(cfg, withServe: root.Has("serve") || recovery.Checks.Count + recovery.Rules.Count + recovery.Runbooks.Count > 0);
         return cfg;
@@ -136,16 +115,25 @@ public static partial class ConfigLoader
         return store;
     }
 
-    private static readonly Dictionary<string, string> ResourceTypes = new() { ["bucket"] = "bucket", ["table"] = "table", ["postgres"] = "postgres", ["rds"] = "rds" };
-
-    private static string ResourceType(YamlMap r)
+    private static string ResourceType(YamlMap r, Dictionary<string, IResourceKindReader> readers)
     {
         var typeNode = r.Raw("type");
         var type = r.OptString("type") ?? "bucket";
-        if (!ResourceTypes.ContainsKey(type))
-            throw r.Error(typeNode!, r.Join("type"), $"resource type '{type}' is not supported by this version (supported: {string.Join(", ", ResourceTypes.Keys)})");
+        if (type != "bucket" && !readers.ContainsKey(type))
+            throw r.Error(typeNode!, r.Join("type"), $"resource type '{type}' is not supported by this version (supported: {string.Join(", ", ["bucket", .. readers.Keys])})");
         return type;
     }
+
+    // The readers of the keys every kind shares, for the kinds' own readers (ConfigReadContext).
+    internal static string ResourceNameOf(YamlMap r) => ResourceName(r);
+    internal static string StoreRefOf(YamlMap m, IReadOnlyDictionary<string, StoreConfig> stores) => ReadStoreRef(m, stores);
+    internal static Location LocationOf(YamlMap m, IReadOnlyDictionary<string, StoreConfig> stores) => ReadLocation(m, stores);
+    internal static DeletePolicy DeletesOf(YamlMap r) => ReadDeletes(r);
+    internal static HistoryConfig? HistoryOf(YamlMap r, IReadOnlyDictionary<string, StoreConfig> stores, bool table) => ReadHistory(r, stores, table);
+    internal static void RefuseHistoryOf(YamlMap r, string why) => RefuseHistory(r, why);
+    internal static string? UrlOf(YamlMap m, string key) => ReadUrl(m, key);
+    internal static string RegionOf(YamlMap m, string key) => ReadRegion(m, key);
+    internal static string TypeNameOf(StoreType t) => TypeName(t);
 
     private static string ResourceName(YamlMap r)
     {
@@ -168,72 +156,9 @@ public static partial class ConfigLoader
         };
     }
 
-    private static TableResource ReadTableResource(YamlMap r, Dictionary<string, StoreConfig> stores)
-    {
-        var name = ResourceName(r);
-        ResourceType(r);
-        var source = ReadTableLocation(r.Map("source"), stores);
-        var target = ReadTableLocation(r.Map("target"), stores);
-        if (source.Store == target.Store && source.Table == target.Table)
-            throw r.Error("target", "source and target are the same table: the copy would replicate itself");
-
-        var exclude = r.OptStringList("exclude_attributes");
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < exclude.Count; i++)
-        {
-            if (exclude[i].Length == 0) throw r.Error("exclude_attributes", $"item {i + 1} is empty: name an attribute");
-            if (!seen.Add(exclude[i])) throw r.Error("exclude_attributes", $"'{exclude[i]}' is listed twice");
-        }
-
-        var res = new TableResource(
-            name, source, target,
-            CreateTarget: r.OptBool("create_target") ?? false,
-            ExcludeAttributes: exclude,
-            Deletes: ReadDeletes(r),
-            Rpo: r.OptDuration("rpo", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(15),
-            Concurrency: r.OptInt("concurrency", 1, 64) ?? 4,
-            Where: new ConfigLocation(r.File, r.Node.Start.Line, r.Path),
-            Canary: ReadCanary(r)) { History = ReadHistory(r, stores, table: true) };
-        r.EnsureNoUnknownKeys();
-        return res;
-    }
-
-    private static TableCanary? ReadCanary(YamlMap r)
-    {
-        var node = r.Raw("canary");
-        if (node is null) return null;
-        var where = new ConfigLocation(r.File, node.Start.Line, r.Join("canary"));
-        if (node is YamlDotNet.RepresentationModel.YamlScalarNode)
-            return new TableCanary(r.OptDuration("canary", TimeSpan.FromSeconds(1)) ?? throw r.Error("canary", "expected a duration such as 10s"), null, where);
-        var m = r.Map("canary");
-        var every = m.OptDuration("every", TimeSpan.FromSeconds(1)) ?? throw m.Error("every", "is required (how often to write the canary, e.g. 10s)");
-        Dictionary<string, string>? key = null;
-        if (m.OptMap("key") is { } k)
-        {
-            key = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var name in k.Keys.ToList()) key[name] = k.String(name);
-            if (key.Count is 0 or > 2) throw m.Error("key", "name the table's key attributes (one or two) with the canary's values");
-            k.EnsureNoUnknownKeys();
-        }
-        m.EnsureNoUnknownKeys();
-        return new TableCanary(every, key, where);
-    }
-
-    private static TableLocation ReadTableLocation(YamlMap m, Dictionary<string, StoreConfig> stores)
-    {
-        var store = ReadStoreRef(m, stores);
-        if (stores[store].Type != StoreType.DynamoDb)
-            throw m.Error("store", $"store '{store}' is of type {TypeName(stores[store].Type)}: a table resource needs a dynamodb store");
-        var table = m.String("table");
-        if (table.Length is < 3 or > 255 || table.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
-            throw m.Error("table", $"'{table}' is not a valid DynamoDB table name (3 to 255 letters, digits, '-', '_' or '.')");
-        m.EnsureNoUnknownKeys();
-        return new TableLocation(store, table, new ConfigLocation(m.File, m.Node.Start.Line, m.Path));
-    }
-
     private static string TypeName(StoreType t) => StoreTypes.First(kv => kv.Value == t).Key;
 
-    private static string ReadStoreRef(YamlMap m, Dictionary<string, StoreConfig> stores)
+    private static string ReadStoreRef(YamlMap m, IReadOnlyDictionary<string, StoreConfig> stores)
     {
         var store = m.String("store");
         if (!stores.ContainsKey(store))
@@ -243,10 +168,9 @@ public static partial class ConfigLoader
         return store;
     }
 
-    private static BucketResource ReadResource(YamlMap r, Dictionary<string, StoreConfig> stores)
+    private static BucketResource ReadResource(YamlMap r, IReadOnlyDictionary<string, StoreConfig> stores)
     {
         var name = ResourceName(r);
-        ResourceType(r);
 
         var source = ReadLocation(r.Map("source"), stores);
         var target = ReadLocation(r.Map("target"), stores);
@@ -306,7 +230,7 @@ public static partial class ConfigLoader
         return r.OptDuration(key, TimeSpan.FromMinutes(1));
     }
 
-    private static Location ReadLocation(YamlMap m, Dictionary<string, StoreConfig> stores)
+    private static Location ReadLocation(YamlMap m, IReadOnlyDictionary<string, StoreConfig> stores)
     {
         var store = ReadStoreRef(m, stores);
         if (stores[store].Type == StoreType.DynamoDb)
@@ -355,7 +279,7 @@ public static partial class ConfigLoader
     /// <summary><c>history:</c> of a bucket or table resource (ADR 0011). A table's history needs an object store
     /// (<c>store</c> + <c>bucket</c>); <c>lock:</c> needs a separate history bucket in an s3 store (a bucket created with
     /// Object Lock; checked online by <c>validate --online</c> and at start-up).</summary>
-    private static HistoryConfig? ReadHistory(YamlMap r, Dictionary<string, StoreConfig> stores, bool table)
+    private static HistoryConfig? ReadHistory(YamlMap r, IReadOnlyDictionary<string, StoreConfig> stores, bool table)
     {
         if (r.OptMap("history") is not { } h) return null;
         var where = new ConfigLocation(h.File, h.Node.Start.Line, h.Path);

@@ -74,7 +74,12 @@ public sealed record BucketResource(
     YamlMap? Workload = null) : ResourceConfig(Name, Where)
 {
     public override string Type => "bucket";
-    public override ResourceCapabilities Capabilities => History is null ? Replicated : ReplicatedWithHistory;
+    public override ResourceCapabilities Capabilities => History is null ? Caps : CapsWithHistory;
+    public override TimeSpan? TargetRpo => Rpo;
+
+    private static readonly ResourceCapabilities Caps = Replicated("prefix", "to_bucket");
+    private static readonly ResourceCapabilities CapsWithHistory = WithHistory(Caps);
+
     public override string Describe() =>
         $"bucket {Source.Store}/{Source.Bucket}/{Source.Prefix} -> {Target.Store}/{Target.Bucket}/{Target.Prefix}{(Events is null ? "" : $", events on {Events.Listen}{Events.Path}")}";
 
@@ -88,45 +93,6 @@ public sealed record BucketResource(
     public HistoryConfig? History { get; init; }
 }
 
-/// <summary>A DynamoDB table in a <c>type: dynamodb</c> store.</summary>
-public sealed record TableLocation(string Store, string Table, ConfigLocation Where);
-
-/// <summary>
-/// A <c>type: table</c> resource: a DynamoDB table replicated from its stream into a table of another store.
-/// <see cref="CreateTarget"/> creates the target with the source's keys, indexes and billing mode when it is absent;
-/// <see cref="ExcludeAttributes"/> are left out of every copied item (never key attributes);
-/// <see cref="Concurrency"/> is the number of parallel Scan segments (and writers) of the initial sync;
-/// <see cref="Canary"/> optionally writes a marker item to the source every so often and times its arrival.
-/// </summary>
-public sealed record TableResource(
-    string Name,
-    TableLocation Source,
-    TableLocation Target,
-    bool CreateTarget,
-    IReadOnlyList<string> ExcludeAttributes,
-    DeletePolicy Deletes,
-    TimeSpan Rpo,
-    int Concurrency,
-    ConfigLocation Where,
-    TableCanary? Canary = null) : ResourceConfig(Name, Where)
-{
-    public override string Type => "table";
-    public override ResourceCapabilities Capabilities => History is null ? Replicated : ReplicatedWithHistory;
-
-    /// <summary><c>history:</c>: archived stream changes and periodic snapshots (ADR 0011); null = a mirror only.</summary>
-    public HistoryConfig? History { get; init; }
-    public override string Describe() => $"table {Source.Store}/{Source.Table} -> {Target.Store}/{Target.Table} (stream)";
-}
-
-/// <summary>
-/// <c>canary: 10s</c> or <c>canary: { every: 10s, key: { pk: lifeboat-canary } }</c>: while replicating
-/// continuously, Lifeboat writes a small marker item with this key to the source every <see cref="Every"/> and
-/// measures when it is durable on the target. <see cref="Key"/> gives a value per key attribute as text (converted
-/// to the attribute's type from the table's definition); null = every key attribute is "lifeboat-canary" (0 for a
-/// number).
-/// </summary>
-public sealed record TableCanary(TimeSpan Every, IReadOnlyDictionary<string, string>? Key, ConfigLocation Where);
-
 public sealed record MetricsConfig(IPEndPoint Listen)
 {
     public ConfigLocation? Where { get; init; }
@@ -139,27 +105,24 @@ public sealed partial record LifeboatConfig(
     IReadOnlyList<BucketResource> Resources,
     MetricsConfig? Metrics)
 {
-    /// <summary>The <c>type: table</c> resources (DynamoDB), kept apart from the bucket resources in
-    /// <see cref="Resources"/>; resource names are unique across both.</summary>
-    public IReadOnlyList<TableResource> Tables { get; init; } = [];
-
-    /// <summary>The <c>type: postgres</c> resources (WAL shipping and base backups).</summary>
-    public IReadOnlyList<PostgresResource> Postgres { get; init; } = [];
-
-    public PostgresResource PostgresResource(string name) =>
-        Postgres.FirstOrDefault(r => r.Name == name)
-        ?? throw new UserErrorException($"{File}: no postgres resource named '{name}' (postgres resources: {string.Join(", ", Postgres.Select(r => r.Name))})");
-
-    /// <summary>Every resource of every kind, in the order of the config file (ADR 0010): what commands iterate. The
-    /// per-kind lists (<see cref="Resources"/>, <see cref="Tables"/>, <see cref="Postgres"/>, <see cref="Rds"/>) are
-    /// views of it for code that works on one kind.</summary>
+    /// <summary>Every resource of every kind, in the order of the config file (ADR 0010): what commands iterate.
+    /// <see cref="Resources"/> (buckets) and the providers' views (<c>Tables</c>, <c>Postgres</c>, <c>Rds</c>, extension
+    /// members in each provider) are views of it for code that works on one kind.</summary>
     public IReadOnlyList<ResourceConfig> All
     {
-        get => _all ?? [.. Resources, .. Tables, .. Postgres, .. Rds];
+        get => _all ?? Resources;
         init => _all = value;
     }
 
     private readonly IReadOnlyList<ResourceConfig>? _all;
+
+    /// <summary>The resources of one kind, in config order.</summary>
+    public IReadOnlyList<T> Of<T>() where T : ResourceConfig => All.OfType<T>().ToList();
+
+    /// <summary>The resource of kind <typeparamref name="T"/> named; a user error listing that kind's resources.</summary>
+    public T Find<T>(string name, string kind) where T : ResourceConfig =>
+        All.OfType<T>().FirstOrDefault(r => r.Name == name)
+        ?? throw new UserErrorException($"{File}: no {kind} resource named '{name}' ({kind} resources: {(Of<T>().Count == 0 ? "none" : string.Join(", ", Of<T>().Select(r => r.Name)))})");
 
     /// <summary>The resource named, of any kind; a user error listing every resource when there is none.</summary>
     public ResourceConfig Find(string name) =>
@@ -169,22 +132,9 @@ public sealed partial record LifeboatConfig(
     /// <summary>checks:, rules:, runbooks: and serve: (detection and failover).</summary>
     public RecoveryConfig Recovery { get; init; } = RecoveryConfig.Empty;
 
-    public TableResource Table(string name) =>
-        Tables.FirstOrDefault(r => r.Name == name)
-        ?? throw new UserErrorException($"{File}: no table resource named '{name}' (tables: {string.Join(", ", Tables.Select(r => r.Name))})");
-
     public BucketResource Resource(string name) =>
         Resources.FirstOrDefault(r => r.Name == name)
         ?? throw new UserErrorException($"{File}: no resource named '{name}' (resources: {string.Join(", ", Resources.Select(r => r.Name))})");
 
     public IReadOnlyList<BucketResource> Select(string? name) => name is null ? Resources : [Resource(name)];
-
-    /// <summary>Every resource (null), or the one bucket or table resource named.</summary>
-    public (IReadOnlyList<BucketResource> Buckets, IReadOnlyList<TableResource> Tables) SelectAny(string? name)
-    {
-        if (name is null) return (Resources, Tables);
-        if (Resources.FirstOrDefault(r => r.Name == name) is { } b) return ([b], []);
-        if (Tables.FirstOrDefault(r => r.Name == name) is { } t) return ([], [t]);
-        throw new UserErrorException($"{File}: no resource named '{name}' (resources: {string.Join(", ", Resources.Select(r => r.Name).Concat(Tables.Select(r => r.Name)))})");
-    }
 }

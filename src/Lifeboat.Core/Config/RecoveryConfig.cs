@@ -91,6 +91,9 @@ public sealed record RestoreStepSpec(string Resource, string? Prefix, string? To
     public string? TargetDir { get; init; }
     /// <summary>postgres: start the restored server on this port and wait until it accepts connections.</summary>
     public int? Port { get; init; }
+    /// <summary>buckets and tables with history, restored to a point in time: also delete what did not exist then
+    /// (<c>exact: true</c>; by default a restore into a non-empty place deletes nothing).</summary>
+    public bool Exact { get; init; }
 }
 
 public sealed record ApprovalStepSpec(string? Message) : StepSpec;

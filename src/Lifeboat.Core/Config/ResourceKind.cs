@@ -24,6 +24,13 @@ public sealed record ResourceCapabilities(
     bool PointInTime,
     bool Verify = true)
 {
+    /// <summary>The keys a runbook <c>restore:</c> step may give for this kind (besides <c>resource</c>); a key of
+    /// another kind is refused by <c>validate</c> at the step.</summary>
+    public IReadOnlySet<string> RestoreKeys { get; init; } = new HashSet<string>();
+
+    /// <summary>The keys a <c>restore:</c> step of this kind must give (postgres: point_in_time and target_dir).</summary>
+    public IReadOnlySet<string> RestoreRequired { get; init; } = new HashSet<string>();
+
     public static string Name(ReplicationAction a) => a.ToString().ToLowerInvariant();
     public static string Name(StatusFigure f) => f.ToString().ToLowerInvariant();
 }
@@ -42,14 +49,67 @@ public abstract record ResourceConfig(string Name, ConfigLocation Where)
     /// <summary>One line for start-up logs and listings: where it is protected from and to.</summary>
     public abstract string Describe();
 
+    /// <summary>The recovery point objective configured for it (<c>rpo:</c>), for alarms; null when the kind has none.</summary>
+    public virtual TimeSpan? TargetRpo => null;
+
     protected static IReadOnlySet<T> Set<T>(params T[] items) => new HashSet<T>(items);
 
     /// <summary>The capabilities of the kinds that replicate changes (buckets, tables): every replication action, every
     /// figure, restore, no point in time.</summary>
-    protected static readonly ResourceCapabilities Replicated = new(true,
+    protected static ResourceCapabilities Replicated(params string[] restoreKeys) => new(true,
         Set(ReplicationAction.Pause, ReplicationAction.Resume, ReplicationAction.Stop, ReplicationAction.Reverse),
-        Set(StatusFigure.Lag, StatusFigure.Rpo, StatusFigure.Backlog, StatusFigure.Failed), Restore: true, PointInTime: false);
+        Set(StatusFigure.Lag, StatusFigure.Rpo, StatusFigure.Backlog, StatusFigure.Failed), Restore: true, PointInTime: false)
+    {
+        RestoreKeys = Set(["to_store", "overwrite", .. restoreKeys]),
+    };
 
-    /// <summary><see cref="Replicated"/> with <c>history:</c>: restores to a point in time too.</summary>
-    protected static readonly ResourceCapabilities ReplicatedWithHistory = Replicated with { PointInTime = true };
+    /// <summary>A replicated kind with <c>history:</c>: restores to a point in time too (<c>point_in_time</c> and
+    /// <c>exact</c> on a restore step).</summary>
+    protected static ResourceCapabilities WithHistory(ResourceCapabilities c) =>
+        c with { PointInTime = true, RestoreKeys = Set([.. c.RestoreKeys, "point_in_time", "exact"]) };
+}
+
+/// <summary>
+/// How one kind of resource reads its configuration (ADR 0010): the provider that implements the kind owns its keys
+/// and their errors. The hosting layer registers the kinds it builds with (<c>Lifeboat.Hosting.ResourceKinds</c>); the
+/// loader dispatches on <c>type:</c> and knows only buckets (the engine's own kind) by itself.
+/// </summary>
+public interface IResourceKindReader
+{
+    /// <summary>The <c>type:</c> value of the kind.</summary>
+    string Type { get; }
+
+    ResourceConfig Read(YamlMap resource, ConfigReadContext context);
+}
+
+/// <summary>What a kind's reader may use while reading its resource: the stores, and the readers of the keys every
+/// kind shares (name, store references, locations, deletes, history, URLs and regions), with their errors.</summary>
+public sealed class ConfigReadContext(IReadOnlyDictionary<string, StoreConfig> stores)
+{
+    public IReadOnlyDictionary<string, StoreConfig> Stores { get; } = stores;
+
+    /// <summary><c>name:</c>, checked; and <c>type:</c> checked against the registered kinds.</summary>
+    public string Name(YamlMap r) => ConfigLoader.ResourceNameOf(r);
+
+    /// <summary>A <c>store:</c> reference to a defined store.</summary>
+    public string StoreRef(YamlMap m) => ConfigLoader.StoreRefOf(m, Stores);
+
+    /// <summary>A bucket location (<c>store</c>, <c>bucket</c>, <c>prefix</c>) in an s3 or file store.</summary>
+    public Location Location(YamlMap m) => ConfigLoader.LocationOf(m, Stores);
+
+    public DeletePolicy Deletes(YamlMap r) => ConfigLoader.DeletesOf(r);
+
+    /// <summary><c>history:</c> (ADR 0011); <paramref name="table"/>: with snapshots, and a store required.</summary>
+    public HistoryConfig? History(YamlMap r, bool table) => ConfigLoader.HistoryOf(r, Stores, table);
+
+    /// <summary>Refuses <c>history:</c> on a kind that keeps its history another way, saying where it is.</summary>
+    public void RefuseHistory(YamlMap r, string why) => ConfigLoader.RefuseHistoryOf(r, why);
+
+    public string? Url(YamlMap m, string key) => ConfigLoader.UrlOf(m, key);
+
+    public string Region(YamlMap m, string key) => ConfigLoader.RegionOf(m, key);
+
+    public string TypeName(StoreType t) => ConfigLoader.TypeNameOf(t);
+
+    public static ConfigLocation Where(YamlMap m) => new(m.File, m.Node.Start.Line, m.Path);
 }

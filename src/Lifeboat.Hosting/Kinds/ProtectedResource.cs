@@ -1,3 +1,4 @@
+using Lifeboat.Providers.Postgres;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Replication;
 using Lifeboat.Core.State;
@@ -43,6 +44,14 @@ public sealed record OnceOptions(bool Deep = false, Func<string, Func<IProgress<
 /// </summary>
 public static class ResourceKinds
 {
+    /// <summary>The kinds besides buckets (the engine's own): each provider reads its own config keys. One line per kind.</summary>
+    public static IReadOnlyList<IResourceKindReader> Readers { get; } =
+    [
+        new TableKind(),
+        new Providers.Postgres.PostgresKind(),
+        new RdsKind(),
+    ];
+
     /// <param name="claim">What forward replication does with the target's claim marker (ADR 0009).</param>
     public static IProtectedResource Create(Runtime rt, ResourceConfig config, ReplicationSupervisor? routes = null, ClaimMode claim = ClaimMode.Claim) => config switch
     {

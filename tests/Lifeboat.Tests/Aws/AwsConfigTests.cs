@@ -1,3 +1,5 @@
+using Lifeboat.Providers.Aws.Rds;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Xunit;
 
@@ -14,7 +16,7 @@ public sealed class AwsConfigTests
     [Fact]
     public void RdsResourceAndRoute53Store_AreRead()
     {
-        var cfg = ConfigLoader.Parse("c.yaml", Stores + """
+        var cfg = Configs.Parse("c.yaml", Stores + """
 
             resources:
               - name: billing-rds
@@ -58,7 +60,7 @@ public sealed class AwsConfigTests
             """;
         if (!text.Contains("target_region", StringComparison.Ordinal)) text += "\n    target_region: us-west-2";
         if (!text.Contains("keep:", StringComparison.Ordinal)) text += "\n    keep: 3";
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("c.yaml", text));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("c.yaml", text));
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
         Assert.StartsWith("c.yaml:", e.Message, StringComparison.Ordinal);
     }
@@ -70,14 +72,14 @@ public sealed class AwsConfigTests
     [InlineData("r53: { type: route53, hosted_zone_id: Z1, bucket: x }", "bucket")]
     public void Route53StoreErrors(string store, string message)
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("c.yaml", "stores:\n  " + store + "\n"));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("c.yaml", "stores:\n  " + store + "\n"));
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Route53Store_AcceptsTheHostedZonePrefix()
     {
-        var cfg = ConfigLoader.Parse("c.yaml", "stores:\n  r53: { type: route53, hosted_zone_id: /hostedzone/Z9 }\n");
+        var cfg = Configs.Parse("c.yaml", "stores:\n  r53: { type: route53, hosted_zone_id: /hostedzone/Z9 }\n");
         Assert.Equal("Z9", cfg.Stores["r53"].HostedZoneId);
     }
 }

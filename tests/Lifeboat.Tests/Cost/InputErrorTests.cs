@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Cost.Input;
 using Lifeboat.Cost.Prices;
@@ -184,9 +185,9 @@ public sealed class InputErrorTests
     [Fact]
     public void Main_config_loader_accepts_workload_and_prices_and_rejects_a_malformed_prices_value()
     {
-        var ok = ConfigLoader.Parse("l.yaml", Stores + "\n      writes_per_month: 1000\n      avg_object_size: 1KB\nprices:\n  s3: { storage_gb_month: 0.01 }\n");
+        var ok = Configs.Parse("l.yaml", Stores + "\n      writes_per_month: 1000\n      avg_object_size: 1KB\nprices:\n  s3: { storage_gb_month: 0.01 }\n");
         Assert.NotNull(ok.Resources.Single().Workload);
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("l.yaml", Stores + "\n      writes_per_month: 1000\nprices: [a, b]\n"));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("l.yaml", Stores + "\n      writes_per_month: 1000\nprices: [a, b]\n"));
         AssertAt(e, "l.yaml", 10, "prices", "expected a price file path or a mapping");
     }
 }

@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using System.Net;
 using System.Net.Sockets;
 using Lifeboat.Abstractions;
@@ -275,7 +276,7 @@ public sealed class BindUpdateTests
             stores:
               zone: {"{"} type: dns, server: {Bind.Server}, zone: {Bind.Zone}, tsig_key_file: keys/update.key {"}"}
             """);
-        var cfg = ConfigLoader.Load(cfgFile);
+        var cfg = Configs.Load(cfgFile);
         IDnsRecordStore store = DnsStores.Create(cfg.Stores["zone"], TimeProvider.System);
         Assert.Equal("zone", store.Name);
         var name = Fqdn("cfg");

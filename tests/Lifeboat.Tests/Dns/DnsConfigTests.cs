@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;
@@ -19,7 +20,7 @@ public sealed class DnsConfigTests
     public void DnsStore_ParsesWithDefaults()
     {
         using var dir = new TempDir();
-        var cfg = ConfigLoader.Load(Write(dir, "{ type: dns, server: 127.0.0.1:5354, zone: Example.Internal., tsig_key_file: keys/update.key }"));
+        var cfg = Configs.Load(Write(dir, "{ type: dns, server: 127.0.0.1:5354, zone: Example.Internal., tsig_key_file: keys/update.key }"));
         var s = cfg.Stores["zone"];
         Assert.Equal(StoreType.Dns, s.Type);
         var d = s.Dns!;
@@ -42,7 +43,7 @@ public sealed class DnsConfigTests
     public void Server_Forms(string server, string host, int port)
     {
         using var dir = new TempDir();
-        var cfg = ConfigLoader.Load(Write(dir, $"{{ type: dns, server: \"{server}\", zone: example.internal, tsig_key_file: keys/update.key, transport: tcp, timeout: 500ms }}"));
+        var cfg = Configs.Load(Write(dir, $"{{ type: dns, server: \"{server}\", zone: example.internal, tsig_key_file: keys/update.key, transport: tcp, timeout: 500ms }}"));
         Assert.Equal(host, cfg.Stores["zone"].Dns!.Host);
         Assert.Equal(port, cfg.Stores["zone"].Dns!.Port);
         Assert.Equal(DnsTransport.Tcp, cfg.Stores["zone"].Dns!.Transport);
@@ -61,7 +62,7 @@ public sealed class DnsConfigTests
     {
         using var dir = new TempDir();
         var file = Write(dir, store);
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(file));
+        var e = Assert.Throws<ConfigException>(() => Configs.Load(file));
         Assert.StartsWith($"{file}:2:", e.Message);
         Assert.Contains(key, e.Message);
         Assert.Contains(message, e.Message);
@@ -73,7 +74,7 @@ public sealed class DnsConfigTests
         using var dir = new TempDir();
         var file = Write(dir, "{ type: dns, server: 127.0.0.1, zone: example.internal, tsig_key_file: keys/update.key }");
         File.WriteAllText(Path.Combine(dir.Path, "keys", "update.key"), Key.Replace("hmac-sha256", "hmac-md5"));
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(file));
+        var e = Assert.Throws<ConfigException>(() => Configs.Load(file));
         Assert.StartsWith($"{Path.Combine(dir.Path, "keys", "update.key")}:2:12:", e.Message);
     }
 
@@ -83,7 +84,7 @@ public sealed class DnsConfigTests
         using var dir = new TempDir();
         var file = Write(dir, "{ type: dns, server: 127.0.0.1, zone: example.internal, tsig_key_file: keys/update.key }\n  files: { type: file, path: f }",
             "resources:\n  - name: r\n    source: { store: zone, bucket: a }\n    target: { store: files, bucket: b }\n");
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(file));
+        var e = Assert.Throws<ConfigException>(() => Configs.Load(file));
         Assert.Contains("store 'zone' is of type dns", e.Message);
         Assert.Contains("resources[0].source.store", e.Message);
     }

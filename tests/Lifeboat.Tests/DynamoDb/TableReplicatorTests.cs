@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using System.Globalization;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
@@ -27,7 +28,7 @@ public sealed class TableReplicatorTests : IDisposable
         _dir.Dispose();
     }
 
-    private LifeboatConfig Config(string source, string target, string extra = "") => ConfigLoader.Parse(Path.Combine(_dir.Path, "lifeboat.yaml"), $"""
+    private LifeboatConfig Config(string source, string target, string extra = "") => Configs.Parse(Path.Combine(_dir.Path, "lifeboat.yaml"), $"""
         state: state.db
         stores:
           primary:  {"{"} type: dynamodb, endpoint: {Ddb.Endpoint}, region: us-east-1, access_key_env: LIFEBOAT_TEST_DDB_AK, secret_key_env: LIFEBOAT_TEST_DDB_SK {"}"}
@@ -750,5 +751,5 @@ internal sealed class ShiftedClock : TimeProvider
 internal static class ConfigTestExtensions
 {
     public static LifeboatConfig WithoutCreate(this LifeboatConfig cfg) =>
-        cfg with { Tables = cfg.Tables.Select(t => t with { CreateTarget = false }).ToList() };
+        cfg with { All = cfg.All.Select(r => r is TableResource t ? t with { CreateTarget = false } : r).ToList() };
 }

@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using System.Text;
 using Lifeboat.Abstractions;
 using Lifeboat.Core.Config;
@@ -95,7 +96,7 @@ public sealed class CrashTests
         var (code, output) = LifeboatCli.Run(dir.Path, null, "replicate", "-c", cfg, "--once");
         Assert.True(code == 0, output);
 
-        var config = ConfigLoader.Load(cfg);
+        var config = Configs.Load(cfg);
         using var state = new StateStore(config.StatePath);
         var v = await new Verifier(config.Resources[0], src, dst, state).RunAsync(CancellationToken.None);
         Assert.True(v.Ok, string.Join("\n", v.Differences.Take(10)));
@@ -141,7 +142,7 @@ public sealed class CrashTests
             }
         });
         // Continuous mode never ends by itself: each run is killed at a random moment after it made more changes durable.
-        var config = ConfigLoader.Load(cfg);
+        var config = Configs.Load(cfg);
         var durable = Durable(config.StatePath, "files");
         var rng = new Random(11);
         for (var k = 0; k < 4; k++)
@@ -217,7 +218,7 @@ public sealed class CrashTests
         proxy.Open();
         var (code, output) = LifeboatCli.Run(dir.Path, env, "replicate", "-c", cfg, "--once");
         Assert.True(code == 0, output);
-        var config = ConfigLoader.Load(cfg);
+        var config = Configs.Load(cfg);
         using var state = new StateStore(config.StatePath);
         var v = await new Verifier(config.Resources[0], src, s3, state).RunAsync(CancellationToken.None);
         Assert.True(v.Ok, string.Join("\n", v.Differences.Take(10)));

@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using System.Globalization;
 using System.Text;
 using Amazon.DynamoDBv2;
@@ -71,7 +72,7 @@ public sealed class TableCrashTests : IDisposable
         var (s, d) = (await _ddb.ScanAsync(src), await _ddb.ScanAsync(dst));
         DdbTables.AssertSameItems(s, d);
         foreach (var (key, item) in s) Assert.Equal(item["ver"].Text, d[key]["ver"].Text);
-        var config = ConfigLoader.Load(cfg);
+        var config = Configs.Load(cfg);
         using var state = new StateStore(config.StatePath);
         Assert.Equal(0, state.Backlog("orders"));
         Assert.Empty(state.Failed("orders"));
@@ -127,7 +128,7 @@ public sealed class TableCrashTests : IDisposable
         var cfg = _ddb.Config(_dir, src, dst, "    deletes: propagate");
         var (code, output) = LifeboatCli.Run(_dir.Path, _ddb.Env, "replicate", "-c", cfg, "--once");
         Assert.True(code == 0, output);
-        var statePath = ConfigLoader.Load(cfg).StatePath;
+        var statePath = Configs.Load(cfg).StatePath;
         long Applied()
         {
             using var st = new StateStore(statePath);
@@ -150,7 +151,7 @@ public sealed class TableCrashTests : IDisposable
         using var p = LifeboatCli.Start(_dir.Path, _ddb.Env, log, "replicate", "-c", cfg);
         try
         {
-            var config = ConfigLoader.Load(cfg);
+            var config = Configs.Load(cfg);
             await Eventually.TrueAsync(async () =>
             {
                 using var st = new StateStore(config.StatePath);

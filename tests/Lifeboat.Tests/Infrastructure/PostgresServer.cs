@@ -1,3 +1,5 @@
+using Lifeboat.Hosting;
+using Lifeboat.Providers.Postgres;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Lifeboat.Core.Config;
@@ -101,7 +103,7 @@ public sealed class PostgresServer
             rpo: 1m{extra}
         """;
 
-    public static PostgresResource Resource(string yaml, string file = "test.yaml") => ConfigLoader.Parse(file, yaml).Postgres[0];
+    public static PostgresResource Resource(string yaml, string file = "test.yaml") => Configs.Parse(file, yaml).Postgres[0];
 
     public static void Chown(string path) => Proc.Run("chown", ["-R", "postgres:postgres", path], TimeSpan.FromSeconds(30));
 

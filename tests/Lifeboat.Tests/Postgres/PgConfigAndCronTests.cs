@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.Scheduling;
 using Lifeboat.Core.Storage;
@@ -27,7 +28,7 @@ public sealed class PgConfigAndCronTests
     [Fact]
     public void IssueExample_Loads()
     {
-        var cfg = ConfigLoader.Parse("l.yaml", Example);
+        var cfg = Configs.Parse("l.yaml", Example);
         var p = Assert.Single(cfg.Postgres);
         Assert.Equal("main-db", p.Name);
         Assert.Equal(("127.0.0.1", 5432, "lifeboat", "PGPASSWORD", "postgres"), (p.Connection.Host, p.Connection.Port, p.Connection.User, p.Connection.PasswordEnv, p.Connection.Database));
@@ -52,7 +53,7 @@ public sealed class PgConfigAndCronTests
     [InlineData("rpo: 1m", "rpo: 1m\n    slot: Bad-Slot", 11, "slot", "not a valid replication slot name")]
     public void BadInput_NamesFileLineAndKey(string from, string to, int line, string key, string message)
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("c.yaml", Example.Replace(from, to)));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("c.yaml", Example.Replace(from, to)));
         Assert.StartsWith($"c.yaml:{line}:", e.Message);
         Assert.Contains(key, e.Message);
         Assert.Contains(message, e.Message);
@@ -89,7 +90,7 @@ public sealed class PgConfigAndCronTests
     [Fact]
     public async Task Schedule_RunsBackupsAtCronTimes_OnTheInjectedClock()
     {
-        var cfg = ConfigLoader.Parse("l.yaml", Example.Replace("0 3 * * *", "0 */6 * * *"));
+        var cfg = Configs.Parse("l.yaml", Example.Replace("0 3 * * *", "0 */6 * * *"));
         var res = cfg.Postgres[0];
         var clock = new FakeTimeProvider(T("2026-11-22T05:59:00Z"));
         var runs = new List<DateTimeOffset>();

@@ -38,7 +38,7 @@ public sealed class PgRestoreSpoolTests
         }
     }
 
-    private sealed record Archive(string Config, Lifeboat.Core.Config.PostgresResource Res, string Store, List<string> Segments,
+    private sealed record Archive(string Config, Lifeboat.Providers.Postgres.PostgresResource Res, string Store, List<string> Segments,
         DateTimeOffset T, string DumpAtT);
 
     /// <summary>A base backup, then <paramref name="tables"/> tables each in a WAL segment of its own; T is taken after

@@ -311,7 +311,7 @@ public sealed class DetectionTests
         {
             Dir.Sub("src/photos");
             Dir.Sub("dst/photos");
-            Config = ConfigLoader.Load(Dir.File("lifeboat.yaml", AlarmConfig + checks));
+            Config = Configs.Load(Dir.File("lifeboat.yaml", AlarmConfig + checks));
             Runtime = new Runtime(Config, Clock, NullLoggerFactory.Instance);
             Recovery = new RecoveryRuntime(Runtime);
             Recovery.Dispatcher.Started += id => { lock (Started) Started.Add(id); };

@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Core.State;
 using Lifeboat.Core.Traffic;
@@ -17,7 +18,7 @@ public sealed class EngineHarness : IDisposable
         Dir = new TempDir();
         Clock = clock ?? new SleepAwareTimeProvider(new DateTimeOffset(2026, 5, 1, 12, 0, 0, TimeSpan.Zero));
         var file = Dir.File("lifeboat.yaml", "state: state.db\n" + yaml);
-        Config = ConfigLoader.Load(file);
+        Config = Configs.Load(file);
         State = new StateStore(Config.StatePath);
         Executions = new ExecutionStore(Config.StatePath);
         var traffic = new Dictionary<string, IDnsRecordStore>();

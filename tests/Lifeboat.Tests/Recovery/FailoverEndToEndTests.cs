@@ -107,7 +107,7 @@ public sealed class FailoverEndToEndTests
         Assert.True(vc == 0, vout);
 
         // The record points at the primary before the outage.
-        var zone = Providers.Dns.DnsStores.Create(Core.Config.ConfigLoader.Load(cfg).Stores["zone"], TimeProvider.System);
+        var zone = Providers.Dns.DnsStores.Create(Hosting.Configs.Load(cfg).Stores["zone"], TimeProvider.System);
         await zone.SetAsync(new Core.Traffic.DnsRecordSet(record, "A", ["127.0.0.1"], 5), CancellationToken.None);
         Assert.Equal(["127.0.0.1"], bind.Dig(record, "A"));
 

@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -212,7 +213,7 @@ public sealed partial class ConfigFuzzTests
             {
                 try
                 {
-                    ConfigLoader.Parse(File, text);
+                    Configs.Parse(File, text);
                     return ((Exception?)null, (Exception?)null);
                 }
                 catch (Exception e) when (e is ConfigException or UserErrorException) { return (e, null); }
@@ -238,7 +239,7 @@ public sealed partial class ConfigFuzzTests
         var ok = 0;
         foreach (var s in Seeds())
         {
-            try { ConfigLoader.Parse(File, s); ok++; }
+            try { Configs.Parse(File, s); ok++; }
             catch (Exception e) when (e is ConfigException or UserErrorException) { }
         }
         Assert.True(ok >= 4, $"only {ok} example configs load");

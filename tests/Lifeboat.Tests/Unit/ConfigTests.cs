@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Xunit;
 
@@ -25,7 +26,7 @@ public sealed class ConfigTests
     [Fact]
     public void IssueExample_LoadsWithEveryKey()
     {
-        var cfg = ConfigLoader.Parse("/etc/lifeboat/lifeboat.yaml", IssueExample);
+        var cfg = Configs.Parse("/etc/lifeboat/lifeboat.yaml", IssueExample);
         Assert.Equal("/etc/lifeboat/.lifeboat/state.db", cfg.StatePath);
         Assert.Equal(3, cfg.Stores.Count);
         Assert.Equal("http://127.0.0.1:7480", cfg.Stores["primary"].Endpoint);
@@ -46,7 +47,7 @@ public sealed class ConfigTests
     [InlineData("1h30m", DeleteMode.Delayed, 5400)]
     public void Deletes_AcceptsPolicyOrDelay(string value, DeleteMode mode, int seconds)
     {
-        var cfg = ConfigLoader.Parse("c.yaml", IssueExample.Replace("deletes: retain", $"deletes: {value}"));
+        var cfg = Configs.Parse("c.yaml", IssueExample.Replace("deletes: retain", $"deletes: {value}"));
         Assert.Equal(mode, cfg.Resources[0].Deletes.Mode);
         Assert.Equal(TimeSpan.FromSeconds(seconds), cfg.Resources[0].Deletes.Delay);
     }
@@ -59,7 +60,7 @@ public sealed class ConfigTests
     public void DeepReconcileEvery_DefaultsToADay_TakesADuration_OrOff(string? line, int seconds)
     {
         var text = line is null ? IssueExample : IssueExample.Replace("reconcile_every: 10m", "reconcile_every: 10m\n    " + line);
-        var r = ConfigLoader.Parse("c.yaml", text).Resources[0];
+        var r = Configs.Parse("c.yaml", text).Resources[0];
         Assert.Equal(seconds < 0 ? null : TimeSpan.FromSeconds(seconds), r.DeepReconcileEvery);
         Assert.Equal(TimeSpan.FromMinutes(10), r.ReconcileEvery);
     }
@@ -72,7 +73,7 @@ public sealed class ConfigTests
     public void DeepReconcileEvery_BadValue_IsLocated(string value, string message)
     {
         var text = IssueExample.Replace("reconcile_every: 10m", "reconcile_every: 10m\n    deep_reconcile_every: " + value);
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("conf/lifeboat.yaml", text));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("conf/lifeboat.yaml", text));
         Assert.StartsWith("conf/lifeboat.yaml:15:27: resources[0].deep_reconcile_every: ", e.Message, StringComparison.Ordinal);
         Assert.Contains(message, e.Message);
     }
@@ -95,7 +96,7 @@ public sealed class ConfigTests
     {
         var text = IssueExample.Replace(find, replace);
         Assert.NotEqual(IssueExample, text);
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("conf/lifeboat.yaml", text));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("conf/lifeboat.yaml", text));
         Assert.True(e.Message.StartsWith($"conf/lifeboat.yaml:{line}:", StringComparison.Ordinal), $"{what}: {e.Message}");
         Assert.Contains($": {key}: ", e.Message);
         Assert.Contains(message, e.Message);
@@ -104,27 +105,27 @@ public sealed class ConfigTests
     [Fact]
     public void RoleArn_AssumesThroughTheStoresOwnEndpoint_UnlessStsEndpointSaysOtherwise()
     {
-        var cfg = ConfigLoader.Parse("c.yaml", IssueExample.Replace("profile: NAME }", "profile: NAME, role_arn: arn:aws:iam::1:role/dr }")
+        var cfg = Configs.Parse("c.yaml", IssueExample.Replace("profile: NAME }", "profile: NAME, role_arn: arn:aws:iam::1:role/dr }")
             .Replace("recovery: { type: s3, region: us-west-2 }", "recovery: { type: s3, region: us-west-2, role_arn: arn:aws:iam::1:role/dr, sts_endpoint: https://sts.example/ }"));
         Assert.Equal("http://127.0.0.1:7480", cfg.Stores["primary"].StsEndpoint); // an S3-compatible server answers STS itself
         Assert.Equal("https://sts.example", cfg.Stores["recovery"].StsEndpoint);
-        Assert.Null(ConfigLoader.Parse("c.yaml", IssueExample).Stores["primary"].StsEndpoint);
-        var aws = ConfigLoader.Parse("c.yaml", IssueExample.Replace("recovery: { type: s3, region: us-west-2 }", "recovery: { type: s3, region: us-west-2, role_arn: arn:aws:iam::1:role/dr }"));
+        Assert.Null(Configs.Parse("c.yaml", IssueExample).Stores["primary"].StsEndpoint);
+        var aws = Configs.Parse("c.yaml", IssueExample.Replace("recovery: { type: s3, region: us-west-2 }", "recovery: { type: s3, region: us-west-2, role_arn: arn:aws:iam::1:role/dr }"));
         Assert.Null(aws.Stores["recovery"].StsEndpoint); // AWS: the SDK's STS
     }
 
     [Fact]
     public void SnsSignatures_AreCheckedUnlessTurnedOff()
     {
-        Assert.True(ConfigLoader.Parse("c.yaml", IssueExample).Resources[0].Events!.VerifySns);
-        var off = ConfigLoader.Parse("c.yaml", IssueExample.Replace("listen: 127.0.0.1:8099 }", "listen: 127.0.0.1:8099, verify_sns: false }"));
+        Assert.True(Configs.Parse("c.yaml", IssueExample).Resources[0].Events!.VerifySns);
+        var off = Configs.Parse("c.yaml", IssueExample.Replace("listen: 127.0.0.1:8099 }", "listen: 127.0.0.1:8099, verify_sns: false }"));
         Assert.False(off.Resources[0].Events!.VerifySns);
     }
 
     [Fact]
     public void MalformedYaml_ErrorNamesLine()
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("x.yaml", "stores:\n  a: { type: s3\nresources: []\n"));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("x.yaml", "stores:\n  a: { type: s3\nresources: []\n"));
         Assert.StartsWith("x.yaml:", e.Message);
         Assert.Contains("(yaml)", e.Message);
     }
@@ -133,7 +134,7 @@ public sealed class ConfigTests
     public void DuplicateResourceName_IsRejected()
     {
         var text = IssueExample + "\n  - name: photos\n    source: { store: share, bucket: a }\n    target: { store: share, bucket: b }\n";
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("d.yaml", text));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("d.yaml", text));
         Assert.Contains("duplicate resource name 'photos'", e.Message);
         Assert.StartsWith("d.yaml:15:", e.Message);
     }
@@ -148,14 +149,14 @@ public sealed class ConfigTests
                 source: { store: s, bucket: a, prefix: "" }
                 target: { store: s, bucket: a, prefix: "copy/" }
             """;
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("o.yaml", text));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("o.yaml", text));
         Assert.Contains("overlap", e.Message);
     }
 
     [Fact]
     public void MissingFile_IsAUserErrorNamingTheFile()
     {
-        var e = Assert.Throws<UserErrorException>(() => ConfigLoader.Load("/nonexistent/lifeboat.yaml"));
+        var e = Assert.Throws<UserErrorException>(() => Configs.Load("/nonexistent/lifeboat.yaml"));
         Assert.Contains("/nonexistent/lifeboat.yaml", e.Message);
     }
 

@@ -27,7 +27,7 @@ public sealed class SecretRedactionTests
         Assert.Contains("http://***@10.0.0.1:7480/bucket?X-Amz-Signature=***", text);
     }
 
-    private static LifeboatConfig Config() => ConfigLoader.Parse("c.yaml", """
+    private static LifeboatConfig Config() => Configs.Parse("c.yaml", """
         checks:
           - name: app
             http: { url: "http://admin:hunter2@127.0.0.1:9/health" }

@@ -1,3 +1,5 @@
+using Lifeboat.Providers.DynamoDb;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Tests.Infrastructure;
 using Xunit;
@@ -29,7 +31,7 @@ public sealed class TableConfigTests
     [Fact]
     public void IssueExample_LoadsTablesBesideBuckets()
     {
-        var cfg = ConfigLoader.Parse("/etc/lifeboat/lifeboat.yaml", IssueExample);
+        var cfg = Configs.Parse("/etc/lifeboat/lifeboat.yaml", IssueExample);
         Assert.Equal(StoreType.DynamoDb, cfg.Stores["ddb-primary"].Type);
         Assert.Equal("http://127.0.0.1:8000", cfg.Stores["ddb-primary"].Endpoint);
         Assert.Equal("NAME", cfg.Stores["ddb-primary"].Profile);
@@ -59,7 +61,7 @@ public sealed class TableConfigTests
             .Replace("    exclude_attributes: [big_blob] # optional projection\n", "")
             .Replace("    deletes: propagate             # same policy vocabulary as buckets\n", "")
             .Replace("    rpo: 30s\n", "");
-        var t = ConfigLoader.Parse("c.yaml", text).Tables.Single();
+        var t = Configs.Parse("c.yaml", text).Tables.Single();
         Assert.False(t.CreateTarget);
         Assert.Empty(t.ExcludeAttributes);
         Assert.Equal(DeleteMode.Retain, t.Deletes.Mode);
@@ -71,7 +73,7 @@ public sealed class TableConfigTests
     [InlineData("retain", DeleteMode.Retain, 0)]
     public void TableDeletes_UseTheBucketVocabulary(string value, DeleteMode mode, int seconds)
     {
-        var t = ConfigLoader.Parse("c.yaml", IssueExample.Replace("deletes: propagate", $"deletes: {value}")).Tables.Single();
+        var t = Configs.Parse("c.yaml", IssueExample.Replace("deletes: propagate", $"deletes: {value}")).Tables.Single();
         Assert.Equal(mode, t.Deletes.Mode);
         Assert.Equal(TimeSpan.FromSeconds(seconds), t.Deletes.Delay);
     }
@@ -99,7 +101,7 @@ public sealed class TableConfigTests
     {
         var text = IssueExample.Replace(find, replace);
         Assert.NotEqual(IssueExample, text);
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("conf/lifeboat.yaml", text));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("conf/lifeboat.yaml", text));
         Assert.True(e.Message.StartsWith($"conf/lifeboat.yaml:{line}:", StringComparison.Ordinal), $"{what}: {e.Message}");
         Assert.Contains($": {key}: ", e.Message);
         Assert.Contains(message, e.Message);
@@ -108,7 +110,7 @@ public sealed class TableConfigTests
     [Fact]
     public void DuplicateNames_AcrossTablesAndBuckets_AreRejected()
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("d.yaml", IssueExample.Replace("name: pictures", "name: orders")));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("d.yaml", IssueExample.Replace("name: pictures", "name: orders")));
         Assert.Contains("duplicate resource name 'orders'", e.Message);
         Assert.StartsWith("d.yaml:14:", e.Message);
     }

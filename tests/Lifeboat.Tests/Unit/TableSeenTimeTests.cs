@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Lifeboat.Providers.DynamoDb;
 using Xunit;
@@ -80,16 +81,16 @@ public sealed class TableSeenTimeTests
     [Fact]
     public void Canary_ShortForm_AndLongFormWithKey()
     {
-        var t = ConfigLoader.Parse("c.yaml", Table + "\n    canary: 10s\n").Tables.Single();
+        var t = Configs.Parse("c.yaml", Table + "\n    canary: 10s\n").Tables.Single();
         Assert.Equal(TimeSpan.FromSeconds(10), t.Canary!.Every);
         Assert.Null(t.Canary.Key);
         Assert.Equal(9, t.Canary.Where.Line);
 
-        t = ConfigLoader.Parse("c.yaml", Table + "\n    canary: { every: 2s, key: { pk: lifeboat-canary, sk: \"0\" } }\n").Tables.Single();
+        t = Configs.Parse("c.yaml", Table + "\n    canary: { every: 2s, key: { pk: lifeboat-canary, sk: \"0\" } }\n").Tables.Single();
         Assert.Equal(TimeSpan.FromSeconds(2), t.Canary!.Every);
         Assert.Equal("lifeboat-canary", t.Canary.Key!["pk"]);
         Assert.Equal("0", t.Canary.Key["sk"]);
-        Assert.Null(ConfigLoader.Parse("c.yaml", Table).Tables.Single().Canary);
+        Assert.Null(Configs.Parse("c.yaml", Table).Tables.Single().Canary);
     }
 
     [Theory]
@@ -100,7 +101,7 @@ public sealed class TableSeenTimeTests
     [InlineData("canary: { every: 5s, key: { a: 1, b: 2, c: 3 } }", "resources[0].canary.key", "one or two")]
     public void Canary_Errors_NameFileLineAndKey(string line, string key, string message)
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("c.yaml", Table + "\n    " + line + "\n"));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("c.yaml", Table + "\n    " + line + "\n"));
         Assert.StartsWith("c.yaml:9:", e.Message);
         Assert.Contains($": {key}: ", e.Message);
         Assert.Contains(message, e.Message);

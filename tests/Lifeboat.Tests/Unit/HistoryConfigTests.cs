@@ -1,3 +1,5 @@
+using Lifeboat.Providers.DynamoDb;
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Xunit;
 
@@ -33,7 +35,7 @@ public sealed class HistoryConfigTests
 
     private static void Fails(string text, string key, string message)
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("c.yaml", text));
+        var e = Assert.Throws<ConfigException>(() => Configs.Parse("c.yaml", text));
         Assert.StartsWith("c.yaml:", e.Message);
         Assert.Contains($": {key}: ", e.Message);
         Assert.Contains(message, e.Message);
@@ -43,30 +45,30 @@ public sealed class HistoryConfigTests
     [Fact]
     public void ABucketHistory_DefaultsToTheReplicasReservedPrefix_AndMakesItPointInTime()
     {
-        var cfg = ConfigLoader.Parse("c.yaml", Bucket("{ keep: 30d }"));
+        var cfg = Configs.Parse("c.yaml", Bucket("{ keep: 30d }"));
         var r = cfg.Resources[0];
         Assert.Equal(TimeSpan.FromDays(30), r.History!.Keep);
         Assert.Equal(HistoryLock.None, r.History.Lock);
         Assert.Null(r.History.Place);
         Assert.Equal(new[] { "b", "photos", ".lifeboat/history/" }, new[] { r.History.For(r).Store, r.History.For(r).Bucket, r.History.For(r).Prefix });
         Assert.True(r.Capabilities.PointInTime);
-        Assert.False(ConfigLoader.Parse("c.yaml", Stores + "  - name: x\n    source: { store: a, bucket: x }\n    target: { store: b, bucket: x }\n").Resources[0].Capabilities.PointInTime);
+        Assert.False(Configs.Parse("c.yaml", Stores + "  - name: x\n    source: { store: a, bucket: x }\n    target: { store: b, bucket: x }\n").Resources[0].Capabilities.PointInTime);
     }
 
     [Fact]
     public void ATableHistory_NeedsAnObjectStore_AndHasASnapshotPeriod()
     {
-        var t = ConfigLoader.Parse("c.yaml", Table("{ keep: 14d, store: s3, bucket: orders-history }")).Tables[0];
+        var t = Configs.Parse("c.yaml", Table("{ keep: 14d, store: s3, bucket: orders-history }")).Tables[0];
         Assert.Equal(TimeSpan.FromHours(24), t.History!.SnapshotEvery);
         Assert.Equal("orders-history", t.History.Place!.Bucket);
         Assert.True(t.Capabilities.PointInTime);
-        Assert.Equal(TimeSpan.FromHours(6), ConfigLoader.Parse("c.yaml", Table("{ keep: 14d, store: s3, bucket: h, snapshot_every: 6h }")).Tables[0].History!.SnapshotEvery);
+        Assert.Equal(TimeSpan.FromHours(6), Configs.Parse("c.yaml", Table("{ keep: 14d, store: s3, bucket: h, snapshot_every: 6h }")).Tables[0].History!.SnapshotEvery);
     }
 
     [Fact]
     public void ALockedHistory_IsKeptInASeparateS3Bucket()
     {
-        var r = ConfigLoader.Parse("c.yaml", Bucket("{ keep: 7d, lock: compliance, store: s3, bucket: vault }")).Resources[0];
+        var r = Configs.Parse("c.yaml", Bucket("{ keep: 7d, lock: compliance, store: s3, bucket: vault }")).Resources[0];
         Assert.Equal(HistoryLock.Compliance, r.History!.Lock);
         Assert.Equal("vault", r.History.For(r).Bucket);
     }

@@ -1,3 +1,4 @@
+using Lifeboat.Hosting;
 using Lifeboat.Core.Config;
 using Xunit;
 
@@ -35,7 +36,7 @@ public sealed class RecoveryConfigTests
     [Fact]
     public void IssueExample_Loads()
     {
-        var cfg = ConfigLoader.Parse("/etc/lb/c.yaml", Example);
+        var cfg = Configs.Parse("/etc/lb/c.yaml", Example);
         var c = Assert.Single(cfg.Recovery.Checks);
         Assert.Equal(new Threshold(3, 3), c.Threshold);
         Assert.Equal(TimeSpan.FromSeconds(2), c.Interval);
@@ -51,11 +52,11 @@ public sealed class RecoveryConfigTests
     [Fact]
     public void NOfM_Threshold()
     {
-        var cfg = ConfigLoader.Parse("c.yaml", Example.Replace("failure_threshold: 3", "failure_threshold: 3 of 5"));
+        var cfg = Configs.Parse("c.yaml", Example.Replace("failure_threshold: 3", "failure_threshold: 3 of 5"));
         Assert.Equal(new Threshold(3, 5), cfg.Recovery.Checks[0].Threshold);
     }
 
-    private static ConfigException Bad(string text) => Assert.Throws<ConfigException>(() => ConfigLoader.Parse("bad.yaml", text));
+    private static ConfigException Bad(string text) => Assert.Throws<ConfigException>(() => Configs.Parse("bad.yaml", text));
 
     [Fact]
     public void Cycle_IsRejectedWithLineAndKey()
@@ -104,12 +105,12 @@ public sealed class RecoveryConfigTests
     {
         var step = "\n      - name: db\n        restore: { resource: db, point_in_time: latest, target_dir: restored/db, port: 15499 }\n";
         var example = Example.Replace("checks:", OtherKinds + "\nchecks:");
-        var ok = ConfigLoader.Parse("/etc/lb/c.yaml", example + step);
+        var ok = Configs.Parse("/etc/lb/c.yaml", example + step);
         var spec = Assert.IsType<RestoreStepSpec>(ok.Recovery.Runbooks["failover-app"].Step("db").Spec);
         Assert.Equal("/etc/lb/restored/db", spec.TargetDir);
         Assert.Equal(15499, spec.Port);
         var e = Bad(example + step.Replace(", target_dir: restored/db", ""));
-        Assert.Contains("needs both point_in_time and target_dir", e.Message);
+        Assert.Contains("its restore step needs point_in_time and target_dir", e.Message);
         e = Bad(example + step.Replace("latest", "yesterday"));
         Assert.EndsWith("restore.point_in_time", e.Key);
     }
@@ -119,7 +120,7 @@ public sealed class RecoveryConfigTests
     {
         var e = Bad(Example.Replace("        needs: [recovery-healthy]\n", ""));
         Assert.Contains("gate", e.Message);
-        var ok = ConfigLoader.Parse("c.yaml", Example.Replace("        needs: [recovery-healthy]\n", "").Replace("ttl: 5 }", "ttl: 5, gate: none }"));
+        var ok = Configs.Parse("c.yaml", Example.Replace("        needs: [recovery-healthy]\n", "").Replace("ttl: 5 }", "ttl: 5, gate: none }"));
         Assert.True(((DnsStepSpec)ok.Recovery.Runbooks["failover-app"].Step("switch").Spec).Ungated);
     }
 
@@ -143,7 +144,7 @@ public sealed class RecoveryConfigTests
     [Fact]
     public void EventPattern_AsYaml_BecomesJson()
     {
-        var cfg = ConfigLoader.Parse("c.yaml", Example + """
+        var cfg = Configs.Parse("c.yaml", Example + """
 
             rules:
               - name: s3-errors
@@ -160,7 +161,7 @@ public sealed class RecoveryConfigTests
     [Fact]
     public void OnFailureHandler_IsNotInTheNormalOrder()
     {
-        var cfg = ConfigLoader.Parse("c.yaml", Example.Replace("ttl: 5 }", "ttl: 5 }\n        on_failure: { run: rollback }") +
+        var cfg = Configs.Parse("c.yaml", Example.Replace("ttl: 5 }", "ttl: 5 }\n        on_failure: { run: rollback }") +
                                                "\n      - name: rollback\n        exec: echo rollback\n");
         var rb = cfg.Recovery.Runbooks["failover-app"];
         Assert.Equal(["recovery-healthy", "switch"], rb.Order);
@@ -191,7 +192,7 @@ public sealed class RecoveryConfigTests
             Assert.EndsWith("probe.alarm.resource", e.Key);
         }
         // Buckets (and tables) are measured: accepted.
-        Assert.NotNull(ConfigLoader.Parse("c.yaml", Example.Replace("http: { url: http://127.0.0.1:8081/health, expect_status: 200 }",
+        Assert.NotNull(Configs.Parse("c.yaml", Example.Replace("http: { url: http://127.0.0.1:8081/health, expect_status: 200 }",
             $"alarm: {{ resource: photos, metric: {metric}{above} }}")));
     }
 
@@ -217,10 +218,10 @@ public sealed class RecoveryConfigTests
     [InlineData("replication: { resource: db, action: reverse }", "steps[2].replication.action", "'db' is a postgres resource: its protection can be paused, resumed, stopped, not reversed")]
     [InlineData("replication: { resource: billing-rds, action: reverse }", "steps[2].replication.action", "'billing-rds' is a rds resource: its protection can be paused, resumed, stopped, not reversed")]
     [InlineData("restore: { resource: billing-rds }", "steps[2].restore.resource", "'billing-rds' is a rds resource, which a restore step cannot restore (restorable: photos (bucket), db (postgres))")]
-    [InlineData("restore: { resource: db }", "steps[2].restore.resource", "its restore is point in time; give point_in_time")]
-    [InlineData("restore: { resource: photos, point_in_time: latest, target_dir: x }", "steps[2].restore.point_in_time", "point_in_time is for kinds restored to a point in time (db (postgres))")]
-    [InlineData("restore: { resource: db, point_in_time: latest, target_dir: x, to_bucket: b }", "steps[2].restore.to_bucket", "to_bucket is for bucket resources")]
-    [InlineData("restore: { resource: photos, to_table: t }", "steps[2].restore.to_table", "to_table is for table resources")]
+    [InlineData("restore: { resource: db }", "steps[2].restore.resource", "its restore step needs point_in_time and target_dir (its restore is point in time")]
+    [InlineData("restore: { resource: photos, point_in_time: latest, target_dir: x }", "steps[2].restore.point_in_time", "point_in_time is for db (postgres) (give the resource history: to restore it to a point in time)")]
+    [InlineData("restore: { resource: db, point_in_time: latest, target_dir: x, to_bucket: b }", "steps[2].restore.to_bucket", "to_bucket is for photos (bucket)")]
+    [InlineData("restore: { resource: photos, to_table: t }", "steps[2].restore.to_table", "to_table is for other kinds (no resource of this config takes it)")]
     public void RunbookStep_AskingAKindForWhatItCannotDo_IsALocatedError(string step, string key, string message)
     {
         var text = Example.Replace("checks:", OtherKinds + "\nchecks:") + $"\n      - name: extra\n        {step}\n";
@@ -240,7 +241,7 @@ public sealed class RecoveryConfigTests
     [InlineData("restore: { resource: photos, prefix: a/ }")]
     public void RunbookStep_TheKindCanDo_IsAccepted(string step)
     {
-        var cfg = ConfigLoader.Parse("c.yaml", Example.Replace("checks:", OtherKinds + "\nchecks:") + $"\n      - name: extra\n        {step}\n");
+        var cfg = Configs.Parse("c.yaml", Example.Replace("checks:", OtherKinds + "\nchecks:") + $"\n      - name: extra\n        {step}\n");
         Assert.Equal(3, cfg.Recovery.Runbooks["failover-app"].Order.Count);
         Assert.Equal(["photos", "db", "billing-rds"], cfg.All.Select(r => r.Name));
         Assert.Equal(["bucket", "postgres", "rds"], cfg.All.Select(r => r.Type));
