@@ -53,6 +53,7 @@ public sealed record EventAcceptedJson(IReadOnlyList<string> Matched, bool Recor
 /// <summary>Indented snake_case: every `--json` output and the API's answers.</summary>
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(List<VerifyJson>))]
+[JsonSerializable(typeof(List<WindowJson>))]
 [JsonSerializable(typeof(List<ExecutionSummaryJson>))]
 [JsonSerializable(typeof(ExecutionReport))]
 [JsonSerializable(typeof(IReadOnlyList<ExecutionRow>))]

@@ -60,6 +60,10 @@ public static class Program
             p.GetValue(toStore), p.GetValue(toBucket), p.GetValue(overwrite), ct, p.GetValue(toTable), p.GetValue(ResetStateOption))));
         root.Subcommands.Add(restore);
 
+        var windows = new Command("windows", "Per resource: the recoverable window (earliest and latest point), its precision, the history's size and object count") { ConfigOption, json };
+        windows.SetAction((p, ct) => Cli.Run(() => HistoryCommands.WindowsAsync(p.GetValue(ConfigOption)!, p.GetValue(json), ct)));
+        root.Subcommands.Add(windows);
+
         var costConfig = new Option<string?>("--config", "-c") { Description = "Lifeboat YAML config: estimate each resource from its workload: block or the state store's measurements" };
         var scenario = new Option<string?>("--scenario") { Description = "A scenario file to sweep, or a built-in scenario (seed)" };
         var costOut = new Option<string?>("--out") { Description = "Write the scenario's table (.md) and chart (.svg, .png) into this folder (without it, no file is written)" };

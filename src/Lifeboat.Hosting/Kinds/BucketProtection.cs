@@ -35,6 +35,9 @@ public sealed class BucketProtection : IProtectedResource
     public BucketResource Resource { get; }
     public ResourceConfig Config => Resource;
 
+    /// <summary>Its kept versions (history:); wired to the history engine.</summary>
+    public IPointInTime? PointInTime => null;
+
     /// <summary>The replicator prepared first: the one webhook routes are built with.</summary>
     public ObjectReplicator First { get; }
 

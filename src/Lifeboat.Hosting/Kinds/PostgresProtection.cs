@@ -16,6 +16,9 @@ public sealed class PostgresProtection(Runtime rt, PostgresResource res) : IProt
 
     public ResourceConfig Config => res;
 
+    /// <summary>Its base backups and WAL.</summary>
+    public IPointInTime? PointInTime => new PostgresPointInTime(rt, res);
+
     /// <summary>The protector running now (tests read its schedule and counters).</summary>
     public PgProtector? Current { get; private set; }
 

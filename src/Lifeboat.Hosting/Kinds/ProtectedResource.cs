@@ -30,6 +30,10 @@ public interface IProtectedResource
     /// rds: one snapshot cycle), its outcome written to <paramref name="output"/> as lines starting with the resource's
     /// name. False when anything is left undone (failed copies, a backlog, an interrupted pass).</summary>
     Task<bool> RunOnceAsync(OnceOptions options, TextWriter output, CancellationToken stop, CancellationToken abort);
+
+    /// <summary>Its point-in-time history (<c>windows</c>, <c>restore --all --time</c>); null when it keeps none (a
+    /// bucket or table without <c>history:</c>; rds, whose history is RDS snapshots).</summary>
+    IPointInTime? PointInTime { get; }
 }
 
 /// <summary>How <c>replicate --once</c> runs. <see cref="Deep"/>: buckets also compare metadata and tags of every object

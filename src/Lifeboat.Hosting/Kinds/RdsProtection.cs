@@ -15,6 +15,9 @@ public sealed class RdsProtection(Runtime rt, RdsResource res) : IProtectedResou
 
     public ResourceConfig Config => res;
 
+    /// <summary>None: an rds resource's history is its RDS snapshots (restored with RDS).</summary>
+    public IPointInTime? PointInTime => null;
+
     public Task PrepareAsync(CancellationToken abort)
     {
         _runner = rt.RdsRunner(res);

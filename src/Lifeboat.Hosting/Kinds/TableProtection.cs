@@ -16,6 +16,9 @@ public sealed class TableProtection(Runtime rt, TableResource res, ClaimMode cla
 
     public ResourceConfig Config => res;
 
+    /// <summary>Its kept versions (history:); wired to the history engine.</summary>
+    public IPointInTime? PointInTime => null;
+
     /// <summary>Prepared to run reversed (<c>replicate --reverse</c>).</summary>
     public bool Reverse => _fresh is { } f && IsReverse(f);
 

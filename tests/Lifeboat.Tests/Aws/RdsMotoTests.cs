@@ -37,21 +37,14 @@ public sealed class RdsMotoTests : IDisposable
         BaseDelay = TimeSpan.FromMilliseconds(10),
     };
 
-    /// <summary>An RDS call the runner never makes (creating the instance and a snapshot of someone else's).</summary>
-    private async Task CallAsync(string region, string action, params (string, string)[] p)
-    {
-        using var http = new AwsHttp(Options(region));
-        var body = Encoding.UTF8.GetBytes(RdsClient.Form(action, p.Select(x => new KeyValuePair<string, string>(x.Item1, x.Item2))));
-        await http.SendAsync(HttpMethod.Post, "/", body, "application/x-www-form-urlencoded; charset=utf-8", action, CancellationToken.None);
-    }
+    private Task CallAsync(string region, string action, params (string, string)[] p) => MotoServer.Instance.RdsCallAsync(region, action, _time, p);
 
     [Fact]
     public async Task TwoCycles_SnapshotCopyTagAndExpireOnlyLifeboatsOwn_InBothRegions()
     {
         var instance = $"billing-{_suffix}";
         var name = $"rds-{_suffix}";
-        await CallAsync(Src, "CreateDBInstance", ("DBInstanceIdentifier", instance), ("DBInstanceClass", "db.t3.micro"), ("Engine", "postgres"),
-            ("AllocatedStorage", "20"), ("MasterUsername", "dba"), ("MasterUserPassword", "not-a-secret-1"));
+        await MotoServer.Instance.CreateDbInstanceAsync(Src, instance, _time);
         var manual = $"manual-{_suffix}";
         await CallAsync(Src, "CreateDBSnapshot", ("DBInstanceIdentifier", instance), ("DBSnapshotIdentifier", manual));
 
@@ -91,5 +84,48 @@ public sealed class RdsMotoTests : IDisposable
             if (s.Kind is RdsStepKind.Wait or RdsStepKind.Idle) _time.Advance(s.WakeAt!.Value - _time.GetUtcNow());
         }
         throw new Xunit.Sdk.XunitException("the cycle did not finish in 200 steps");
+    }
+
+    /// <summary>The CLI on an rds resource whose instance lives in moto: <c>rds snapshot</c>, <c>verify</c>,
+    /// <c>replicate --once</c> (through the kinds' contract) and <c>status</c>, as a user runs them.</summary>
+    [Fact]
+    public async Task TheCli_SnapshotsVerifiesReplicatesOnceAndShowsStatus()
+    {
+        var instance = $"cli-{_suffix}";
+        await MotoServer.Instance.CreateDbInstanceAsync(Src, instance, TimeProvider.System);
+        var cfg = _dir.File("lifeboat.yaml", $"""
+            state: state.db
+            stores:
+              aws: {"{"} type: s3, region: us-east-1, access_key_env: LB_TEST_AK, secret_key_env: LB_TEST_SK {"}"}
+            resources:
+              - name: billing-rds
+                type: rds
+                instance: {instance}
+                source_region: {Src}
+                target_region: {Dst}
+                schedule: "0 */6 * * *"
+                keep: 1
+                store: aws
+                poll_every: 1s
+                source_endpoint: {MotoServer.Instance.Endpoint}
+                target_endpoint: {MotoServer.Instance.Endpoint}
+            """);
+        var env = new Dictionary<string, string?> { ["LB_TEST_AK"] = MotoServer.Instance.AccessKey, ["LB_TEST_SK"] = MotoServer.Instance.SecretKey };
+        var (code, output) = LifeboatCli.Run(_dir.Path, env, "rds", "snapshot", "-c", cfg, "--resource", "billing-rds");
+        Assert.True(code == 0, output);
+        Assert.Contains($"billing-rds: snapshot lifeboat-billing-rds-", output, StringComparison.Ordinal);
+        Assert.Contains($"copied {Src} -> {Dst}", output, StringComparison.Ordinal);
+        (code, output) = LifeboatCli.Run(_dir.Path, env, "verify", "-c", cfg, "--resource", "billing-rds");
+        Assert.True(code == 0, output);
+        Assert.Contains("billing-rds (rds): OK: last copy lifeboat-billing-rds-", output, StringComparison.Ordinal);
+        (code, output) = LifeboatCli.Run(_dir.Path, env, "replicate", "-c", cfg, "--once");
+        Assert.True(code == 0, output);
+        Assert.Contains($"expired 1 copies in {Dst} and 1 snapshots in {Src} (keep 1)", output, StringComparison.Ordinal);
+        (code, output) = LifeboatCli.Run(_dir.Path, env, "status", "-c", cfg);
+        Assert.True(code == 0, output);
+        Assert.Contains($"billing-rds (rds: {instance} {Src} -> {Dst}", output, StringComparison.Ordinal);
+        (code, output) = LifeboatCli.Run(_dir.Path, env, "windows", "-c", cfg);
+        Assert.True(code == 0, output);
+        Assert.Contains("billing-rds (rds): no point-in-time history: its history is kept by the provider (rds snapshots, restored with the provider's own tools)", output, StringComparison.Ordinal);
     }
 }

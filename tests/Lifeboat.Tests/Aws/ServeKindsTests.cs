@@ -10,27 +10,21 @@ namespace Lifeboat.Tests.Aws;
 /// <c>lifeboat serve</c> runs every resource of every kind through one supervisor (issue 15, ADR 0010): it lists each
 /// with its kind at start-up, and a runbook's <c>replication: stop</c> on an rds resource is acknowledged (such a step
 /// used to wait for its 30-minute timeout, and serve did not run rds resources at all). A config with only runbooks
-/// keeps serve up: its API is what starts them (serve used to exit at once). The rds endpoints are <see cref="FakeRds"/>
-/// (documented RDS response shapes; no real RDS is reachable here).
+/// keeps serve up: its API is what starts them (serve used to exit at once). The rds resource is an instance in moto's
+/// RDS (an independent implementation of the API).
 /// </summary>
 public sealed class ServeKindsTests : IAsyncLifetime
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(30) };
     private readonly TempDir _dir = new();
-    private readonly FakeTimeProvider _time = new(TimeProvider.System.GetUtcNow());
-    private FakeRds _rds = null!;
+    private readonly string _instance = "billing-" + Guid.NewGuid().ToString("N")[..8];
 
-    public async Task InitializeAsync()
-    {
-        _rds = await FakeRds.StartAsync(_time, "us-east-1", "us-west-2");
-        _rds.CreateTakes = TimeSpan.Zero;
-        _rds.CopyTakes = TimeSpan.Zero;
-    }
+    public Task InitializeAsync() => MotoServer.Instance.CreateDbInstanceAsync("us-east-1", _instance, TimeProvider.System);
 
-    public async Task DisposeAsync()
+    public Task DisposeAsync()
     {
-        await _rds.DisposeAsync();
         _dir.Dispose();
+        return Task.CompletedTask;
     }
 
     private static async Task<long> StartRunbookAsync(string api, string runbook)
@@ -74,15 +68,15 @@ public sealed class ServeKindsTests : IAsyncLifetime
                 target: {"{"} store: b, bucket: photos-dr {"}"}
               - name: billing-rds
                 type: rds
-                instance: billing-prod
+                instance: {_instance}
                 source_region: us-east-1
                 target_region: us-west-2
                 schedule: "0 */6 * * *"
                 keep: 1
                 store: aws
                 poll_every: 1s
-                source_endpoint: {_rds.Endpoint("us-east-1").ToString().TrimEnd('/')}
-                target_endpoint: {_rds.Endpoint("us-west-2").ToString().TrimEnd('/')}
+                source_endpoint: {MotoServer.Instance.Endpoint}
+                target_endpoint: {MotoServer.Instance.Endpoint}
             serve: {"{"} listen: 127.0.0.1:{port}, token: s3cret {"}"}
             runbooks:
               stop-all:
@@ -94,7 +88,7 @@ public sealed class ServeKindsTests : IAsyncLifetime
                     replication: {"{"} resource: photos, action: stop {"}"}
                     timeout: 60s
             """);
-        var env = new Dictionary<string, string?> { ["LB_TEST_AK"] = FakeAwsServer.AccessKey, ["LB_TEST_SK"] = FakeAwsServer.SecretKey };
+        var env = new Dictionary<string, string?> { ["LB_TEST_AK"] = MotoServer.Instance.AccessKey, ["LB_TEST_SK"] = MotoServer.Instance.SecretKey };
         var output = new StringBuilder();
         string Out() { lock (output) return output.ToString(); }
         using var serve = LifeboatCli.Start(_dir.Path, env, output, "serve", "-c", cfg);
@@ -103,7 +97,7 @@ public sealed class ServeKindsTests : IAsyncLifetime
         {
             await Eventually.TrueAsync(() => Out().Contains("2 resources (1 bucket, 1 rds)"), TimeSpan.FromSeconds(60), () => "serve starts\n" + Out());
             Assert.Contains("protecting photos (bucket a/photos/ -> b/photos-dr/)", Out());
-            Assert.Contains("protecting billing-rds (rds billing-prod: snapshots us-east-1 -> us-west-2, schedule \"0 */6 * * *\", keep 1)", Out());
+            Assert.Contains($"protecting billing-rds (rds {_instance}: snapshots us-east-1 -> us-west-2, schedule \"0 */6 * * *\", keep 1)", Out());
 
             var id = await StartRunbookAsync(api, "stop-all");
             Assert.True(await FinalStatusAsync(api, id, Out) == "succeeded", Out());

@@ -1,4 +1,8 @@
+using System.Text;
 using System.Text.RegularExpressions;
+using Amazon.Runtime;
+using Lifeboat.Providers.Aws;
+using Lifeboat.Providers.Aws.Rds;
 
 namespace Lifeboat.Tests.Infrastructure;
 
@@ -38,4 +42,26 @@ public sealed class MotoServer
         Environment.SetEnvironmentVariable("LIFEBOAT_TEST_MOTO_SK", SecretKey);
         return ("LIFEBOAT_TEST_MOTO_AK", "LIFEBOAT_TEST_MOTO_SK");
     }
+
+    /// <summary>An RDS call Lifeboat never makes (creating an instance, a snapshot of someone else's), in
+    /// <paramref name="region"/>.</summary>
+    public async Task RdsCallAsync(string region, string action, TimeProvider time, params (string, string)[] p)
+    {
+        using var http = new AwsHttp(new AwsClientOptions
+        {
+            Endpoint = new Uri(Endpoint + "/"),
+            Region = region,
+            Service = RdsClient.Service,
+            Credentials = () => new BasicAWSCredentials(AccessKey, SecretKey),
+            Time = time,
+            BaseDelay = TimeSpan.FromMilliseconds(10),
+        });
+        var body = Encoding.UTF8.GetBytes(RdsClient.Form(action, p.Select(x => new KeyValuePair<string, string>(x.Item1, x.Item2))));
+        await http.SendAsync(HttpMethod.Post, "/", body, "application/x-www-form-urlencoded; charset=utf-8", action, CancellationToken.None);
+    }
+
+    /// <summary>A PostgreSQL DB instance named <paramref name="id"/> in <paramref name="region"/>.</summary>
+    public Task CreateDbInstanceAsync(string region, string id, TimeProvider time) =>
+        RdsCallAsync(region, "CreateDBInstance", time, ("DBInstanceIdentifier", id), ("DBInstanceClass", "db.t3.micro"), ("Engine", "postgres"),
+            ("AllocatedStorage", "20"), ("MasterUsername", "dba"), ("MasterUserPassword", "not-a-secret-1"));
 }
